@@ -1,0 +1,87 @@
+"""Latency of one app request (faces for 1, 2, 4, 8 s and the whole clip) on CPU.
+
+    python benchmarks/bench_inference.py [--checkpoint DIR] [--threads N]
+
+Prints the median time of each stage for 10 s and 60 s clips, the whole
+5-length request, and the same request done the naive way (one forward pass
+per length) as a ratio. Without --checkpoint it uses a randomly initialised
+model of the paper's full widths, so timings do not depend on what is shipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import median_seconds, peak_rss_mib, speech_clip  # noqa: E402
+from voice2face.audio import cmvn, load_audio, log_mel, plan_cuts, remove_silence  # noqa: E402
+from voice2face.checkpoint import CheckpointInfo  # noqa: E402
+from voice2face.models import Generator, ModelConfig, build_voice_encoder  # noqa: E402
+from voice2face.pipeline import DEFAULT_DURATIONS, Voice2Face  # noqa: E402
+
+
+def paper_model() -> Voice2Face:
+    torch.manual_seed(0)
+    info = CheckpointInfo(model=ModelConfig())
+    return Voice2Face(build_voice_encoder(info.model.voice, info.front_end), Generator(info.model.generator), info)
+
+
+def naive_request(model: Voice2Face, path: Path) -> None:
+    """What a first version would do: the whole pipeline again for every length."""
+    for d in DEFAULT_DURATIONS:
+        model.faces_for_durations(path, (d,))
+
+
+@torch.inference_mode()
+def naive_forwards(model: Voice2Face, features: torch.Tensor, cuts) -> None:
+    """Front end once, then one embedder and one generator pass per length."""
+    for cut in cuts:
+        model.generator(model.voice_encoder(cmvn(features[:, : cut.frames])[None]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, help="checkpoint to time (default: random paper-width model)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model = Voice2Face.from_pretrained(args.checkpoint) if args.checkpoint else paper_model()
+    fe = model.front_end
+    print(f"model: {args.checkpoint or 'random init, paper widths'}; torch {torch.__version__}; {args.threads} threads")
+    print(f"{'clip':>5} {'decode':>8} {'VAD':>8} {'features':>9} {'embed':>8} {'generate':>9} "
+          f"{'request':>9} {'naive fwd':>10} {'ratio':>6} {'naive all':>10} {'ratio':>6}")
+    for seconds in (10, 60):
+        path = speech_clip(seconds)
+        audio = load_audio(path)
+        speech = remove_silence(audio.samples, fe)
+        features = log_mel(speech, fe)
+        cuts = plan_cuts(features.shape[-1], DEFAULT_DURATIONS, fe)
+        with torch.inference_mode():
+            embeddings = model.embed_cuts(features, cuts)
+            t_embed = median_seconds(lambda: model.embed_cuts(features, cuts), args.repeats)
+            t_gen = median_seconds(lambda: model.generator(embeddings), args.repeats)
+        t_decode = median_seconds(lambda: load_audio(path), args.repeats)
+        t_vad = median_seconds(lambda: remove_silence(audio.samples, fe), args.repeats)
+        t_feat = median_seconds(lambda: log_mel(speech, fe), args.repeats)
+        t_request = median_seconds(lambda: model.faces_for_durations(path), args.repeats)
+        t_naive_fwd = t_decode + t_vad + t_feat + median_seconds(lambda: naive_forwards(model, features, cuts), args.repeats)
+        t_naive_all = median_seconds(lambda: naive_request(model, path), max(3, args.repeats // 2))
+        ms = lambda t: f"{1000 * t:7.1f}ms"  # noqa: E731
+        print(f"{seconds:>4}s {ms(t_decode):>8} {ms(t_vad):>8} {ms(t_feat):>9} {ms(t_embed):>8} {ms(t_gen):>9} "
+              f"{ms(t_request):>9} {ms(t_naive_fwd):>10} {t_naive_fwd / t_request:5.2f}x "
+              f"{ms(t_naive_all):>10} {t_naive_all / t_request:5.2f}x")
+    print(f"peak RSS: {peak_rss_mib():.0f} MiB")
+    print("request = faces_for_durations for 1, 2, 4, 8 s and whole clip (decode to images);")
+    print("naive fwd = same front end, one forward per length; naive all = whole pipeline per length;")
+    print("ratio = naive time / our time (above 1: ours is faster)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Checkpoints round-trip exactly and fail loudly when damaged or mismatched."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from voice2face.checkpoint import CheckpointInfo, load_weights, read_info, save_checkpoint
+from voice2face.errors import CheckpointError
+from voice2face.models import Generator, GeneratorConfig
+from voice2face.pipeline import Voice2Face
+
+from conftest import write_random_checkpoint
+
+
+def test_round_trip_is_bit_exact(tmp_path):
+    torch.manual_seed(1)
+    gen = Generator(GeneratorConfig(channels=(64, 32, 16, 8, 4)))
+    save_checkpoint(tmp_path / "c", CheckpointInfo(), {"generator": gen})
+    again = load_weights(tmp_path / "c", "generator", Generator(GeneratorConfig(channels=(64, 32, 16, 8, 4))))
+    for (k, a), (_, b) in zip(gen.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_float16_storage_loads_as_float32_rounded(tmp_path):
+    torch.manual_seed(1)
+    gen = Generator(GeneratorConfig(channels=(64, 32, 16, 8, 4)))
+    save_checkpoint(tmp_path / "c", CheckpointInfo(), {"generator": gen}, dtype=torch.float16)
+    again = load_weights(tmp_path / "c", "generator", Generator(GeneratorConfig(channels=(64, 32, 16, 8, 4))))
+    w, w2 = gen.state_dict()["net.0.weight"], again.state_dict()["net.0.weight"]
+    assert w2.dtype == torch.float32 and torch.equal(w2, w.half().float())
+    assert read_info(tmp_path / "c").weights_dtype == "float16"
+
+
+def test_config_records_what_and_how(random_checkpoint):
+    info = read_info(random_checkpoint)
+    assert info.trained_on == "nothing (random init)"
+    assert info.code_version and info.front_end.n_mels == 64
+    assert info.model.generator.channels == (128, 64, 32, 16, 8)
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(CheckpointError, match="No checkpoint directory"):
+        Voice2Face.from_pretrained(tmp_path / "absent")
+
+
+def test_directory_without_config(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no config.json"):
+        Voice2Face.from_pretrained(tmp_path / "empty")
+
+
+def test_missing_weights_file(tmp_path):
+    path = write_random_checkpoint(tmp_path / "c")
+    (path / "generator.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="no generator.safetensors"):
+        Voice2Face.from_pretrained(path)
+
+
+def test_truncated_weights_file(tmp_path):
+    path = write_random_checkpoint(tmp_path / "c")
+    file = path / "voice_encoder.safetensors"
+    file.write_bytes(file.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        Voice2Face.from_pretrained(path)
+
+
+def test_mismatched_architecture(tmp_path):
+    path = write_random_checkpoint(tmp_path / "c")
+    config = json.loads((path / "config.json").read_text())
+    config["model"]["generator"]["channels"] = [256, 128, 64, 32, 16]
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="does not match the architecture"):
+        Voice2Face.from_pretrained(path)
+
+
+def test_damaged_or_foreign_config(tmp_path):
+    path = write_random_checkpoint(tmp_path / "c")
+    (path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="damaged"):
+        Voice2Face.from_pretrained(path)
+    (path / "config.json").write_text(json.dumps({"model": {"colour": "blue"}}))
+    with pytest.raises(CheckpointError, match="colour"):
+        Voice2Face.from_pretrained(path)
+
+
+def test_cuda_asked_without_a_gpu_is_a_clear_error(random_checkpoint):
+    if torch.cuda.is_available():
+        assert Voice2Face.from_pretrained(random_checkpoint, device="cuda").device.type == "cuda"
+    else:
+        with pytest.raises(Exception, match="no CUDA GPU"):
+            Voice2Face.from_pretrained(random_checkpoint, device="cuda")
+
+
+def test_shipped_default_checkpoint_loads_and_says_what_it_is():
+    model = Voice2Face.from_pretrained()
+    assert model.info.trained_on
+    assert model.device.type == "cpu"

@@ -1,0 +1,66 @@
+"""The inference pipeline: several clip lengths, one batch, honest metadata."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voice2face.errors import AudioError, Voice2FaceError
+from voice2face.pipeline import Voice2Face
+
+
+@pytest.fixture(scope="module")
+def model(random_checkpoint) -> Voice2Face:
+    return Voice2Face.from_pretrained(random_checkpoint)
+
+
+def test_faces_for_durations(model, speech_wav):
+    result = model.faces_for_durations(speech_wav, (1, 2, 4, 100, None))
+    assert len(result.images) == 5
+    assert all(im.size == (64, 64) and im.mode == "RGB" for im in result.images)
+    assert result.seconds[:3] == pytest.approx([1.0, 2.0, 4.0])
+    total = result.utterance.speech_seconds
+    assert result.seconds[3] == result.seconds[4] == pytest.approx(total, abs=0.02)
+    assert any("Asked for 100 s" in note for note in result.notes)
+    assert result.embeddings.shape == (5, 64)
+    np.testing.assert_allclose(np.linalg.norm(result.embeddings, axis=1), 1, atol=1e-5)
+    similarity = result.similarity_to_longest()
+    assert similarity[-1] == pytest.approx(1.0, abs=1e-5) and (similarity <= 1 + 1e-5).all()
+    assert result.captions[0] == "first 1.0 s of speech" and result.captions[-1].startswith("whole clip:")
+
+
+def test_batched_faces_equal_one_length_at_a_time(model, speech_wav):
+    durations = (1, 2, 4, None)
+    together = model.faces_for_durations(speech_wav, durations)
+    for i, d in enumerate(durations):
+        alone = model.faces_for_durations(speech_wav, (d,))
+        np.testing.assert_allclose(alone.embeddings[0], together.embeddings[i], atol=1e-5)
+        diff = np.abs(np.asarray(alone.images[0], int) - np.asarray(together.images[i], int))
+        assert diff.max() <= 1  # at most one grey level of float rounding
+
+
+def test_different_lengths_give_different_embeddings(model, speech_wav):
+    result = model.faces_for_durations(speech_wav, (0.5, None))
+    assert not np.allclose(result.embeddings[0], result.embeddings[1], atol=1e-4)
+
+
+def test_strip_has_one_tile_per_face(model, speech_wav):
+    result = model.faces_for_durations(speech_wav, (1, 2, None))
+    strip = result.strip(size=100)
+    assert strip.width == 3 * 108 + 8 and strip.height > 100
+
+
+def test_bad_durations_and_audio_raise_user_errors(model, speech_wav):
+    with pytest.raises(Voice2FaceError, match="positive"):
+        model.faces_for_durations(speech_wav, (0,))
+    with pytest.raises(Voice2FaceError, match="positive"):
+        model.faces_for_durations(speech_wav, (-3, None))
+    with pytest.raises(AudioError, match="silent"):
+        model.faces_for_durations((16000, np.zeros(16000, np.int16)))
+
+
+def test_call_returns_the_whole_clip_face(model, speech_wav):
+    face = model(speech_wav)
+    assert face.size == (64, 64)
+    whole = model.faces_for_durations(speech_wav, (None,)).images[0]
+    assert np.array_equal(np.asarray(face), np.asarray(whole))

@@ -1,0 +1,189 @@
+"""The networks of Wen, Singh & Raj, "Reconstructing faces from voices" (NeurIPS 2019).
+
+voice --VoiceEmbedder--> 64-d unit vector --Generator--> 64x64 RGB face
+face  --FaceEmbedder--> 64-d --Discriminator (real/fake) / IdentityClassifier (who)
+
+Every width is a config field with the paper's value as default. Voice encoders
+are pluggable: anything that subclasses `VoiceEncoder` and is known to
+`build_voice_encoder` can feed the generator, whose input width follows the
+encoder's `embedding_dim`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .audio import FrontEndConfig
+
+
+# --------------------------------------------------------------------------- configs
+
+
+@dataclass
+class VoiceEncoderConfig:
+    """Which voice encoder, and its widths. `backend` picks the class."""
+
+    backend: str = "wen2019"
+    n_mels: int = 64
+    channels: tuple[int, ...] = (256, 384, 576, 864)
+    embedding_dim: int = 64
+
+
+@dataclass
+class GeneratorConfig:
+    embedding_dim: int = 64
+    channels: tuple[int, ...] = (1024, 512, 256, 128, 64)
+    image_channels: int = 3
+
+
+@dataclass
+class FaceEmbedderConfig:
+    image_channels: int = 3
+    channels: tuple[int, ...] = (32, 64, 128, 256, 512)
+    embedding_dim: int = 64
+    negative_slope: float = 0.2
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild the networks of a checkpoint."""
+
+    voice: VoiceEncoderConfig = field(default_factory=VoiceEncoderConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    face: FaceEmbedderConfig = field(default_factory=FaceEmbedderConfig)
+    n_identities: int = 0  # width of the identity classifier; 0 when not trained yet
+
+    def __post_init__(self) -> None:
+        if self.generator.embedding_dim != self.voice.embedding_dim:
+            raise ValueError(
+                f"The generator takes {self.generator.embedding_dim}-d input but the voice encoder "
+                f"gives {self.voice.embedding_dim}-d embeddings."
+            )
+
+
+# --------------------------------------------------------------------------- voice
+
+
+def valid_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B, 1, T) float mask, 1 where a time step is inside its sequence."""
+    steps = torch.arange(max_len, device=lengths.device)
+    return (steps[None, :] < lengths[:, None]).unsqueeze(1).float()
+
+
+class VoiceEncoder(nn.Module):
+    """Interface of a voice encoder: frames in, one unit vector per clip out.
+
+    `front_end` says which features the encoder reads (the pipeline computes
+    them), `embedding_dim` the width of the output.
+    """
+
+    front_end: FrontEndConfig
+    embedding_dim: int
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """features (B, n_mels, T), zero-padded past `lengths` -> (B, embedding_dim), L2-normalised."""
+        raise NotImplementedError
+
+
+class VoiceEmbedder(VoiceEncoder):
+    """The paper's voice embedder: five strided 1-D convs, average pooled, L2-normalised.
+
+    Padded batches give the same embedding as one clip at a time: padded steps
+    are zeroed after every layer and left out of the average.
+    """
+
+    def __init__(self, config: VoiceEncoderConfig = VoiceEncoderConfig(), front_end: FrontEndConfig = FrontEndConfig()):
+        super().__init__()
+        self.config, self.front_end, self.embedding_dim = config, front_end, config.embedding_dim
+        widths = (config.n_mels, *config.channels)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv1d(cin, cout, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm1d(cout, affine=True),
+                nn.ReLU(inplace=True),
+            )
+            for cin, cout in zip(widths[:-1], widths[1:])
+        )
+        self.head = nn.Conv1d(widths[-1], config.embedding_dim, 3, stride=2, padding=1, bias=True)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        x = features
+        if lengths is None:
+            lengths = torch.full((x.shape[0],), x.shape[-1], device=x.device)
+        for layer in (*self.blocks, self.head):
+            x = x * valid_mask(lengths, x.shape[-1])
+            x = layer(x)
+            lengths = (lengths + 1) // 2  # k3 s2 p1 halves the length, rounding up
+        mask = valid_mask(lengths, x.shape[-1])
+        pooled = (x * mask).sum(dim=-1) / mask.sum(dim=-1)
+        return F.normalize(pooled, dim=1)
+
+
+def build_voice_encoder(config: VoiceEncoderConfig, front_end: FrontEndConfig) -> VoiceEncoder:
+    """The voice encoder a checkpoint's config names."""
+    if config.backend == "wen2019":
+        return VoiceEmbedder(config, front_end)
+    raise ValueError(f"Unknown voice encoder backend {config.backend!r}; known: 'wen2019'.")
+
+
+# --------------------------------------------------------------------------- faces
+
+
+class Generator(nn.Module):
+    """Embedding -> 64x64 RGB in [-1, 1]: six transposed convs (the last 1x1), ReLU between."""
+
+    def __init__(self, config: GeneratorConfig = GeneratorConfig()):
+        super().__init__()
+        self.config = config
+        c = config.channels
+        layers: list[nn.Module] = [nn.ConvTranspose2d(config.embedding_dim, c[0], 4, 1, 0), nn.ReLU(inplace=True)]
+        for cin, cout in zip(c[:-1], c[1:]):
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.ReLU(inplace=True)]
+        layers += [nn.ConvTranspose2d(c[-1], config.image_channels, 1, 1, 0), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.net(embedding[:, :, None, None])
+
+
+class FaceEmbedder(nn.Module):
+    """64x64 face -> 64-d vector, shared by the discriminator and the identity classifier."""
+
+    def __init__(self, config: FaceEmbedderConfig = FaceEmbedderConfig()):
+        super().__init__()
+        self.config = config
+        c, slope = config.channels, config.negative_slope
+        layers: list[nn.Module] = [nn.Conv2d(config.image_channels, c[0], 1, 1, 0), nn.LeakyReLU(slope, inplace=True)]
+        for cin, cout in zip(c[:-1], c[1:]):
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(slope, inplace=True)]
+        layers += [nn.Conv2d(c[-1], config.embedding_dim, 4, 1, 0)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        return self.net(faces).flatten(1)
+
+
+class Discriminator(nn.Module):
+    """Face embedding -> one real/fake logit."""
+
+    def __init__(self, embedding_dim: int = 64):
+        super().__init__()
+        self.linear = nn.Linear(embedding_dim, 1)
+
+    def forward(self, face_embedding: torch.Tensor) -> torch.Tensor:
+        return self.linear(F.relu(face_embedding)).squeeze(1)
+
+
+class IdentityClassifier(nn.Module):
+    """Face embedding -> logits over the training identities."""
+
+    def __init__(self, embedding_dim: int, n_identities: int):
+        super().__init__()
+        self.linear = nn.Linear(embedding_dim, n_identities)
+
+    def forward(self, face_embedding: torch.Tensor) -> torch.Tensor:
+        return self.linear(F.relu(face_embedding))

@@ -1,0 +1,136 @@
+"""Inference: `Voice2Face.from_pretrained(dir)` then `faces_for_durations(audio)`.
+
+The app, the CLI, the evaluator and the tests all go through this class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .audio import (
+    MAX_AUDIO_SECONDS,
+    AudioSource,
+    Cut,
+    Durations,
+    Utterance,
+    cmvn,
+    parse_durations,
+    plan_cuts,
+    prepare_utterance,
+)
+from .checkpoint import CheckpointInfo, load_weights, read_info
+from .errors import Voice2FaceError
+from .images import face_strip, to_pil
+from .models import Generator, VoiceEncoder, build_voice_encoder
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
+DEFAULT_DURATIONS: tuple[float | None, ...] = (1.0, 2.0, 4.0, 8.0, None)
+
+
+@dataclass
+class FacesResult:
+    """Faces for several lengths of one clip, and what each length really used."""
+
+    images: list[Image.Image]
+    cuts: list[Cut]
+    embeddings: np.ndarray  # (n_cuts, embedding_dim), unit rows
+    utterance: Utterance
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> list[float]:
+        return [c.seconds for c in self.cuts]
+
+    @property
+    def captions(self) -> list[str]:
+        return [c.label for c in self.cuts]
+
+    def similarity_to_longest(self) -> np.ndarray:
+        """Cosine of each cut's embedding to the longest cut's: how the embedding settles."""
+        longest = int(np.argmax([c.frames for c in self.cuts]))
+        return self.embeddings @ self.embeddings[longest]
+
+    def strip(self, size: int = 160) -> Image.Image:
+        """All faces side by side with their captions, as one image."""
+        return face_strip(self.images, self.captions, size)
+
+
+class Voice2Face:
+    """A voice encoder and a face generator loaded from one checkpoint."""
+
+    def __init__(self, voice_encoder: VoiceEncoder, generator: Generator, info: CheckpointInfo, device: str = "cpu"):
+        self.device = resolve_device(device)
+        self.voice_encoder = voice_encoder.to(self.device).eval()
+        self.generator = generator.to(self.device).eval()
+        self.info = info
+        self.front_end = voice_encoder.front_end
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path = DEFAULT_CHECKPOINT, device: str = "cpu") -> "Voice2Face":
+        """Load a checkpoint directory written by `save_checkpoint` (training or `init-random`)."""
+        info = read_info(path)
+        encoder = load_weights(path, "voice_encoder", build_voice_encoder(info.model.voice, info.front_end))
+        generator = load_weights(path, "generator", Generator(info.model.generator))
+        return cls(encoder, generator, info, device)
+
+    @torch.inference_mode()
+    def faces_for_durations(
+        self,
+        audio: AudioSource,
+        durations: Durations = DEFAULT_DURATIONS,
+        max_seconds: float = MAX_AUDIO_SECONDS,
+    ) -> FacesResult:
+        """One face for the first N seconds of speech, for each N in `durations` (None = whole clip).
+
+        All lengths are embedded in one padded batch and generated in one pass.
+        """
+        durations = parse_durations(durations)
+        utterance = prepare_utterance(audio, self.front_end, max_seconds)
+        cuts = plan_cuts(utterance.features.shape[-1], durations, self.front_end)
+        embeddings = self.embed_cuts(utterance.features, cuts)
+        faces = self.generator(embeddings)
+        return FacesResult(to_pil(faces), cuts, embeddings.cpu().numpy(), utterance, _notes(utterance, cuts))
+
+    def embed_cuts(self, features: torch.Tensor, cuts: list[Cut]) -> torch.Tensor:
+        """Embed the first `cut.frames` frames for every cut, as one zero-padded batch."""
+        longest = max(c.frames for c in cuts)
+        batch = torch.zeros(len(cuts), features.shape[0], longest)
+        for i, cut in enumerate(cuts):
+            part = features[:, : cut.frames]
+            batch[i, :, : cut.frames] = cmvn(part) if self.front_end.normalise else part
+        lengths = torch.tensor([c.frames for c in cuts])
+        return self.voice_encoder(batch.to(self.device), lengths.to(self.device))
+
+    @torch.inference_mode()
+    def __call__(self, audio: AudioSource) -> Image.Image:
+        """The face for the whole clip."""
+        return self.faces_for_durations(audio, (None,)).images[0]
+
+
+def resolve_device(device: str) -> torch.device:
+    """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when there is one), with a clear error if unavailable."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise Voice2FaceError(f"Device {device!r} was asked for, but PyTorch sees no CUDA GPU here; use --device cpu.")
+    return torch.device(device)
+
+
+def _notes(utterance: Utterance, cuts: list[Cut]) -> list[str]:
+    """Plain-language remarks on what was used, for the CLI and the app to show."""
+    audio, notes = utterance.audio, []
+    if audio.truncated:
+        notes.append(
+            f"The clip is {audio.source_seconds:.0f} s long; only its first {audio.seconds:.0f} s were read."
+        )
+    for cut in cuts:
+        if cut.capped:
+            notes.append(
+                f"Asked for {cut.requested:g} s of speech, but the clip holds only {cut.seconds:.1f} s; all of it was used."
+            )
+    return notes
