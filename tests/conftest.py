@@ -15,7 +15,8 @@ from voice2face.models import Generator, ModelConfig, GeneratorConfig, build_voi
 
 TEXT = (
     "The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore, "
-    "and the shells she sells are surely sea shells."
+    "and the shells she sells are surely sea shells. A journey of a thousand miles begins with a single step, "
+    "so pack light and leave early."
 )
 
 
@@ -31,7 +32,7 @@ def speak(path: Path, text: str = TEXT, voice: str = "en", pitch: int = 50, spee
 
 @pytest.fixture(scope="session")
 def speech_wav(tmp_path_factory) -> Path:
-    """About 9 s of English speech."""
+    """About 12 s of English speech (11 s after silence removal)."""
     return speak(tmp_path_factory.mktemp("speech") / "speech.wav")
 
 

@@ -369,6 +369,11 @@ class Cut:
             return f"asked {self.requested:g} s, clip has {self.seconds:.1f} s of speech"
         return f"first {self.seconds:.1f} s of speech"
 
+    @property
+    def short_label(self) -> str:
+        """A caption that fits under a small thumbnail."""
+        return f"{self.seconds:.1f} s (all)" if self.requested is None or self.capped else f"{self.seconds:.1f} s"
+
 
 def plan_cuts(n_frames: int, durations: Durations, config: FrontEndConfig) -> list[Cut]:
     """Where to cut `n_frames` of speech for each duration (None = all of it)."""
