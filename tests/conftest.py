@@ -56,3 +56,83 @@ def write_random_checkpoint(path: Path, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def random_checkpoint(tmp_path_factory) -> Path:
     return write_random_checkpoint(tmp_path_factory.mktemp("ckpt") / "random")
+
+
+# (name, espeak voice, pitch, gender): A-E names are the paper split's test identities
+TINY_IDENTITIES = [
+    ("Alice", "en+f2", 70, "f"), ("Bruno", "en+m1", 35, "m"), ("Chloe", "en+f4", 80, "f"), ("Dmitri", "en+m3", 25, "m"),
+    ("Fiona", "en+f3", 75, "f"), ("George", "en+m2", 30, "m"), ("Hannah", "en+f1", 65, "f"), ("Ivan", "en+m4", 40, "m"),
+    ("Julia", "en+f5", 85, "f"), ("Karl", "en+m5", 20, "m"),
+]  # fmt: skip
+TINY_TEXTS = ["One two three four five six seven.", "The cat sat on the warm mat today.", "Please call me back after lunch."]
+
+
+def write_tiny_dataset(root: Path) -> Path:
+    """The generic layout: root/<name>/voice/*.wav, root/<name>/face/*.png, root/meta.csv."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = ["identity,gender,age"]
+    for k, (name, voice, pitch, gender) in enumerate(TINY_IDENTITIES):
+        (root / name / "voice").mkdir(parents=True)
+        (root / name / "face").mkdir()
+        for n, text in enumerate(TINY_TEXTS):
+            speak(root / name / "voice" / f"{n}.wav", text, voice, pitch)
+        base = rng.uniform(0, 255, size=3)
+        stripes = (np.arange(64) // (4 + k) % 2)[None, :, None] * 60
+        for n in range(4):
+            face = np.clip(base + stripes + rng.normal(0, 12, size=(64, 64, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(face).save(root / name / "face" / f"{n}.png")
+        rows.append(f"{name},{gender},adult")
+    (root / "meta.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny") / "data")
+
+
+# --------------------------------------------------------------------------- tiny training runs
+
+TINY_SETTINGS = ["steps=6", "batch_size=4", "crop_min=40", "crop_max=120", "log_every=1", "checkpoint_every=3", "sample_every=3"]
+
+
+def tiny_config(stage: str, data: Path, out: Path, *extra: str):
+    from voice2face.train import load_config
+
+    return load_config("cpu-tiny", None, [f"stage={stage}", f"data={data}", f"out={out}", *TINY_SETTINGS, *extra])
+
+
+def losses(run: Path) -> list[dict[str, float]]:
+    import csv
+
+    with open(run / "log.csv") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="session")
+def embedder_run(tiny_dataset, tmp_path_factory) -> Path:
+    from voice2face.train import train
+
+    out = tmp_path_factory.mktemp("runs") / "embedder"
+    train(tiny_config("embedder", tiny_dataset, out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def gan_run(tiny_dataset, embedder_run, tmp_path_factory) -> Path:
+    from voice2face.train import train
+
+    out = tmp_path_factory.mktemp("runs") / "gan"
+    train(tiny_config("gan", tiny_dataset, out, f"voice_encoder={embedder_run}"))
+    return out
+
+
+@pytest.fixture(scope="session")
+def grader_run(tiny_dataset, tmp_path_factory) -> Path:
+    from voice2face.train import train
+
+    out = tmp_path_factory.mktemp("runs") / "grader"
+    train(tiny_config("face-eval", tiny_dataset, out, "steps=10"))
+    return out

@@ -7,6 +7,7 @@ one line on stderr and exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -72,7 +73,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--fp16", action="store_true", help="store weights as float16 (half the size)")
     init.set_defaults(run=run_init_random)
+
+    cache = commands.add_parser(
+        "cache",
+        help="compute every utterance's log-mel once, so training never decodes audio",
+        description="Write float16 (frames, n_mels) .npy features and an index.json; train/evaluate read it with --data CACHE.",
+    )
+    add_data_args(cache)
+    cache.add_argument("--out", type=Path, required=True, help="cache directory to write")
+    cache.set_defaults(run=run_cache)
+
+    train = commands.add_parser(
+        "train",
+        help="train a stage: embedder, gan or face-eval (also under torchrun)",
+        description="Train one stage. Settings: a preset, then --config JSON, then --set key=value "
+        "(e.g. --set steps=2000 batch_size=64 model.generator.channels=[512,256,128,64,32]). "
+        "Re-running with the same --out resumes; Ctrl-C saves and exits.",
+    )
+    train.add_argument("--stage", choices=["embedder", "gan", "face-eval"], help="what to train (default: gan)")
+    train.add_argument("--data", help="dataset root or feature cache")
+    train.add_argument("--out", help="run directory: checkpoints, log.csv, samples/")
+    train.add_argument("--preset", default="paper", help="paper (default) or cpu-tiny")
+    train.add_argument("--config", help="JSON file of settings")
+    train.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override settings")
+    train.set_defaults(run=run_train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a checkpoint on held-out identities (1:2 matching, Recall@K, gender, duration sweep)",
+        description="Prints a table, writes JSON and a duration-sweep PNG.",
+    )
+    evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="model to score")
+    evaluate.add_argument("--grader", type=Path, required=True, help="evaluator checkpoint from train --stage face-eval")
+    add_data_args(evaluate)
+    evaluate.add_argument("--durations", nargs="+", default=["1", "2", "4", "8", "full"], help="default: 1 2 4 8 full")
+    evaluate.add_argument("--trials", type=int, default=2000, help="1:2 trials per duration (default: 2000)")
+    evaluate.add_argument("--voices-per-identity", type=int, default=5)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--out", type=Path, default=Path("evaluation"), help="directory for results.json and sweep.png")
+    evaluate.set_defaults(run=run_evaluate)
     return parser
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="dataset root (generic, voxceleb, processed, or a cache)")
+    parser.add_argument("--layout", default="auto", help="auto, generic, voxceleb, processed or cache")
+    parser.add_argument("--meta", type=Path, help="vox1_meta.csv (voxceleb and processed layouts)")
+    parser.add_argument("--faces", type=Path, help="face folder, one sub-folder per name (voxceleb and processed layouts)")
+    parser.add_argument("--split", default="paper", help="'paper' (names A-E are test) or a file of test identities")
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -92,6 +140,48 @@ def run_generate(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     if model.info.trained_on.startswith("nothing"):
         print(f"note: {args.checkpoint} is an untrained random model; its faces do not depend on the voice in any learned way.")
+    return 0
+
+
+def run_cache(args: argparse.Namespace) -> int:
+    from .audio import FrontEndConfig
+    from .data import build_feature_cache, load_identities
+
+    identities = load_identities(args.data, args.layout, args.meta, args.faces)
+    out = build_feature_cache(identities, args.out, FrontEndConfig())
+    print(f"cached {len(identities)} identities to {out}")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .train import load_config, train
+
+    settings = list(args.set)
+    for key in ("stage", "data", "out"):
+        if getattr(args, key):
+            settings.append(f"{key}={getattr(args, key)}")
+    config = load_config(args.preset, args.config, settings)
+    if not config.data:
+        raise Voice2FaceError("Say where the data is: --data DIR.")
+    summary = train(config)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"done: {summary}; checkpoint in {config.out}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .data import load_identities, split_identities
+    from .evaluate import FaceGrader, evaluate, format_table, write_report
+
+    model = Voice2Face.from_pretrained(args.checkpoint)
+    grader = FaceGrader(args.grader)
+    _, test = split_identities(load_identities(args.data, args.layout, args.meta, args.faces), args.split)
+    report = evaluate(model, grader, test, parse_durations(args.durations), args.voices_per_identity,
+                      trials=args.trials, seed=args.seed)  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_report(report, args.out / "results.json", args.out / "sweep.png")
+    print(format_table(report))
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'sweep.png'}")
     return 0
 
 

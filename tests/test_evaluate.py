@@ -1,0 +1,112 @@
+"""Evaluation: the metric code on embeddings with known answers, then the whole command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from voice2face.data import load_identities, split_identities
+from voice2face.errors import Voice2FaceError
+from voice2face.evaluate import (
+    FaceGrader,
+    evaluate,
+    identity_means,
+    matching_hits,
+    recall_at_k,
+    sample_trials,
+    wilson_interval,
+)
+from voice2face.pipeline import Voice2Face
+
+
+def unit(n: int, d: int = 32, seed: int = 0) -> torch.Tensor:
+    return F.normalize(torch.randn(n, d, generator=torch.Generator().manual_seed(seed)), dim=1)
+
+
+@pytest.fixture
+def hand_built():
+    """40 identities x 5 real faces, tightly clustered; genders alternate."""
+    centres = unit(40, seed=1)
+    face_ids = np.repeat(np.arange(40), 5)
+    faces = F.normalize(centres[face_ids] + 0.05 * unit(200, seed=2), dim=1)
+    genders = {i: "mf"[i % 2] for i in range(40)}
+    return centres, faces, face_ids, genders
+
+
+def test_identical_faces_match_every_time(hand_built):
+    centres, faces, face_ids, genders = hand_built
+    generated_ids = np.arange(40)
+    generated = centres  # the generator drew each speaker's own face
+    rng = np.random.default_rng(0)
+    for same_gender in (False, True):
+        trials = sample_trials(generated_ids, face_ids, genders, 1000, same_gender, rng)
+        assert len(trials.generated) == 1000
+        assert matching_hits(generated, faces, trials).mean() == 1.0
+    means, mean_ids = identity_means(faces, face_ids)
+    recalls = recall_at_k(generated, generated_ids, means, mean_ids, (1, 5))
+    assert recalls[1].mean() == 1.0 and recalls[5].mean() == 1.0
+
+
+def test_shuffled_faces_match_about_half_the_time(hand_built):
+    centres, faces, face_ids, genders = hand_built
+    generated_ids = np.arange(40)
+    generated = centres[np.random.default_rng(3).permutation(40)]  # faces of the wrong people
+    trials = sample_trials(generated_ids, face_ids, genders, 4000, False, np.random.default_rng(0))
+    assert matching_hits(generated, faces, trials).mean() == pytest.approx(0.5, abs=0.05)
+    means, mean_ids = identity_means(faces, face_ids)
+    assert recall_at_k(generated, generated_ids, means, mean_ids, (1,))[1].mean() < 0.15
+
+
+def test_same_gender_imposters_share_the_speakers_gender(hand_built):
+    _, _, face_ids, genders = hand_built
+    trials = sample_trials(np.arange(40), face_ids, genders, 500, True, np.random.default_rng(0))
+    speakers, imposters = trials.generated, face_ids[trials.imposter_face]
+    assert all(genders[int(s)] == genders[int(i)] and s != i for s, i in zip(speakers, imposters))
+
+
+def test_trials_are_seeded(hand_built):
+    _, _, face_ids, genders = hand_built
+    a = sample_trials(np.arange(40), face_ids, genders, 50, False, np.random.default_rng(7))
+    b = sample_trials(np.arange(40), face_ids, genders, 50, False, np.random.default_rng(7))
+    assert np.array_equal(a.imposter_face, b.imposter_face) and np.array_equal(a.true_face, b.true_face)
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(76, 100)
+    assert lo < 0.76 < hi and hi - lo == pytest.approx(0.166, abs=0.01)
+    assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(0, 10)[0] == 0.0
+
+
+def test_evaluate_on_held_out_identities(gan_run, grader_run, tiny_dataset):
+    _, test = split_identities(load_identities(tiny_dataset), "paper")
+    report = evaluate(Voice2Face.from_pretrained(gan_run), FaceGrader(grader_run), test, (1, None), trials=100)
+    assert report["identities"] == 4 and set(report["durations"]) == {"1s", "whole"}
+    for metrics in report["durations"].values():
+        for name, r in metrics.items():
+            assert 0 <= r["value"] <= 1 or name == "cosine_to_true_identity" and -1 <= r["value"] <= 1
+            assert r["ci95"][0] <= r["value"] <= r["ci95"][1]
+    assert report["durations"]["whole"]["consistency_with_whole_clip"]["value"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_gans_own_checkpoint_is_refused_as_grader(gan_run):
+    with pytest.raises(Voice2FaceError, match="not an evaluator"):
+        FaceGrader(gan_run)
+
+
+def test_evaluate_command_writes_table_json_and_plot(gan_run, grader_run, tiny_dataset, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "voice2face", "evaluate", "--checkpoint", str(gan_run), "--grader", str(grader_run),
+         "--data", str(tiny_dataset), "--trials", "50", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "matching_1to2_same_gender" in proc.stdout
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert list(report["durations"]) == ["1s", "2s", "4s", "8s", "whole"]
+    assert (tmp_path / "sweep.png").stat().st_size > 1000

@@ -1,0 +1,160 @@
+"""Training on a tiny generic-layout dataset the test writes: every stage, resume, DDP, data layouts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from voice2face.data import load_identities, paper_split, read_voxceleb_meta, split_identities, list_split
+from voice2face.errors import Voice2FaceError
+from voice2face.pipeline import Voice2Face
+from voice2face.train import load_config, train
+
+from conftest import losses, tiny_config as config
+
+# --------------------------------------------------------------------------- data
+
+
+def test_voxceleb_meta_parser_reads_the_real_format(tmp_path):
+    meta = tmp_path / "vox1_meta.csv"
+    meta.write_text(
+        "VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n"
+        "id10001\tA.J._Buckley\tm\tIreland\tdev\n"
+        "id10002\tA.R._Rahman\tm\tIndia\tdev\n"
+        "id10270\tEddie_Izzard\tm\tUK\ttest\n"
+        "id10309\tElisabeth_Shue\tf\tUSA\ttest\n"
+    )
+    rows = read_voxceleb_meta(meta)
+    assert rows["id10001"] == {"name": "A.J._Buckley", "gender": "m", "nationality": "Ireland", "set": "dev"}
+    assert rows["id10309"]["gender"] == "f" and rows["id10270"]["set"] == "test"
+
+
+def test_voxceleb_layout_maps_ids_to_names(tmp_path, tiny_dataset):
+    (tmp_path / "wav" / "id10001" / "vid1").mkdir(parents=True)
+    (tmp_path / "wav" / "id10001" / "vid1" / "00001.wav").write_bytes((tiny_dataset / "Alice/voice/0.wav").read_bytes())
+    (tmp_path / "faces" / "A.J._Buckley").mkdir(parents=True)
+    (tmp_path / "faces" / "A.J._Buckley" / "1.jpg").write_bytes(b"")
+    (tmp_path / "meta.csv").write_text("VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\nid10001\tA.J._Buckley\tm\tIreland\tdev\n")
+    [ident] = load_identities(tmp_path / "wav", meta=tmp_path / "meta.csv", faces=tmp_path / "faces")
+    assert ident.name == "A.J._Buckley" and ident.gender == "m" and ident.extra["voxceleb_id"] == "id10001"
+    assert len(ident.voices) == 1 and len(ident.faces) == 1
+
+
+def test_generic_layout_reads_meta(tiny_dataset):
+    identities = load_identities(tiny_dataset)
+    assert len(identities) == 10
+    alice = next(i for i in identities if i.name == "Alice")
+    assert alice.gender == "f" and alice.extra == {"age": "adult"} and len(alice.voices) == 3 and len(alice.faces) == 4
+
+
+def test_splits_never_share_an_identity(tiny_dataset, tmp_path):
+    identities = load_identities(tiny_dataset)
+    train_ids, test_ids = paper_split(identities)
+    assert {i.name for i in test_ids} == {"Alice", "Bruno", "Chloe", "Dmitri"}
+    assert not {i.name for i in train_ids} & {i.name for i in test_ids}
+    listed = tmp_path / "test.txt"
+    listed.write_text("Karl\nJulia\n")
+    train_ids, test_ids = list_split(identities, listed)
+    assert {i.name for i in test_ids} == {"Karl", "Julia"} and len(train_ids) == 8
+    assert len(split_identities(identities, str(listed))[0]) == 8
+
+
+def test_feature_cache_round_trips_and_trains(tiny_dataset, tmp_path):
+    from voice2face.audio import FrontEndConfig
+    from voice2face.data import build_feature_cache, voice_features
+
+    cache = build_feature_cache(load_identities(tiny_dataset), tmp_path / "cache", FrontEndConfig())
+    cached = load_identities(cache)
+    assert len(cached) == 10 and all(v.suffix == ".npy" for i in cached for v in i.voices)
+    original = voice_features(load_identities(tiny_dataset)[0].voices[0], FrontEndConfig())
+    from_cache = voice_features(cached[0].voices[0], FrontEndConfig())
+    assert from_cache.shape == original.shape
+    assert torch.allclose(from_cache, original, atol=0.02)  # stored as float16
+    train(config("embedder", cache, tmp_path / "run", "steps=2"))
+    assert (tmp_path / "run" / "voice_encoder.safetensors").is_file()
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def test_embedder_stage_losses_are_finite_and_move(embedder_run):
+    rows = losses(embedder_run)
+    assert len(rows) == 6 and all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
+    assert len({r["loss"] for r in rows}) > 1
+    info = json.loads((embedder_run / "config.json").read_text())
+    assert info["training"]["stage"] == "embedder" and info["training"]["steps"] == 6
+    assert 0 <= info["training"]["speaker_top1"] <= 1
+
+
+def test_gan_stage_losses_move_and_checkpoint_loads_in_the_pipeline(gan_run, speech_wav):
+    rows = losses(gan_run)
+    assert len(rows) == 6
+    for key in ("d_real", "d_fake", "c_real", "g_adv", "g_id"):
+        values = [r[key] for r in rows]
+        assert all(torch.isfinite(torch.tensor(values))) and len(set(values)) > 1, key
+    assert sorted(p.name for p in (gan_run / "samples").iterdir()) == ["step_000003.png", "step_000006.png"]
+    model = Voice2Face.from_pretrained(gan_run)
+    assert "training identities" in model.info.trained_on
+    assert len(model.faces_for_durations(speech_wav, (1, None)).images) == 2
+
+
+def test_gan_stage_needs_a_voice_encoder(tiny_dataset, tmp_path):
+    with pytest.raises(Voice2FaceError, match="voice_encoder"):
+        train(config("gan", tiny_dataset, tmp_path / "gan"))
+
+
+def test_resume_continues_the_step_count(tiny_dataset, embedder_run, tmp_path):
+    out = tmp_path / "gan"
+    train(config("gan", tiny_dataset, out, f"voice_encoder={embedder_run}", "steps=3"))
+    first = Voice2Face.from_pretrained(out).generator.state_dict()["net.0.weight"].clone()
+    summary = train(config("gan", tiny_dataset, out, f"voice_encoder={embedder_run}", "steps=5"))
+    assert summary["steps"] == 5
+    assert [int(r["step"]) for r in losses(out)] == [1, 2, 3, 4, 5]
+    assert json.loads((out / "config.json").read_text())["training"]["steps"] == 5
+    assert not torch.equal(first, Voice2Face.from_pretrained(out).generator.state_dict()["net.0.weight"])
+
+
+def test_seeded_runs_repeat(tiny_dataset, embedder_run, tmp_path):
+    for name in ("a", "b"):
+        train(config("gan", tiny_dataset, tmp_path / name, f"voice_encoder={embedder_run}", "steps=2"))
+    a = Voice2Face.from_pretrained(tmp_path / "a").generator.state_dict()
+    b = Voice2Face.from_pretrained(tmp_path / "b").generator.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_settings_from_json_and_command_line(tmp_path):
+    file = tmp_path / "run.json"
+    file.write_text(json.dumps({"steps": 123, "model": {"generator": {"channels": [64, 32, 16, 8, 4]}}}))
+    cfg = load_config("paper", str(file), ["batch_size=7", "betas=[0.1,0.2]"])
+    assert cfg.steps == 123 and cfg.batch_size == 7 and cfg.betas == (0.1, 0.2)
+    assert cfg.model.generator.channels == (64, 32, 16, 8, 4) and cfg.lr == 2e-4
+    with pytest.raises(Voice2FaceError, match="Unknown setting"):
+        load_config("paper", None, ["stpes=3"])
+
+
+@pytest.mark.slow
+def test_two_process_gloo_ddp_keeps_replicas_identical(tiny_dataset, embedder_run, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "voice2face", "train", "--stage", "gan", "--preset", "cpu-tiny", "--data", str(tiny_dataset),
+         "--out", str(out), "--set", "steps=2", "batch_size=4", "crop_min=40", "crop_max=80", "checkpoint_every=1",
+         f"voice_encoder={embedder_run}"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    training = json.loads((out / "config.json").read_text())["training"]
+    assert training["steps"] == 2 and training["world_size"] == 2
+    assert training["replicas_in_sync"] is True
+
+
+def test_train_cli_reports_bad_data_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "voice2face", "train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "No dataset directory" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,624 @@
+"""Training, read top to bottom: config, data, models, the loop; three stages.
+
+    python -m voice2face train --stage embedder --data DATA --out runs/emb
+    python -m voice2face train --stage gan --data DATA --out runs/gan --set voice_encoder=runs/emb
+    python -m voice2face train --stage face-eval --data DATA --out runs/evaluator
+    torchrun --nproc_per_node 4 -m voice2face train ...      # DistributedDataParallel
+
+- embedder: the paper's VoiceEmbedder plus a linear speaker head, cross-entropy;
+  reports speaker-ID top-1 on held-out utterances of the training speakers.
+- gan: Wen et al.'s objective. The voice encoder is frozen; its embedding gets
+  N(0, 0.05) noise and is re-normalised; the generator makes a face; one face
+  embedder feeds a real/fake discriminator and an identity classifier.
+- face-eval: a separate face embedder with identity and gender heads, trained
+  on the training identities' real faces, used only to grade generated faces.
+
+Every stage writes checkpoints the pipeline loads, resumes from `<out>/`
+after a kill, saves on Ctrl-C, and logs losses to `<out>/log.csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from tqdm import tqdm
+
+from .audio import FrontEndConfig, cmvn
+from .checkpoint import CheckpointInfo, _from_json, load_training_state, load_weights, read_info, save_checkpoint
+from .data import CropCollate, Identity, VoiceFaceDataset, load_identities, load_face, split_identities, voice_features
+from .errors import Voice2FaceError
+from .images import image_grid, to_pil
+from .models import (
+    Discriminator,
+    FaceEmbedder,
+    FaceEmbedderConfig,
+    Generator,
+    GeneratorConfig,
+    IdentityClassifier,
+    ModelConfig,
+    VoiceEncoder,
+    VoiceEncoderConfig,
+    build_voice_encoder,
+)
+
+STAGES = ("embedder", "gan", "face-eval")
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run. Defaults are the paper's (batch 128, 50k iterations, Adam 2e-4, (0.5, 0.999))."""
+
+    stage: str = "gan"
+    data: str = ""  # dataset root (any layout of voice2face.data)
+    layout: str = "auto"
+    meta: str | None = None  # vox1_meta.csv for the voxceleb/processed layouts
+    faces: str | None = None  # face folder for the voxceleb/processed layouts
+    split: str = "paper"  # 'paper' (A-E test) or a file listing test identities
+    out: str = "runs/voice2face"
+    voice_encoder: str | None = None  # gan stage: checkpoint holding the trained voice encoder
+    trained_on: str = ""  # what config.json says the model learned from; default: the data path
+    seed: int = 0
+    steps: int = 50_000
+    batch_size: int = 128
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    crop_min: int = 300  # random voice crops of 300-800 frames (3-8 s)
+    crop_max: int = 800
+    noise_std: float = 0.05  # gan: noise on the unit voice embedding
+    val_fraction: float = 0.1  # embedder: utterances per speaker held out for top-1
+    num_workers: int = 2
+    log_every: int = 50
+    sample_every: int = 1000
+    checkpoint_every: int = 1000
+    device: str = "auto"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    front_end: FrontEndConfig = field(default_factory=FrontEndConfig)
+
+
+def preset(name: str) -> TrainConfig:
+    """'paper': the paper's settings. 'cpu-tiny': narrow nets and small batches, to see losses move on 2 cores."""
+    if name == "paper":
+        return TrainConfig()
+    if name == "cpu-tiny":
+        model = ModelConfig(
+            voice=VoiceEncoderConfig(channels=(64, 96, 128, 160)),
+            generator=GeneratorConfig(channels=(256, 128, 64, 32, 16)),
+            face=FaceEmbedderConfig(channels=(16, 32, 64, 128, 128)),
+        )
+        return TrainConfig(
+            steps=300, batch_size=16, crop_min=100, crop_max=300, num_workers=0, log_every=10,
+            sample_every=100, checkpoint_every=100, model=model,
+        )  # fmt: skip
+    raise Voice2FaceError(f"Unknown preset {name!r}; known: paper, cpu-tiny.")
+
+
+def override(config: Any, key: str, value: Any) -> Any:
+    """A copy of dataclass `config` with dotted `key` (e.g. 'model.generator.channels') set to `value`."""
+    head, _, rest = key.partition(".")
+    names = {f.name for f in dataclasses.fields(config)}
+    if head not in names:
+        raise Voice2FaceError(f"Unknown setting {key!r}; settings are: {', '.join(sorted(names))}.")
+    if rest:
+        return dataclasses.replace(config, **{head: override(getattr(config, head), rest, value)})
+    current = getattr(config, head)
+    if dataclasses.is_dataclass(current):
+        value = _from_json(type(current), value)
+    elif isinstance(current, tuple):
+        value = tuple(value)
+    elif isinstance(current, str) and value is not None:
+        value = str(value)
+    elif isinstance(current, bool) or isinstance(current, (int, float)) and not isinstance(value, (int, float)):
+        value = type(current)(value)
+    return dataclasses.replace(config, **{head: value})
+
+
+def parse_value(text: str) -> Any:
+    """'300' -> 300, '[1,2]' -> [1, 2], 'runs/x' -> 'runs/x'."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def load_config(preset_name: str, config_file: str | None, settings: list[str]) -> TrainConfig:
+    """A preset, then a JSON file of (nested) settings, then `key=value` overrides."""
+    config = preset(preset_name)
+    if config_file:
+        for key, value in _flatten(json.loads(Path(config_file).read_text())):
+            config = override(config, key, value)
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise Voice2FaceError(f"--set takes key=value, got {item!r}.")
+        config = override(config, key.strip(), parse_value(value))
+    if config.stage not in STAGES:
+        raise Voice2FaceError(f"stage must be one of {', '.join(STAGES)}, got {config.stage!r}.")
+    return config
+
+
+def _flatten(tree: dict, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in tree.items():
+        if isinstance(value, dict) and key not in ("training",):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+# --------------------------------------------------------------------------- processes and devices
+
+
+@dataclass
+class Runtime:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def start_runtime(device: str) -> Runtime:
+    """One process, or one of `torchrun`'s: nccl on GPUs, gloo on CPUs."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if world == 1:
+        return Runtime(device=torch.device("cuda" if use_cuda else "cpu"))
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local)
+    return Runtime(rank, world, torch.device(f"cuda:{local}" if use_cuda else "cpu"))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def wrap(module: nn.Module, rt: Runtime) -> nn.Module:
+    module = module.to(rt.device)
+    return DistributedDataParallel(module) if rt.world > 1 else module
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
+def endless_batches(dataset, config: TrainConfig, rt: Runtime, collate) -> Iterator:
+    """Batches forever; each process sees its own shard (DistributedSampler) when distributed."""
+    per_process = config.batch_size // rt.world
+    if per_process < 1 or len(dataset) < config.batch_size:
+        raise Voice2FaceError(
+            f"The training set has {len(dataset)} items, fewer than one batch of {config.batch_size} "
+            f"over {rt.world} process(es); lower batch_size."
+        )
+    if rt.world > 1:
+        sampler = DistributedSampler(dataset, rt.world, rt.rank, shuffle=True, seed=config.seed, drop_last=True)
+    else:
+        sampler = RandomSampler(dataset)
+    loader = DataLoader(
+        dataset, batch_size=per_process, sampler=sampler, collate_fn=collate, drop_last=True,
+        num_workers=config.num_workers, persistent_workers=config.num_workers > 0,
+        worker_init_fn=_seed_worker,
+    )  # fmt: skip
+    epoch = 0
+    while True:
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def _seed_worker(worker_id: int) -> None:
+    random.seed(torch.initial_seed() % 2**32)
+
+
+# --------------------------------------------------------------------------- logging and saving
+
+
+class RunLog:
+    """CSV of losses per logged step, appended across resumes."""
+
+    def __init__(self, out: Path, enabled: bool):
+        self.path, self.enabled, self.writer = out / "log.csv", enabled, None
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step, "time": round(time.time(), 1), **{k: round(v, 5) for k, v in values.items()}}
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+def describe_data(config: TrainConfig, train: list[Identity], test: list[Identity]) -> str:
+    return config.trained_on or (
+        f"{config.data} ({config.layout} layout): {len(train)} training identities, "
+        f"{len(test)} held out by the {config.split!r} split"
+    )
+
+
+def save_run(config: TrainConfig, rt: Runtime, step: int, networks: dict[str, nn.Module], state: dict, extra: dict, trained_on: str) -> None:
+    """Checkpoint `<out>/` (rank 0 only), in the format `Voice2Face.from_pretrained` reads."""
+    if not rt.main:
+        return
+    info = CheckpointInfo(
+        model=config.model,
+        front_end=config.front_end,
+        trained_on=trained_on,
+        training={"stage": config.stage, "steps": step, "seed": config.seed, "world_size": rt.world,
+                  "batch_size": config.batch_size, "data": config.data, "split": config.split, **extra},
+    )  # fmt: skip
+    save_checkpoint(config.out, info, {k: unwrap(v) for k, v in networks.items()}, training_state={"step": step, **state})
+
+
+def resume_state(config: TrainConfig, networks: dict[str, nn.Module]) -> dict | None:
+    """If `<out>/` holds this stage's checkpoint, load its weights and return the optimiser state."""
+    state = load_training_state(config.out)
+    if state is None:
+        return None
+    info = read_info(config.out)
+    if info.training.get("stage") != config.stage:
+        raise Voice2FaceError(f"{config.out} holds a {info.training.get('stage')!r} run; use another --out.")
+    for name, module in networks.items():
+        load_weights(config.out, name, unwrap(module))
+    return state
+
+
+def replicas_in_sync(networks: dict[str, nn.Module], rt: Runtime) -> bool:
+    """Do all processes hold the same weights? (DDP's promise, checked at the end of a run.)"""
+    if rt.world == 1:
+        return True
+    flat = torch.cat([p.detach().flatten().double() for m in networks.values() for p in unwrap(m).parameters()])
+    gathered = [torch.zeros_like(flat) for _ in range(rt.world)]
+    dist.all_gather(gathered, flat)
+    return all(torch.equal(gathered[0], g) for g in gathered[1:])
+
+
+def finish(networks: dict[str, nn.Module], rt: Runtime, save) -> dict:
+    """After the last step: with several processes, check and record that their weights agree."""
+    if rt.world == 1:
+        return {}
+    in_sync = replicas_in_sync(networks, rt)
+    save(replicas_in_sync=in_sync)
+    return {"replicas_in_sync": in_sync}
+
+
+def progress(config: TrainConfig, rt: Runtime, start: int) -> tqdm:
+    return tqdm(total=config.steps, initial=start, disable=not rt.main, desc=config.stage, unit="step", dynamic_ncols=True)
+
+
+# --------------------------------------------------------------------------- stage 1: voice embedder
+
+
+class SpeakerHead(nn.Module):
+    """Scaled linear classifier on the unit voice embedding (speaker recognition pre-training)."""
+
+    def __init__(self, embedding_dim: int, n_speakers: int, scale: float = 16.0):
+        super().__init__()
+        self.linear, self.scale = nn.Linear(embedding_dim, n_speakers), scale
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.linear(embedding * self.scale)
+
+
+class EmbedderWithHead(nn.Module):
+    def __init__(self, encoder: VoiceEncoder, head: SpeakerHead):
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, features, lengths):
+        return self.head(self.encoder(features, lengths))
+
+
+def hold_out_utterances(identities: list[Identity], fraction: float) -> tuple[list[Identity], list[Identity]]:
+    """Per speaker, the last `fraction` of utterances (at least one, if it has two) for validation."""
+    fit, val = [], []
+    for ident in identities:
+        k = max(1, round(len(ident.voices) * fraction)) if len(ident.voices) > 1 else 0
+        fit.append(dataclasses.replace(ident, voices=ident.voices[: len(ident.voices) - k]))
+        val.append(dataclasses.replace(ident, voices=ident.voices[len(ident.voices) - k :]))
+    return fit, val
+
+
+@torch.no_grad()
+def speaker_top1(model: EmbedderWithHead, identities: list[Identity], config: TrainConfig, rt: Runtime) -> float:
+    model.eval()
+    correct = total = 0
+    for label, ident in enumerate(identities):
+        for voice in ident.voices:
+            features = voice_features(voice, config.front_end)
+            logits = model(cmvn(features)[None].to(rt.device), None)
+            correct += int(logits.argmax(1).item() == label)
+            total += 1
+    model.train()
+    return correct / max(total, 1)
+
+
+def train_embedder(config: TrainConfig, rt: Runtime, train_ids: list[Identity], test_ids: list[Identity]) -> dict:
+    fit_ids, val_ids = hold_out_utterances(train_ids, config.val_fraction)
+    encoder = build_voice_encoder(config.model.voice, config.front_end)
+    model = EmbedderWithHead(encoder, SpeakerHead(encoder.embedding_dim, len(train_ids)))
+    networks = {"voice_encoder": model.encoder}
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas)
+    state = resume_state(config, networks)
+    if state:
+        model.head.load_state_dict(state["head"])
+        opt.load_state_dict(state["optimizer"])
+    step = state["step"] if state else 0
+    ddp = wrap(model, rt)
+    batches = endless_batches(
+        VoiceFaceDataset(fit_ids, config.front_end, with_faces=False), config, rt,
+        CropCollate(config.crop_min, config.crop_max, config.front_end.normalise),
+    )  # fmt: skip
+    log, bar, top1 = RunLog(Path(config.out), rt.main), progress(config, rt, step), float("nan")
+
+    def save(**extra):
+        save_run(config, rt, step, networks, {"head": model.head.state_dict(), "optimizer": opt.state_dict()},
+                 {"speaker_top1": top1, "n_speakers": len(train_ids), **extra}, describe_data(config, train_ids, test_ids))  # fmt: skip
+
+    try:
+        while step < config.steps:
+            features, lengths, labels = (t.to(rt.device) for t in next(batches))
+            loss = F.cross_entropy(ddp(features, lengths), labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if step % config.log_every == 0 or step == config.steps:
+                log.write(step, {"loss": loss.item()})
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                if rt.main:
+                    top1 = speaker_top1(model, val_ids, config, rt)
+                    bar.write(f"step {step}: speaker-ID top-1 on held-out utterances = {top1:.3f}")
+                save()
+    except KeyboardInterrupt:
+        save()
+        bar.write(f"interrupted: saved step {step} to {config.out}")
+    bar.close()
+    return {"steps": step, "speaker_top1": top1, **finish(networks, rt, save)}
+
+
+# --------------------------------------------------------------------------- stage 2: the GAN
+
+
+class FaceCritic(nn.Module):
+    """One face embedding pass, read by both heads: real/fake logit and identity logits."""
+
+    def __init__(self, config: ModelConfig, n_identities: int):
+        super().__init__()
+        self.embedder = FaceEmbedder(config.face)
+        self.discriminator = Discriminator(config.face.embedding_dim)
+        self.classifier = IdentityClassifier(config.face.embedding_dim, n_identities)
+
+    def forward(self, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.embedder(faces)
+        return self.discriminator(embedding), self.classifier(embedding)
+
+
+def frozen_voice_encoder(config: TrainConfig) -> tuple[VoiceEncoder, FrontEndConfig, ModelConfig]:
+    """The stage-1 voice encoder, loaded and frozen; its config carries over into the GAN's."""
+    if not config.voice_encoder:
+        raise Voice2FaceError("The gan stage needs a trained voice encoder: --set voice_encoder=<embedder run dir>.")
+    info = read_info(config.voice_encoder)
+    encoder = load_weights(config.voice_encoder, "voice_encoder", build_voice_encoder(info.model.voice, info.front_end))
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    generator = dataclasses.replace(config.model.generator, embedding_dim=encoder.embedding_dim)
+    return encoder.eval(), info.front_end, dataclasses.replace(config.model, voice=info.model.voice, generator=generator)
+
+
+def noisy_embedding(encoder: VoiceEncoder, features, lengths, noise_std: float) -> torch.Tensor:
+    """The paper's input to G: unit embedding + N(0, sigma) noise, normalised again."""
+    with torch.no_grad():
+        e = encoder(features, lengths)
+    return F.normalize(e + noise_std * torch.randn_like(e), dim=1)
+
+
+def gan_step(encoder, generator, critic, opt_g, opt_d, batch, config: TrainConfig) -> dict[str, float]:
+    """One iteration: update the face embedder and both heads, then the generator."""
+    features, lengths, real, labels = batch
+    fake = generator(noisy_embedding(encoder, features, lengths, config.noise_std))
+    n = real.shape[0]
+    ones, zeros = torch.ones(n, device=real.device), torch.zeros(n, device=real.device)  # float labels
+
+    # critic: both real and fake faces through one face-embedder pass
+    real_fake_logit, identity_logits = critic(torch.cat([real, fake.detach()]))
+    loss_real = F.binary_cross_entropy_with_logits(real_fake_logit[:n], ones)
+    loss_fake = F.binary_cross_entropy_with_logits(real_fake_logit[n:], zeros)
+    loss_id = F.cross_entropy(identity_logits[:n], labels)  # the classifier learns on real faces only
+    opt_d.zero_grad(set_to_none=True)
+    (loss_real + loss_fake + loss_id).backward()
+    opt_d.step()
+
+    # generator: look real, and look like the voice's identity
+    fake_logit, fake_identity = critic(fake)
+    loss_g_adv = F.binary_cross_entropy_with_logits(fake_logit, ones)
+    loss_g_id = F.cross_entropy(fake_identity, labels)
+    opt_g.zero_grad(set_to_none=True)
+    (loss_g_adv + loss_g_id).backward()
+    opt_g.step()
+    return {"d_real": loss_real.item(), "d_fake": loss_fake.item(), "c_real": loss_id.item(),
+            "g_adv": loss_g_adv.item(), "g_id": loss_g_id.item()}  # fmt: skip
+
+
+def sample_sheet(encoder, generator, identities: list[Identity], front_end: FrontEndConfig, device, path: Path, n: int = 8) -> None:
+    """Fixed held-out voices -> faces (top row), their real faces (bottom row)."""
+    chosen = identities[:n]
+    if not chosen:
+        return
+    generator.eval()
+    with torch.no_grad():
+        embeddings = torch.cat(
+            [encoder(cmvn(voice_features(i.voices[0], front_end))[None].to(device), None) for i in chosen]
+        )
+        fakes = to_pil(generator(embeddings))
+    generator.train()
+    reals = to_pil(torch.stack([load_face(i.faces[0]) for i in chosen]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image_grid(fakes + reals, columns=len(chosen)).save(path)
+
+
+def train_gan(config: TrainConfig, rt: Runtime, train_ids: list[Identity], test_ids: list[Identity]) -> dict:
+    encoder, front_end, model_config = frozen_voice_encoder(config)
+    config = dataclasses.replace(config, front_end=front_end, model=dataclasses.replace(model_config, n_identities=len(train_ids)))
+    encoder = encoder.to(rt.device)
+    generator, critic = Generator(config.model.generator), FaceCritic(config.model, len(train_ids))
+    networks = {"voice_encoder": encoder, "generator": generator, "face_embedder": critic.embedder,
+                "discriminator": critic.discriminator, "classifier": critic.classifier}  # fmt: skip
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
+    state = resume_state(config, networks)
+    if state:
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+    step = state["step"] if state else 0
+    g, c = wrap(generator, rt), wrap(critic, rt)
+    batches = endless_batches(
+        VoiceFaceDataset(train_ids, front_end), config, rt,
+        CropCollate(config.crop_min, config.crop_max, front_end.normalise),
+    )  # fmt: skip
+    log, bar = RunLog(Path(config.out), rt.main), progress(config, rt, step)
+    sample_ids = test_ids or train_ids  # held-out voices when there are any
+
+    def save(**extra):
+        save_run(config, rt, step, networks, {"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()},
+                 {"voice_encoder_from": str(config.voice_encoder), **extra}, describe_data(config, train_ids, test_ids))  # fmt: skip
+
+    try:
+        while step < config.steps:
+            batch = [t.to(rt.device) for t in next(batches)]
+            losses = gan_step(encoder, g, c, opt_g, opt_d, batch, config)
+            step += 1
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.2f}" for k, v in losses.items()})
+            if step % config.log_every == 0 or step == config.steps:
+                log.write(step, losses)
+            if rt.main and (step % config.sample_every == 0 or step == config.steps):
+                sample_sheet(encoder, generator, sample_ids, front_end, rt.device, Path(config.out) / "samples" / f"step_{step:06d}.png")
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                save()
+    except KeyboardInterrupt:
+        save()
+        bar.write(f"interrupted: saved step {step} to {config.out}")
+    bar.close()
+    return {"steps": step, **finish(networks, rt, save)}
+
+
+# --------------------------------------------------------------------------- stage 3: the evaluator
+
+
+class FaceEvaluator(nn.Module):
+    """A face embedder with identity and gender heads, trained on real faces only, to grade generated ones."""
+
+    GENDERS = ("f", "m")
+
+    def __init__(self, config: FaceEmbedderConfig, n_identities: int):
+        super().__init__()
+        self.embedder = FaceEmbedder(config)
+        self.classifier = IdentityClassifier(config.embedding_dim, n_identities)
+        self.gender_head = nn.Linear(config.embedding_dim, 2)
+
+    def forward(self, faces: torch.Tensor):
+        e = self.embedder(faces)
+        return self.classifier(e), self.gender_head(F.relu(e))
+
+
+class FaceDataset(torch.utils.data.Dataset):
+    """(face, identity index, gender index or -1) over every face of every identity."""
+
+    def __init__(self, identities: list[Identity]):
+        genders = {g: i for i, g in enumerate(FaceEvaluator.GENDERS)}
+        self.items = [(f, label, genders.get(ident.gender or "", -1)) for label, ident in enumerate(identities) for f in ident.faces]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        path, label, gender = self.items[index]
+        face = load_face(path)
+        return (face.flip(-1) if random.random() < 0.5 else face), label, gender
+
+
+def train_face_evaluator(config: TrainConfig, rt: Runtime, train_ids: list[Identity], test_ids: list[Identity]) -> dict:
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, n_identities=len(train_ids)))
+    model = FaceEvaluator(config.model.face, len(train_ids))
+    networks = {"face_embedder": model.embedder, "classifier": model.classifier, "gender_head": model.gender_head}
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas)
+    state = resume_state(config, networks)
+    if state:
+        opt.load_state_dict(state["optimizer"])
+    step = state["step"] if state else 0
+    ddp = wrap(model, rt)
+    batches = endless_batches(FaceDataset(train_ids), config, rt, torch.utils.data.default_collate)
+    log, bar = RunLog(Path(config.out), rt.main), progress(config, rt, step)
+
+    def save(**extra):
+        save_run(config, rt, step, networks, {"optimizer": opt.state_dict()}, {"role": "evaluator", **extra},
+                 "real faces of the training identities of " + describe_data(config, train_ids, test_ids))  # fmt: skip
+
+    try:
+        while step < config.steps:
+            faces, labels, genders = (t.to(rt.device) for t in next(batches))
+            identity_logits, gender_logits = ddp(faces)
+            loss_id = F.cross_entropy(identity_logits, labels)
+            known = genders >= 0
+            loss_gender = F.cross_entropy(gender_logits[known], genders[known]) if known.any() else gender_logits.sum() * 0
+            opt.zero_grad(set_to_none=True)
+            (loss_id + loss_gender).backward()
+            opt.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(id=f"{loss_id.item():.3f}", gender=f"{loss_gender.item():.3f}")
+            if step % config.log_every == 0 or step == config.steps:
+                log.write(step, {"identity": loss_id.item(), "gender": loss_gender.item()})
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                save()
+    except KeyboardInterrupt:
+        save()
+        bar.write(f"interrupted: saved step {step} to {config.out}")
+    bar.close()
+    return {"steps": step, **finish(networks, rt, save)}
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def train(config: TrainConfig) -> dict:
+    """Run `config.stage`; returns a summary (steps, metrics, whether replicas agree)."""
+    rt = start_runtime(config.device)
+    try:
+        seed_everything(config.seed + rt.rank)
+        identities = load_identities(config.data, config.layout, config.meta, config.faces)
+        train_ids, test_ids = split_identities(identities, config.split)
+        if rt.main:
+            Path(config.out).mkdir(parents=True, exist_ok=True)
+            print(f"{config.stage}: {len(train_ids)} training identities, {len(test_ids)} held out; "
+                  f"{rt.world} process(es) on {rt.device}")  # fmt: skip
+        stage = {"embedder": train_embedder, "gan": train_gan, "face-eval": train_face_evaluator}[config.stage]
+        return stage(config, rt, train_ids, test_ids)
+    finally:
+        if rt.world > 1:
+            dist.destroy_process_group()
