@@ -49,6 +49,7 @@ class FrontEndConfig:
     f_max: float = 7200.0
     log_compress: bool = True
     normalise: bool = True  # per-band mean/variance over the utterance (CMVN)
+    target_dbfs: float | None = None  # scale the speech to this RMS level first (None: keep the gain)
     vad_mode: int = 2
     vad_frame_ms: int = 20
     vad_padding_frames: int = 2  # keep this many VAD frames around speech so word edges survive
@@ -303,6 +304,9 @@ def log_mel(samples: np.ndarray | torch.Tensor, config: FrontEndConfig) -> torch
     cut of the frames can be normalised over itself.
     """
     x = torch.as_tensor(samples, dtype=torch.float32)
+    if config.target_dbfs is not None:
+        rms = x.square().mean().sqrt().clamp_min(1e-8)
+        x = x * (10 ** (config.target_dbfs / 20) / rms)
     spec = torch.stft(
         x,
         n_fft=config.n_fft,

