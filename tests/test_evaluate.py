@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from voice2face.data import load_identities, split_identities
 from voice2face.errors import Voice2FaceError
@@ -111,3 +112,4 @@ def test_evaluate_command_writes_table_json_and_plot(gan_run, grader_run, tiny_d
     report = json.loads((tmp_path / "results.json").read_text())
     assert list(report["durations"]) == ["1s", "2s", "4s", "8s", "whole"]
     assert (tmp_path / "sweep.png").stat().st_size > 1000
+    assert Image.open(tmp_path / "samples.png").size == (4 * 64, 2 * 64)  # 4 held-out voices over their faces

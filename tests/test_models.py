@@ -83,3 +83,16 @@ def test_generator_input_width_must_match_the_encoder():
 def test_unknown_voice_backend_is_named():
     with pytest.raises(ValueError, match="nonsense"):
         build_voice_encoder(VoiceEncoderConfig(backend="nonsense"), FrontEndConfig())
+
+
+def test_standardised_generator_input_uses_the_fitted_statistics():
+    torch.manual_seed(0)
+    plain = Generator(GeneratorConfig(embedding_dim=8, channels=(16, 8, 8, 8, 8)))
+    standardised = Generator(GeneratorConfig(embedding_dim=8, channels=(16, 8, 8, 8, 8), standardise_input=True))
+    standardised.load_state_dict(plain.state_dict(), strict=False)
+    voices = torch.randn(50, 8) * 0.05 + 0.3
+    standardised.fit_input_statistics(voices)
+    assert torch.allclose(standardised.input_mean, voices.mean(0)) and torch.allclose(standardised.input_std, voices.std(0))
+    x = voices[:3]
+    torch.testing.assert_close(standardised(x), plain((x - voices.mean(0)) / voices.std(0)))
+    assert "input_mean" in standardised.state_dict()  # saved with the checkpoint

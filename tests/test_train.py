@@ -158,3 +158,27 @@ def test_train_cli_reports_bad_data_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "voice2face", "train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 2 and "No dataset directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_gan_step_loss_weights():
+    from voice2face.models import FaceEmbedderConfig, GeneratorConfig, ModelConfig, VoiceEncoderConfig
+    from voice2face.train import FaceCritic, TrainConfig, gan_step
+    from voice2face.models import Generator
+
+    torch.manual_seed(0)
+    model = ModelConfig(voice=VoiceEncoderConfig(embedding_dim=16), generator=GeneratorConfig(embedding_dim=16, channels=(32, 16, 8, 8, 8)),
+                        face=FaceEmbedderConfig(channels=(8, 8, 16, 16, 16)))  # fmt: skip
+    embedding, real, labels = torch.nn.functional.normalize(torch.randn(4, 16), dim=1), torch.rand(4, 3, 64, 64) * 2 - 1, torch.arange(4)
+
+    def one_step(**weights):
+        torch.manual_seed(1)
+        config = TrainConfig(model=model, **weights)
+        g, c = Generator(model.generator), FaceCritic(model, 4)
+        opt_g, opt_d = torch.optim.Adam(g.parameters()), torch.optim.Adam(c.parameters())
+        return gan_step(g, c, opt_g, opt_d, embedding, real, labels, config), g
+
+    paper, g_paper = one_step()
+    assert "g_rec" not in paper
+    weighted, g_weighted = one_step(reconstruction_weight=1.0, adversarial_weight=0.0, identity_weight=0.0)
+    assert weighted["g_rec"] > 0 and weighted["d_real"] == pytest.approx(paper["d_real"])
+    assert not torch.equal(g_paper.net[0].weight, g_weighted.net[0].weight)  # the generator followed other losses

@@ -16,7 +16,7 @@ import torch
 from .checkpoint import CheckpointInfo, save_checkpoint
 from .errors import Voice2FaceError
 from .models import Generator, ModelConfig, build_voice_encoder
-from .pipeline import DEFAULT_CHECKPOINT, DEFAULT_DURATIONS, Voice2Face
+from .pipeline import DEFAULT_CHECKPOINT, Voice2Face
 from .audio import MAX_AUDIO_SECONDS, parse_durations
 
 
@@ -199,8 +199,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
                       trials=args.trials, seed=args.seed)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     write_report(report, args.out / "results.json", args.out / "sweep.png")
+    from .train import sample_sheet
+
+    shown = [i for i in test if i.gender == "m"][:4] + [i for i in test if i.gender == "f"][:4]
+    sample_sheet(model.voice_encoder, model.generator, shown or test[:8], model.front_end, model.device, args.out / "samples.png")
     print(format_table(report))
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'sweep.png'}")
+    print(f"wrote {args.out / 'results.json'}, {args.out / 'sweep.png'} and {args.out / 'samples.png'} "
+          "(held-out voices -> faces, above the faces they were paired with)")  # fmt: skip
     return 0
 
 

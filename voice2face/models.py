@@ -38,6 +38,10 @@ class GeneratorConfig:
     embedding_dim: int = 64
     channels: tuple[int, ...] = (1024, 512, 256, 128, 64)
     image_channels: int = 3
+    # Standardise each input dimension with statistics of the training voices (stored as buffers).
+    # Off in the paper; needed for pretrained encoders whose unit vectors share a large common
+    # direction, which otherwise leaves the generator a near-constant input and it collapses.
+    standardise_input: bool = False
 
 
 @dataclass
@@ -201,7 +205,10 @@ def build_voice_encoder(config: VoiceEncoderConfig, front_end: FrontEndConfig) -
 
 
 class Generator(nn.Module):
-    """Embedding -> 64x64 RGB in [-1, 1]: six transposed convs (the last 1x1), ReLU between."""
+    """Embedding -> 64x64 RGB in [-1, 1]: six transposed convs (the last 1x1), ReLU between.
+
+    `standardise_input` is off by default, as in the paper.
+    """
 
     def __init__(self, config: GeneratorConfig = GeneratorConfig()):
         super().__init__()
@@ -212,8 +219,19 @@ class Generator(nn.Module):
             layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.ReLU(inplace=True)]
         layers += [nn.ConvTranspose2d(c[-1], config.image_channels, 1, 1, 0), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        if config.standardise_input:
+            self.register_buffer("input_mean", torch.zeros(config.embedding_dim))
+            self.register_buffer("input_std", torch.ones(config.embedding_dim))
+
+    @torch.no_grad()
+    def fit_input_statistics(self, embeddings: torch.Tensor) -> None:
+        """Set the per-dimension mean and spread of the voices the generator will see."""
+        self.input_mean.copy_(embeddings.mean(0))
+        self.input_std.copy_(embeddings.std(0).clamp_min(1e-4))
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        if self.config.standardise_input:
+            embedding = (embedding - self.input_mean) / self.input_std
         return self.net(embedding[:, :, None, None])
 
 

@@ -85,6 +85,9 @@ class TrainConfig:
     crop_min: int = 300  # random voice crops of 300-800 frames (3-8 s)
     crop_max: int = 800
     noise_std: float = 0.05  # gan: noise on the unit voice embedding
+    adversarial_weight: float = 1.0  # gan: weight of the generator's real/fake loss (paper: 1)
+    identity_weight: float = 1.0  # gan: weight of the generator's identity loss (paper: 1)
+    reconstruction_weight: float = 0.0  # gan: L1 of the fake face to a real face of the voice's identity (paper: 0)
     embedding_crops: int = 0  # gan: >0 embeds this many random crops per utterance once, up front (frozen encoder)
     val_fraction: float = 0.1  # embedder: utterances per speaker held out for top-1
     num_workers: int = 2
@@ -159,7 +162,7 @@ def load_config(preset_name: str, config_file: str | None, settings: list[str]) 
 
 def _flatten(tree: dict, prefix: str = "") -> Iterator[tuple[str, Any]]:
     for key, value in tree.items():
-        if isinstance(value, dict) and key not in ("training",):
+        if isinstance(value, dict):
             yield from _flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
@@ -309,8 +312,29 @@ def finish(networks: dict[str, nn.Module], rt: Runtime, save) -> dict:
     return {"replicas_in_sync": in_sync}
 
 
-def progress(config: TrainConfig, rt: Runtime, start: int) -> tqdm:
-    return tqdm(total=config.steps, initial=start, disable=not rt.main, desc=config.stage, unit="step", dynamic_ncols=True)
+def run_steps(config: TrainConfig, rt: Runtime, step: int, train_step, save, after_step=None) -> int:
+    """The loop every stage shares: steps from `step` to `config.steps` with a tqdm bar, the CSV
+    log, periodic `save(step)`, and a save on Ctrl-C. `train_step()` returns the step's losses."""
+    log = RunLog(Path(config.out), rt.main)
+    bar = tqdm(total=config.steps, initial=step, disable=not rt.main, desc=config.stage, unit="step", dynamic_ncols=True)
+    try:
+        while step < config.steps:
+            losses = train_step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+            last = step == config.steps
+            if step % config.log_every == 0 or last:
+                log.write(step, losses)
+            if after_step:
+                after_step(step, last)
+            if step % config.checkpoint_every == 0 or last:
+                save(step)
+    except KeyboardInterrupt:
+        save(step)
+        bar.write(f"interrupted: saved step {step} to {config.out}")
+    bar.close()
+    return step
 
 
 # --------------------------------------------------------------------------- stage 1: voice embedder
@@ -376,34 +400,26 @@ def train_embedder(config: TrainConfig, rt: Runtime, train_ids: list[Identity], 
         VoiceFaceDataset(fit_ids, config.front_end, with_faces=False), config, rt,
         CropCollate(config.crop_min, config.crop_max, config.front_end.normalise),
     )  # fmt: skip
-    log, bar, top1 = RunLog(Path(config.out), rt.main), progress(config, rt, step), float("nan")
+    top1 = float("nan")
 
-    def save(**extra):
+    def train_step() -> dict[str, float]:
+        features, lengths, labels = (t.to(rt.device) for t in next(batches))
+        loss = F.cross_entropy(ddp(features, lengths), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    def save(step: int, **extra) -> None:
+        nonlocal top1
+        if rt.main and not extra:
+            top1 = speaker_top1(model, val_ids, config, rt)
+            print(f"step {step}: speaker-ID top-1 on held-out utterances = {top1:.3f}")
         save_run(config, rt, step, networks, {"head": model.head.state_dict(), "optimizer": opt.state_dict()},
                  {"speaker_top1": top1, "n_speakers": len(train_ids), **extra}, describe_data(config, train_ids, test_ids))  # fmt: skip
 
-    try:
-        while step < config.steps:
-            features, lengths, labels = (t.to(rt.device) for t in next(batches))
-            loss = F.cross_entropy(ddp(features, lengths), labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            if step % config.log_every == 0 or step == config.steps:
-                log.write(step, {"loss": loss.item()})
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                if rt.main:
-                    top1 = speaker_top1(model, val_ids, config, rt)
-                    bar.write(f"step {step}: speaker-ID top-1 on held-out utterances = {top1:.3f}")
-                save()
-    except KeyboardInterrupt:
-        save()
-        bar.write(f"interrupted: saved step {step} to {config.out}")
-    bar.close()
-    return {"steps": step, "speaker_top1": top1, **finish(networks, rt, save)}
+    step = run_steps(config, rt, step, train_step, save)
+    return {"steps": step, "speaker_top1": top1, **finish(networks, rt, lambda **extra: save(step, **extra))}
 
 
 # --------------------------------------------------------------------------- stage 2: the GAN
@@ -467,11 +483,17 @@ def gan_step(generator, critic, opt_g, opt_d, voice_embedding, real, labels, con
     fake_logit, fake_identity = critic(fake)
     loss_g_adv = F.binary_cross_entropy_with_logits(fake_logit, ones)
     loss_g_id = F.cross_entropy(fake_identity, labels)
+    loss_g = config.adversarial_weight * loss_g_adv + config.identity_weight * loss_g_id
+    losses = {"d_real": loss_real.item(), "d_fake": loss_fake.item(), "c_real": loss_id.item(),
+              "g_adv": loss_g_adv.item(), "g_id": loss_g_id.item()}  # fmt: skip
+    if config.reconstruction_weight:  # an addition to the paper: pull towards a face of the same identity
+        loss_rec = F.l1_loss(fake, real)
+        loss_g = loss_g + config.reconstruction_weight * loss_rec
+        losses["g_rec"] = loss_rec.item()
     opt_g.zero_grad(set_to_none=True)
-    (loss_g_adv + loss_g_id).backward()
+    loss_g.backward()
     opt_g.step()
-    return {"d_real": loss_real.item(), "d_fake": loss_fake.item(), "c_real": loss_id.item(),
-            "g_adv": loss_g_adv.item(), "g_id": loss_g_id.item()}  # fmt: skip
+    return losses
 
 
 class EmbeddingFaceDataset(torch.utils.data.Dataset):
@@ -514,6 +536,18 @@ def precompute_embeddings(encoder: VoiceEncoder, identities: list[Identity], con
     return EmbeddingFaceDataset(torch.cat(embeddings), labels, identities)
 
 
+@torch.no_grad()
+def input_statistics_sample(dataset: EmbeddingFaceDataset | None, batches, encoder: VoiceEncoder, rt: Runtime, n_batches: int = 20) -> torch.Tensor:
+    """Training voice embeddings to standardise the generator's input: all precomputed ones, or a few batches."""
+    if dataset is not None:
+        embeddings = dataset.embeddings.to(rt.device)
+    else:
+        embeddings = torch.cat([encoder(f.to(rt.device), n.to(rt.device)) for f, n, *_ in (next(batches) for _ in range(n_batches))])
+    if rt.world > 1:  # every process must start from the same statistics
+        dist.broadcast(embeddings, src=0)
+    return embeddings
+
+
 def sample_sheet(encoder, generator, identities: list[Identity], front_end: FrontEndConfig, device, path: Path, n: int = 8) -> None:
     """Fixed held-out voices -> faces (top row), their real faces (bottom row)."""
     chosen = identities[:n]
@@ -549,6 +583,7 @@ def train_gan(config: TrainConfig, rt: Runtime, train_ids: list[Identity], test_
     step = state["step"] if state else 0
     g, c = wrap(generator, rt), wrap(critic, rt)
     precomputed = config.embedding_crops > 0
+    dataset = None
     if precomputed:
         dataset = precompute_embeddings(encoder, train_ids, config, rt)
         batches = endless_batches(dataset, config, rt, torch.utils.data.default_collate)
@@ -557,37 +592,30 @@ def train_gan(config: TrainConfig, rt: Runtime, train_ids: list[Identity], test_
             VoiceFaceDataset(train_ids, front_end), config, rt,
             CropCollate(config.crop_min, config.crop_max, front_end.normalise),
         )  # fmt: skip
-    log, bar = RunLog(Path(config.out), rt.main), progress(config, rt, step)
+    if config.model.generator.standardise_input and not state:
+        generator.fit_input_statistics(input_statistics_sample(dataset if precomputed else None, batches, encoder, rt))
     sample_ids = test_ids or train_ids  # held-out voices when there are any
 
-    def save(**extra):
+    def train_step() -> dict[str, float]:
+        batch = [t.to(rt.device) for t in next(batches)]
+        if precomputed:
+            embedding, real, labels = batch
+        else:
+            features, lengths, real, labels = batch
+            with torch.no_grad():
+                embedding = encoder(features, lengths)
+        return gan_step(g, c, opt_g, opt_d, embedding, real, labels, config)
+
+    def samples(step: int, last: bool) -> None:
+        if rt.main and (step % config.sample_every == 0 or last):
+            sample_sheet(encoder, generator, sample_ids, front_end, rt.device, Path(config.out) / "samples" / f"step_{step:06d}.png")
+
+    def save(step: int, **extra) -> None:
         save_run(config, rt, step, networks, {"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()},
                  {"voice_encoder_from": str(config.voice_encoder), **extra}, describe_data(config, train_ids, test_ids))  # fmt: skip
 
-    try:
-        while step < config.steps:
-            batch = [t.to(rt.device) for t in next(batches)]
-            if precomputed:
-                embedding, real, labels = batch
-            else:
-                features, lengths, real, labels = batch
-                with torch.no_grad():
-                    embedding = encoder(features, lengths)
-            losses = gan_step(g, c, opt_g, opt_d, embedding, real, labels, config)
-            step += 1
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.2f}" for k, v in losses.items()})
-            if step % config.log_every == 0 or step == config.steps:
-                log.write(step, losses)
-            if rt.main and (step % config.sample_every == 0 or step == config.steps):
-                sample_sheet(encoder, generator, sample_ids, front_end, rt.device, Path(config.out) / "samples" / f"step_{step:06d}.png")
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                save()
-    except KeyboardInterrupt:
-        save()
-        bar.write(f"interrupted: saved step {step} to {config.out}")
-    bar.close()
-    return {"steps": step, **finish(networks, rt, save)}
+    step = run_steps(config, rt, step, train_step, save, samples)
+    return {"steps": step, **finish(networks, rt, lambda **extra: save(step, **extra))}
 
 
 # --------------------------------------------------------------------------- stage 3: the evaluator
@@ -631,31 +659,21 @@ def train_face_evaluator(config: TrainConfig, rt: Runtime, train_ids: list[Ident
     step = state["step"] if state else 0
     ddp = wrap(model, rt)
     batches = endless_batches(FaceDataset(train_ids), config, rt, torch.utils.data.default_collate)
-    log, bar = RunLog(Path(config.out), rt.main), progress(config, rt, step)
 
-    def save(**extra):
+    def train_step() -> dict[str, float]:
+        faces, labels = (t.to(rt.device) for t in next(batches))
+        loss = F.cross_entropy(ddp(faces), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"identity": loss.item()}
+
+    def save(step: int, **extra) -> None:
         save_run(config, rt, step, networks, {"optimizer": opt.state_dict()}, {"role": "evaluator", **extra},
                  config.trained_on or "real faces of the training identities of " + describe_data(config, train_ids, test_ids))  # fmt: skip
 
-    try:
-        while step < config.steps:
-            faces, labels = (t.to(rt.device) for t in next(batches))
-            loss = F.cross_entropy(ddp(faces), labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            if step % config.log_every == 0 or step == config.steps:
-                log.write(step, {"identity": loss.item()})
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                save()
-    except KeyboardInterrupt:
-        save()
-        bar.write(f"interrupted: saved step {step} to {config.out}")
-    bar.close()
-    return {"steps": step, **finish(networks, rt, save)}
+    step = run_steps(config, rt, step, train_step, save)
+    return {"steps": step, **finish(networks, rt, lambda **extra: save(step, **extra))}
 
 
 # --------------------------------------------------------------------------- entry point
