@@ -135,6 +135,8 @@ def test_settings_from_json_and_command_line(tmp_path):
     assert cfg.model.generator.channels == (64, 32, 16, 8, 4) and cfg.lr == 2e-4
     with pytest.raises(Voice2FaceError, match="Unknown setting"):
         load_config("paper", None, ["stpes=3"])
+    with pytest.raises(Voice2FaceError, match="all 0"):
+        load_config("paper", None, ["adversarial_weight=0", "identity_weight=0"])
 
 
 @pytest.mark.slow
@@ -180,5 +182,7 @@ def test_gan_step_loss_weights():
     paper, g_paper = one_step()
     assert "g_rec" not in paper
     weighted, g_weighted = one_step(reconstruction_weight=1.0, adversarial_weight=0.0, identity_weight=0.0)
-    assert weighted["g_rec"] > 0 and weighted["d_real"] == pytest.approx(paper["d_real"])
+    assert set(weighted) == {"g_rec"} and weighted["g_rec"] > 0  # the critic, unused, is skipped
+    mixed, _ = one_step(reconstruction_weight=1.0, adversarial_weight=0.01, identity_weight=0.0)
+    assert mixed["g_rec"] > 0 and mixed["d_real"] == pytest.approx(paper["d_real"])
     assert not torch.equal(g_paper.net[0].weight, g_weighted.net[0].weight)  # the generator followed other losses
