@@ -82,6 +82,8 @@ def test_wilson_interval():
     lo, hi = wilson_interval(76, 100)
     assert lo < 0.76 < hi and hi - lo == pytest.approx(0.166, abs=0.01)
     assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(0, 10)[0] == 0.0
+    for n in range(1, 200):  # the interval holds the rate itself, rounding included
+        assert wilson_interval(n, n)[1] >= 1.0 and wilson_interval(0, n)[0] <= 0.0
 
 
 def test_evaluate_on_held_out_identities(gan_run, grader_run, tiny_dataset):
@@ -94,6 +96,12 @@ def test_evaluate_on_held_out_identities(gan_run, grader_run, tiny_dataset):
             assert low <= r["value"] <= 1, name
             assert r["ci95"][0] <= r["value"] <= r["ci95"][1]
     assert report["durations"]["whole"]["consistency_with_whole_clip"]["value"] == pytest.approx(1.0, abs=1e-5)
+    # two women and two men, three clips each: the per-gender rates split the overall one
+    whole = report["durations"]["whole"]
+    male, female = whole["gender_agreement_male_voices"], whole["gender_agreement_female_voices"]
+    assert male["n"] == female["n"] == 6 and whole["gender_agreement"]["n"] == 12
+    assert whole["gender_agreement"]["value"] == pytest.approx((male["value"] + female["value"]) / 2)
+    assert report["chance"]["gender_agreement"] == 0.5
 
 
 def test_the_gans_own_checkpoint_is_refused_as_grader(gan_run):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -100,6 +101,9 @@ def test_gan_stage_losses_move_and_checkpoint_loads_in_the_pipeline(gan_run, spe
     assert sorted(p.name for p in (gan_run / "samples").iterdir()) == ["step_000003.png", "step_000006.png"]
     model = Voice2Face.from_pretrained(gan_run)
     assert "training identities" in model.info.trained_on
+    settings = model.info.training["settings"]  # every knob of the run, to rerun it
+    assert settings["crop_min"] == 40 and settings["lr"] == 2e-4 and settings["betas"] == [0.5, 0.999]
+    assert settings["voice_encoder"] == str(model.info.training["voice_encoder_from"])
     assert len(model.faces_for_durations(speech_wav, (1, None)).images) == 2
 
 
@@ -186,3 +190,52 @@ def test_gan_step_loss_weights():
     mixed, _ = one_step(reconstruction_weight=1.0, adversarial_weight=0.01, identity_weight=0.0)
     assert mixed["g_rec"] > 0 and mixed["d_real"] == pytest.approx(paper["d_real"])
     assert not torch.equal(g_paper.net[0].weight, g_weighted.net[0].weight)  # the generator followed other losses
+
+
+def test_attribute_group_faces_average_each_group(tmp_path):
+    from PIL import Image
+
+    from voice2face.data import Identity, load_face
+    from voice2face.train import attribute_group_faces
+
+    def identity(name: str, gender: str | None, band: str, shade: int) -> Identity:
+        (tmp_path / name).mkdir()
+        faces = []
+        for n, value in enumerate((shade, shade + 40)):
+            image = np.full((64, 64, 3), value, np.uint8)
+            image[:, :8] = 255  # a bright left edge: the target must be mirror-symmetric
+            Image.fromarray(image).save(tmp_path / name / f"{n}.png")
+            faces.append(tmp_path / name / f"{n}.png")
+        return Identity(name, [], faces, gender, {"age_band": band})
+
+    people = [identity("a", "m", "young", 0), identity("b", "m", "young", 100), identity("c", "f", "young", 200), identity("d", "m", "older", 10)]
+    by_gender = attribute_group_faces(people, ["gender"])
+    assert by_gender.shape == (4, 3, 64, 64)
+    males = torch.stack([load_face(p) for i in (0, 1, 3) for p in people[i].faces]).mean(0)
+    assert torch.allclose(by_gender[0], by_gender[1]) and torch.allclose(by_gender[0], by_gender[3])
+    assert torch.allclose(by_gender[0, :, :, 32:40], males[:, :, 32:40], atol=1e-5)  # away from the edges
+    assert torch.allclose(by_gender[0], by_gender[0].flip(-1))
+    assert not torch.allclose(by_gender[0], by_gender[2])
+    by_gender_and_age = attribute_group_faces(people, ["gender", "age_band"])
+    assert torch.allclose(by_gender_and_age[0], by_gender_and_age[1]) and not torch.allclose(by_gender_and_age[0], by_gender_and_age[3])
+    with pytest.raises(Voice2FaceError, match="needs metadata"):
+        attribute_group_faces([Identity("x", [], people[0].faces)], ["gender"])
+
+
+def test_attribute_weight_pulls_faces_to_their_group():
+    from voice2face.models import FaceEmbedderConfig, Generator, GeneratorConfig, ModelConfig, VoiceEncoderConfig
+    from voice2face.train import FaceCritic, TrainConfig, gan_step
+
+    torch.manual_seed(0)
+    model = ModelConfig(voice=VoiceEncoderConfig(embedding_dim=16), generator=GeneratorConfig(embedding_dim=16, channels=(32, 16, 8, 8, 8)),
+                        face=FaceEmbedderConfig(channels=(8, 8, 16, 16, 16)))  # fmt: skip
+    embedding = torch.nn.functional.normalize(torch.randn(4, 16), dim=1)
+    targets = torch.stack([torch.full((3, 64, 64), 0.8)] * 2 + [torch.full((3, 64, 64), -0.8)] * 2)
+    config = TrainConfig(model=model, adversarial_weight=0.0, identity_weight=0.0, attribute_weight=1.0, noise_std=0.0)
+    g, c = Generator(model.generator), FaceCritic(model, 4)
+    opt_g = torch.optim.Adam(g.parameters(), lr=1e-2)
+    history = [gan_step(g, c, opt_g, None, embedding, targets, torch.arange(4), config, targets)["g_attr"] for _ in range(60)]
+    assert history[-1] < 0.5 * history[0]
+    with torch.no_grad():
+        faces = g(embedding).mean(dim=(1, 2, 3))
+    assert faces[:2].min() > faces[2:].max()  # each voice's face moved towards its own group's
