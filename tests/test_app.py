@@ -16,7 +16,7 @@ from PIL import Image
 
 import app
 from voice2face import Voice2Face, Voice2FaceError
-from voice2face.demo import DEFAULT_CHOICES, demo_request, durations_from_choices, example_clips, model_card
+from voice2face.demo import DEFAULT_CHOICES, demo_request, display_levels, durations_from_choices, example_clips, model_card
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,15 @@ def test_durations_from_choices_adds_free_text_and_sorts():
         durations_from_choices([], "")
     with pytest.raises(Voice2FaceError, match="positive"):
         durations_from_choices(["1 s"], "-4")
+
+
+def test_linear_mel_energies_are_drawn_in_decibels():
+    energies = np.array([[1e-30, 1e-6, 1e-3], [1e-2, 0.1, 1.0]])
+    drawn = display_levels(energies, log_compressed=False)
+    assert drawn.max() == pytest.approx(0.0) and drawn.min() == pytest.approx(-80.0)  # 80 dB below the peak, not -300
+    assert drawn[0, 2] == pytest.approx(-30.0)
+    log_mels = np.array([[-2.0, 0.5], [1.0, 3.0]])
+    assert np.array_equal(display_levels(log_mels, log_compressed=True), log_mels)
 
 
 def test_demo_request_gives_everything_the_page_shows(model, speech_wav):

@@ -63,7 +63,7 @@ def demo_request(
     settle = pd.DataFrame(
         {"seconds of speech": result.seconds, "similarity to whole clip": result.similarity_to_longest().round(4)}
     )
-    spectrogram = spectrogram_image(result, model.front_end.hop_ms / 1000)
+    spectrogram = spectrogram_image(result, model.front_end.hop_ms / 1000, model.front_end.log_compress)
     return DemoOutput(gallery, settle, spectrogram, result.strip(size=160), notes_markdown(result))
 
 
@@ -78,9 +78,22 @@ def notes_markdown(result: FacesResult) -> str:
     return "\n".join(lines)
 
 
-def spectrogram_image(result: FacesResult, hop_s: float, width_px: int = 900, height_px: int = 260) -> Image.Image:
+def display_levels(features: np.ndarray, log_compressed: bool, range_db: float = 80.0) -> np.ndarray:
+    """What to draw: log-mels as they are; linear mel energies (the GE2E front end) in dB.
+
+    Drawn linearly, mel energies are a black picture with a few bright specks.
+    """
+    if log_compressed:
+        return features
+    db = 10 * np.log10(np.maximum(features, 1e-10))
+    return np.maximum(db, db.max() - range_db)
+
+
+def spectrogram_image(
+    result: FacesResult, hop_s: float, log_compressed: bool = True, width_px: int = 900, height_px: int = 260
+) -> Image.Image:
     """The speech's log-mel spectrogram with a line where each cut ends."""
-    features = result.utterance.features.numpy()
+    features = display_levels(result.utterance.features.numpy(), log_compressed)
     fig = Figure(figsize=(width_px / 100, height_px / 100), dpi=100)  # no pyplot: safe across threads
     ax = fig.add_subplot()
     ax.imshow(features, origin="lower", aspect="auto", cmap="magma", extent=(0, features.shape[1] * hop_s, 0, features.shape[0]))
