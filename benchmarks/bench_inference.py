@@ -42,7 +42,8 @@ def naive_request(model: Voice2Face, path: Path) -> None:
 def naive_forwards(model: Voice2Face, features: torch.Tensor, cuts) -> None:
     """Front end once, then one embedder and one generator pass per length."""
     for cut in cuts:
-        model.generator(model.voice_encoder(cmvn(features[:, : cut.frames])[None]))
+        part = features[:, : cut.frames]
+        model.generator(model.voice_encoder((cmvn(part) if model.front_end.normalise else part)[None]))
 
 
 def main() -> None:

@@ -57,6 +57,19 @@ def test_ge2e_batch_matches_single_clips(encoder):
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
 
 
+def test_prefixes_share_partials_and_match_one_clip_at_a_time(encoder):
+    torch.manual_seed(0)
+    clip = torch.rand(40, 1000)
+    lengths = [100, 200, 400, 800, 1000]  # the app's 1, 2, 4, 8 s and whole clip
+    with torch.no_grad():
+        shared = encoder.embed_prefixes(clip, lengths)
+        alone = torch.cat([encoder(clip[None, :, :n]) for n in lengths])
+    torch.testing.assert_close(shared, alone, atol=1e-5, rtol=1e-4)
+    every = sum(len(encoder.partial_spans(n)) for n in lengths)
+    distinct = len({span for n in lengths for span in encoder.partial_spans(n)})
+    assert (every, distinct) == (26, 12)  # what sharing saves here: 14 of 26 LSTM runs
+
+
 def test_front_end_gain_normalisation_makes_level_irrelevant(speech):
     data, _ = speech
     loud, quiet = log_mel(data, GE2E_FRONT_END), log_mel(data * 0.05, GE2E_FRONT_END)

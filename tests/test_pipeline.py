@@ -29,7 +29,11 @@ def test_faces_for_durations(model, speech_wav):
     assert result.captions[0] == "first 1.0 s of speech" and result.captions[-1].startswith("whole clip:")
 
 
-def test_batched_faces_equal_one_length_at_a_time(model, speech_wav):
+@pytest.mark.parametrize("which", ["paper", "default"])
+def test_batched_faces_equal_one_length_at_a_time(which, model, speech_wav):
+    # the paper's encoder (cuts normalised one by one, a padded batch) and GE2E (shared prefixes)
+    if which == "default":
+        model = Voice2Face.from_pretrained()
     durations = (1, 2, 4, None)
     together = model.faces_for_durations(speech_wav, durations)
     for i, d in enumerate(durations):

@@ -92,6 +92,16 @@ class VoiceEncoder(nn.Module):
         """features (B, n_mels, T), zero-padded past `lengths` -> (B, embedding_dim), L2-normalised."""
         raise NotImplementedError
 
+    def embed_prefixes(self, features: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+        """The first n frames of one clip's features (n_mels, T), for each n in `lengths`.
+
+        As a zero-padded batch here; an encoder whose prefixes share work can do better.
+        """
+        batch = features.new_zeros(len(lengths), features.shape[0], max(lengths))
+        for i, n in enumerate(lengths):
+            batch[i, :, :n] = features[:, :n]
+        return self(batch, torch.tensor(lengths, device=features.device))
+
 
 class VoiceEmbedder(VoiceEncoder):
     """The paper's voice embedder: five strided 1-D convs, average pooled, L2-normalised.
@@ -147,25 +157,47 @@ class GE2EEncoder(VoiceEncoder):
         self.lstm = nn.LSTM(config.n_mels, hidden, num_layers=len(config.channels), batch_first=True)
         self.linear = nn.Linear(hidden, config.embedding_dim)
 
+    def partial_spans(self, n_frames: int) -> list[tuple[int, int]]:
+        """(start, end) of the 1.6 s partials, 50% overlap; one shorter partial for a clip under 1.6 s."""
+        last_start = max(n_frames - self.PARTIAL_FRAMES, 0)
+        return [(s, min(s + self.PARTIAL_FRAMES, n_frames)) for s in range(0, last_start + 1, self.PARTIAL_STEP)]
+
+    def embed_partials(self, chunks: list[torch.Tensor]) -> torch.Tensor:
+        """Chunks (t, n_mels) -> (len(chunks), embedding_dim), one LSTM batch per chunk length (no padding)."""
+        out = chunks[0].new_empty(len(chunks), self.embedding_dim)
+        by_length: dict[int, list[int]] = {}
+        for k, chunk in enumerate(chunks):
+            by_length.setdefault(chunk.shape[0], []).append(k)
+        for rows in by_length.values():
+            _, (hidden, _) = self.lstm(torch.stack([chunks[k] for k in rows]))
+            out[rows] = F.normalize(F.relu(self.linear(hidden[-1])), dim=1)
+        return out
+
+    def average(self, per_partial: torch.Tensor, owner: list[int], n_clips: int) -> torch.Tensor:
+        """Each clip's embedding: the normalised mean of its partials'."""
+        owner_index = torch.tensor(owner, device=per_partial.device)
+        summed = per_partial.new_zeros(n_clips, self.embedding_dim).index_add_(0, owner_index, per_partial)
+        return F.normalize(summed, dim=1)
+
     def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if lengths is None:
             lengths = torch.full((features.shape[0],), features.shape[-1])
         frames = features.transpose(1, 2)  # (B, T, n_mels)
-        partials, partial_lengths, owner = [], [], []
-        for i, n in enumerate(lengths.tolist()):
-            starts = range(0, max(n - self.PARTIAL_FRAMES, 0) + 1, self.PARTIAL_STEP)
-            for start in starts:
-                chunk = frames[i, start : min(start + self.PARTIAL_FRAMES, n)]
-                partials.append(chunk)
-                partial_lengths.append(chunk.shape[0])
-                owner.append(i)
-        padded = nn.utils.rnn.pad_sequence(partials, batch_first=True)
-        packed = nn.utils.rnn.pack_padded_sequence(padded, torch.tensor(partial_lengths), batch_first=True, enforce_sorted=False)
-        _, (hidden, _) = self.lstm(packed)
-        per_partial = F.normalize(F.relu(self.linear(hidden[-1])), dim=1)
-        owner_index = torch.tensor(owner, device=per_partial.device)
-        summed = torch.zeros(len(lengths), self.embedding_dim, device=per_partial.device).index_add_(0, owner_index, per_partial)
-        return F.normalize(summed, dim=1)
+        spans = [(i, s, e) for i, n in enumerate(lengths.tolist()) for s, e in self.partial_spans(n)]
+        per_partial = self.embed_partials([frames[i, s:e] for i, s, e in spans])
+        return self.average(per_partial, [i for i, _, _ in spans], len(lengths))
+
+    def embed_prefixes(self, features: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+        """Prefixes of one clip share most partials (the first 8 s and the whole clip start alike):
+        each distinct partial runs through the LSTM once."""
+        frames = features.T  # (T, n_mels)
+        spans = [self.partial_spans(n) for n in lengths]
+        unique = sorted({span for clip in spans for span in clip})
+        row = {span: k for k, span in enumerate(unique)}
+        per_unique = self.embed_partials([frames[s:e] for s, e in unique])
+        rows = [row[span] for clip in spans for span in clip]
+        owner = [i for i, clip in enumerate(spans) for _ in clip]
+        return self.average(per_unique[rows], owner, len(lengths))
 
 
 #: The front end and widths of `GE2EEncoder` with resemblyzer's weights: 16 kHz, 25 ms / 10 ms,

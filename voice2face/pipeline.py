@@ -87,7 +87,7 @@ class Voice2Face:
     ) -> FacesResult:
         """One face for the first N seconds of speech, for each N in `durations` (None = whole clip).
 
-        All lengths are embedded in one padded batch and generated in one pass.
+        All lengths are embedded in one encoder call and generated in one pass.
         """
         durations = parse_durations(durations)
         utterance = prepare_utterance(audio, self.front_end, max_seconds)
@@ -97,14 +97,15 @@ class Voice2Face:
         return FacesResult(to_pil(faces), cuts, embeddings.cpu().numpy(), utterance, _notes(utterance, cuts))
 
     def embed_cuts(self, features: torch.Tensor, cuts: list[Cut]) -> torch.Tensor:
-        """Embed the first `cut.frames` frames for every cut, as one zero-padded batch."""
-        longest = max(c.frames for c in cuts)
-        batch = torch.zeros(len(cuts), features.shape[0], longest)
-        for i, cut in enumerate(cuts):
-            part = features[:, : cut.frames]
-            batch[i, :, : cut.frames] = cmvn(part) if self.front_end.normalise else part
-        lengths = torch.tensor([c.frames for c in cuts])
-        return self.voice_encoder(batch.to(self.device), lengths.to(self.device))
+        """Embed the first `cut.frames` frames for every cut, in one encoder call."""
+        lengths = [c.frames for c in cuts]
+        if not self.front_end.normalise:  # the cuts are plain prefixes: the encoder may share work
+            return self.voice_encoder.embed_prefixes(features.to(self.device), lengths)
+        # each cut is normalised over itself, so the cuts differ from the first frame: a padded batch
+        batch = torch.zeros(len(cuts), features.shape[0], max(lengths))
+        for i, n in enumerate(lengths):
+            batch[i, :, :n] = cmvn(features[:, :n])
+        return self.voice_encoder(batch.to(self.device), torch.tensor(lengths, device=self.device))
 
     @torch.inference_mode()
     def __call__(self, audio: AudioSource) -> Image.Image:
