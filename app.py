@@ -67,15 +67,17 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
                     label="Faces, shortest to longest", columns=5, height=260, object_fit="contain", format="png", elem_id="faces"
                 )
                 notes = gr.Markdown(elem_id="notes")
-        with gr.Row(equal_height=False):
-            settle = gr.LinePlot(
-                x="seconds of speech",
-                y="similarity to whole clip",
-                title="How the voice embedding settles as the clip grows",
-                y_lim=[-1, 1],
-                height=260,
-            )
-            spectrogram = gr.Image(label="Log-mel spectrogram of the speech, cut points marked", type="pil")
+        with gr.Row(equal_height=False):  # min_width: on a phone the two stack instead of squeezing
+            with gr.Column(min_width=340):
+                settle = gr.LinePlot(
+                    x="seconds of speech",
+                    y="similarity to whole clip",
+                    title="How the voice embedding settles",  # short: it must fit a phone
+                    y_lim=[-1, 1],
+                    height=260,
+                )
+            with gr.Column(min_width=340):
+                spectrogram = gr.Image(label="Log-mel spectrogram of the speech, cut points marked", type="pil")
         strip = gr.Image(label="Side-by-side strip (download as PNG)", type="pil", format="png", elem_id="strip")
 
         button.click(
