@@ -328,6 +328,13 @@ def cmvn(features: torch.Tensor) -> torch.Tensor:
     return (features - mean) / std
 
 
+def pad_features(clips: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clips (n_mels, T_i) -> a zero-padded batch (B, n_mels, max T_i) and the lengths T_i, as encoders take them."""
+    lengths = torch.tensor([c.shape[-1] for c in clips])
+    batch = torch.nn.utils.rnn.pad_sequence([c.T for c in clips], batch_first=True).transpose(1, 2)
+    return batch, lengths
+
+
 # --------------------------------------------------------------------------- duration cuts
 
 Durations = Sequence[Union[float, None]]

@@ -31,7 +31,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from .audio import FrontEndConfig, cmvn, prepare_utterance
+from .audio import FrontEndConfig, cmvn, pad_features, prepare_utterance
 from .errors import Voice2FaceError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".webm", ".opus"}
@@ -293,9 +293,6 @@ class CropCollate:
             start = random.randint(0, max(0, features.shape[1] - length))
             crop = features[:, start : start + length]
             crops.append(cmvn(crop) if self.normalise else crop)
-        lengths = torch.tensor([c.shape[1] for c in crops])
-        padded = torch.zeros(len(crops), crops[0].shape[0], int(lengths.max()))
-        for i, c in enumerate(crops):
-            padded[i, :, : c.shape[1]] = c
+        padded, lengths = pad_features(crops)
         rest = [torch.utils.data.default_collate([item[k] for item in batch]) for k in range(1, len(batch[0]))]
         return (padded, lengths, *rest)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .audio import FrontEndConfig
+from .audio import FrontEndConfig, pad_features
 
 
 # --------------------------------------------------------------------------- configs
@@ -97,10 +97,8 @@ class VoiceEncoder(nn.Module):
 
         As a zero-padded batch here; an encoder whose prefixes share work can do better.
         """
-        batch = features.new_zeros(len(lengths), features.shape[0], max(lengths))
-        for i, n in enumerate(lengths):
-            batch[i, :, :n] = features[:, :n]
-        return self(batch, torch.tensor(lengths, device=features.device))
+        batch, n_frames = pad_features([features[:, :n] for n in lengths])
+        return self(batch, n_frames.to(features.device))
 
 
 class VoiceEmbedder(VoiceEncoder):

@@ -19,6 +19,7 @@ from .audio import (
     Durations,
     Utterance,
     cmvn,
+    pad_features,
     parse_durations,
     plan_cuts,
     prepare_utterance,
@@ -102,10 +103,8 @@ class Voice2Face:
         if not self.front_end.normalise:  # the cuts are plain prefixes: the encoder may share work
             return self.voice_encoder.embed_prefixes(features.to(self.device), lengths)
         # each cut is normalised over itself, so the cuts differ from the first frame: a padded batch
-        batch = torch.zeros(len(cuts), features.shape[0], max(lengths))
-        for i, n in enumerate(lengths):
-            batch[i, :, :n] = cmvn(features[:, :n])
-        return self.voice_encoder(batch.to(self.device), torch.tensor(lengths, device=self.device))
+        batch, n_frames = pad_features([cmvn(features[:, :n]) for n in lengths])
+        return self.voice_encoder(batch.to(self.device), n_frames.to(self.device))
 
     @torch.inference_mode()
     def __call__(self, audio: AudioSource) -> Image.Image:

@@ -37,7 +37,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from .audio import FrontEndConfig, cmvn
+from .audio import FrontEndConfig, cmvn, pad_features
 from .checkpoint import CheckpointInfo, _from_json, load_training_state, load_weights, read_info, save_checkpoint
 from .data import CropCollate, Identity, VoiceFaceDataset, load_identities, load_face, split_identities, voice_features
 from .errors import Voice2FaceError
@@ -586,8 +586,7 @@ def precompute_embeddings(encoder: VoiceEncoder, identities: list[Identity], con
                 start = random.randint(0, max(0, features.shape[1] - length))
                 crop = features[:, start : start + length]
                 crops.append(cmvn(crop) if front_end.normalise else crop)
-            lengths = torch.tensor([c.shape[1] for c in crops])
-            batch = nn.utils.rnn.pad_sequence([c.T for c in crops], batch_first=True).transpose(1, 2)
+            batch, lengths = pad_features(crops)
             embeddings.append(encoder(batch.to(rt.device), lengths.to(rt.device)).cpu())
             labels += [label] * len(crops)
     return EmbeddingFaceDataset(torch.cat(embeddings), labels, identities)
