@@ -2,7 +2,7 @@
 
     python app.py [--checkpoint DIR] [--host 127.0.0.1] [--port 7860] [--share]
 
-Layout and wiring only; what the page computes lives in voice2face/demo.py.
+Layout and wiring only; what the page computes lives in voice2face/webui.py.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls a
 import gradio as gr  # noqa: E402
 
 from voice2face import DEFAULT_CHECKPOINT, Voice2Face, Voice2FaceError  # noqa: E402
-from voice2face.audio import MAX_AUDIO_SECONDS, SUPPORTED_FORMATS  # noqa: E402
-from voice2face.demo import (  # noqa: E402
+from voice2face.decode import SUPPORTED_FORMATS  # noqa: E402
+from voice2face.limits import MAX_AUDIO_SECONDS  # noqa: E402
+from voice2face.webui import (  # noqa: E402
     DEFAULT_CHOICES,
     DURATION_CHOICES,
     MAX_UPLOAD,

@@ -20,10 +20,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import median_seconds, speech_clip  # noqa: E402
+from common import median_seconds, speech_clip
 
 
 def free_port() -> int:
@@ -52,7 +50,7 @@ def main() -> None:
     from gradio_client import Client, handle_file
 
     from voice2face import DEFAULT_CHECKPOINT, Voice2Face
-    from voice2face.demo import DEFAULT_CHOICES, demo_request
+    from voice2face.webui import DEFAULT_CHOICES, demo_request
 
     checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
     port = free_port()

@@ -11,25 +11,23 @@ model of the paper's full widths, so timings do not depend on what is shipped.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import median_seconds, peak_rss_mib, speech_clip  # noqa: E402
-from voice2face.audio import cmvn, load_audio, log_mel, plan_cuts, remove_silence  # noqa: E402
-from voice2face.checkpoint import CheckpointInfo  # noqa: E402
-from voice2face.models import Generator, ModelConfig, build_voice_encoder  # noqa: E402
-from voice2face.pipeline import DEFAULT_DURATIONS, Voice2Face  # noqa: E402
+from common import median_seconds, peak_rss_mib, speech_clip
+from voice2face.audio import DEFAULT_DURATIONS, log_mel, plan_cuts, remove_silence
+from voice2face.checkpoint import CheckpointInfo, build_network
+from voice2face.decode import load_audio
+from voice2face.models import ModelConfig
+from voice2face.pipeline import Voice2Face
 
 
 def paper_model() -> Voice2Face:
     torch.manual_seed(0)
     info = CheckpointInfo(model=ModelConfig())
-    return Voice2Face(build_voice_encoder(info.model.voice, info.front_end), Generator(info.model.generator), info)
+    return Voice2Face(build_network(info, "voice_encoder"), build_network(info, "generator"), info)
 
 
 def naive_request(model: Voice2Face, path: Path) -> None:
@@ -42,8 +40,7 @@ def naive_request(model: Voice2Face, path: Path) -> None:
 def naive_forwards(model: Voice2Face, features: torch.Tensor, cuts) -> None:
     """Front end once, then one embedder and one generator pass per length."""
     for cut in cuts:
-        part = features[:, : cut.frames]
-        model.generator(model.voice_encoder((cmvn(part) if model.front_end.normalise else part)[None]))
+        model.generator(model.voice_encoder(features[None, :, : cut.frames]))
 
 
 def main() -> None:

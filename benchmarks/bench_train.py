@@ -7,14 +7,13 @@ straightforward: features decoded from audio in the training process, each step;
     real again for the identity classifier; fake twice for the generator).
 ours: features from the `cache` command (memory-mapped .npy), loaded by
     DataLoader workers in parallel with the step; one face-embedder pass feeds
-    both heads (`voice2face.train.gan_step`).
+    both heads (`voice2face.training.gan.gan_step`).
 Prints samples per second for each and their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,13 +21,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import paired_dataset, peak_rss_mib  # noqa: E402
-from voice2face.data import CropCollate, VoiceFaceDataset, build_feature_cache, load_identities  # noqa: E402
-from voice2face.models import Generator, VoiceEmbedder  # noqa: E402
-from voice2face.train import FaceCritic, Runtime, TrainConfig, endless_batches, gan_step, with_noise  # noqa: E402
+from common import paired_dataset, peak_rss_mib
+from voice2face.data import CropCollate, VoiceFaceDataset, build_feature_cache, load_identities
+from voice2face.models import FaceCritic, Generator, VoiceEmbedder
+from voice2face.training.config import TrainConfig
+from voice2face.training.gan import gan_step, with_noise
+from voice2face.training.loop import Batches, Runtime
 
 
 def straightforward_step(encoder, generator, critic, opt_g, opt_d, batch, config) -> None:
@@ -67,13 +66,14 @@ def samples_per_second(step_fn, data_root: Path, config: TrainConfig, steps: int
     generator, critic = Generator(), FaceCritic(config.model, len(identities))
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
-    batches = endless_batches(VoiceFaceDataset(identities, config.front_end), config, Runtime(),
-                              CropCollate(config.crop_min, config.crop_max))  # fmt: skip
+    batches = Batches(VoiceFaceDataset(identities, config.front_end), config, Runtime(), CropCollate(config.crop_min, config.crop_max))
     step_fn(encoder, generator, critic, opt_g, opt_d, next(batches), config)  # warm-up (and worker start)
     start = time.perf_counter()
     for _ in range(steps):
         step_fn(encoder, generator, critic, opt_g, opt_d, next(batches), config)
-    return steps * config.batch_size / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    batches.close()
+    return steps * config.batch_size / elapsed
 
 
 def main() -> None:

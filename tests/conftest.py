@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from voice2face.checkpoint import CheckpointInfo, save_checkpoint
-from voice2face.models import Generator, ModelConfig, GeneratorConfig, build_voice_encoder
+from voice2face.checkpoint import CheckpointInfo, build_network, save_checkpoint
+from voice2face.models import ModelConfig, GeneratorConfig
 
 TEXT = (
     "The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore, "
@@ -49,7 +49,7 @@ def write_random_checkpoint(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = ModelConfig(generator=GeneratorConfig(channels=(128, 64, 32, 16, 8)))
     info = CheckpointInfo(model=config)
-    networks = {"voice_encoder": build_voice_encoder(config.voice, info.front_end), "generator": Generator(config.generator)}
+    networks = {name: build_network(info, name) for name in info.networks}
     return save_checkpoint(path, info, networks)
 
 
@@ -99,7 +99,7 @@ TINY_SETTINGS = ["steps=6", "batch_size=4", "crop_min=40", "crop_max=120", "log_
 
 
 def tiny_config(stage: str, data: Path, out: Path, *extra: str):
-    from voice2face.train import load_config
+    from voice2face.training import load_config
 
     return load_config("cpu-tiny", None, [f"stage={stage}", f"data={data}", f"out={out}", *TINY_SETTINGS, *extra])
 
@@ -113,7 +113,7 @@ def losses(run: Path) -> list[dict[str, float]]:
 
 @pytest.fixture(scope="session")
 def embedder_run(tiny_dataset, tmp_path_factory) -> Path:
-    from voice2face.train import train
+    from voice2face.training import train
 
     out = tmp_path_factory.mktemp("runs") / "embedder"
     train(tiny_config("embedder", tiny_dataset, out))
@@ -122,7 +122,7 @@ def embedder_run(tiny_dataset, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def gan_run(tiny_dataset, embedder_run, tmp_path_factory) -> Path:
-    from voice2face.train import train
+    from voice2face.training import train
 
     out = tmp_path_factory.mktemp("runs") / "gan"
     train(tiny_config("gan", tiny_dataset, out, f"voice_encoder={embedder_run}"))
@@ -131,8 +131,8 @@ def gan_run(tiny_dataset, embedder_run, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def grader_run(tiny_dataset, tmp_path_factory) -> Path:
-    from voice2face.train import train
+    from voice2face.training import train
 
     out = tmp_path_factory.mktemp("runs") / "grader"
-    train(tiny_config("face-eval", tiny_dataset, out, "steps=10"))
+    train(tiny_config("grader", tiny_dataset, out, "steps=10"))
     return out

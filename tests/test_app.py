@@ -16,7 +16,7 @@ from PIL import Image
 
 import app
 from voice2face import Voice2Face, Voice2FaceError
-from voice2face.demo import DEFAULT_CHOICES, demo_request, display_levels, durations_from_choices, example_clips, model_card
+from voice2face.webui import DEFAULT_CHOICES, demo_request, display_levels, durations_from_choices, example_clips, model_card
 
 
 @pytest.fixture(scope="module")

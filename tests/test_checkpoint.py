@@ -12,23 +12,23 @@ from voice2face.errors import CheckpointError
 from voice2face.models import Generator, GeneratorConfig
 from voice2face.pipeline import Voice2Face
 
-from conftest import write_random_checkpoint
+from .conftest import write_random_checkpoint
 
 
 def test_round_trip_is_bit_exact(tmp_path):
     torch.manual_seed(1)
-    gen = Generator(GeneratorConfig(channels=(64, 32, 16, 8, 4)))
+    gen = Generator(GeneratorConfig(channels=(64, 32, 16, 8, 4)), 64)
     save_checkpoint(tmp_path / "c", CheckpointInfo(), {"generator": gen})
-    again = load_weights(tmp_path / "c", "generator", Generator(GeneratorConfig(channels=(64, 32, 16, 8, 4))))
+    again = load_weights(tmp_path / "c", "generator", Generator(GeneratorConfig(channels=(64, 32, 16, 8, 4)), 64))
     for (k, a), (_, b) in zip(gen.state_dict().items(), again.state_dict().items()):
         assert torch.equal(a, b), k
 
 
 def test_float16_storage_loads_as_float32_rounded(tmp_path):
     torch.manual_seed(1)
-    gen = Generator(GeneratorConfig(channels=(64, 32, 16, 8, 4)))
+    gen = Generator(GeneratorConfig(channels=(64, 32, 16, 8, 4)), 64)
     save_checkpoint(tmp_path / "c", CheckpointInfo(), {"generator": gen}, dtype=torch.float16)
-    again = load_weights(tmp_path / "c", "generator", Generator(GeneratorConfig(channels=(64, 32, 16, 8, 4))))
+    again = load_weights(tmp_path / "c", "generator", Generator(GeneratorConfig(channels=(64, 32, 16, 8, 4)), 64))
     w, w2 = gen.state_dict()["net.0.weight"], again.state_dict()["net.0.weight"]
     assert w2.dtype == torch.float32 and torch.equal(w2, w.half().float())
     assert read_info(tmp_path / "c").weights_dtype == "float16"

@@ -8,7 +8,7 @@ import pytest
 from voice2face import Voice2Face
 from voice2face.face_attributes import FaceAttributePredictor
 
-from conftest import TEXT, speak
+from .conftest import TEXT, speak
 
 
 @pytest.fixture(scope="module")

@@ -105,7 +105,7 @@ def test_evaluate_on_held_out_identities(gan_run, grader_run, tiny_dataset):
 
 
 def test_the_gans_own_checkpoint_is_refused_as_grader(gan_run):
-    with pytest.raises(Voice2FaceError, match="not an evaluator"):
+    with pytest.raises(Voice2FaceError, match="is a .voice-to-face. checkpoint; this needs .grader."):
         FaceGrader(gan_run)
 
 

@@ -1,32 +1,27 @@
-"""The pretrained GE2E voice encoder backend (weights from the resemblyzer wheel) and its install."""
+"""The pretrained GE2E voice encoder that ships in checkpoints/ge2e (weights from the resemblyzer wheel)."""
 
 from __future__ import annotations
-
-import importlib.metadata
 
 import pytest
 import torch
 
 from voice2face.audio import FrontEndConfig, log_mel, prepare_utterance
-from voice2face.models import GE2E_CONFIG, GE2E_FRONT_END, GE2EEncoder, build_voice_encoder, pretrained_ge2e_state
+from voice2face.checkpoint import load_network, read_info
+from voice2face.models import GE2E_CONFIG, GE2E_FRONT_END, GE2EEncoder
+from voice2face.training.sources import GE2E_CHECKPOINT
 
-from conftest import speak
-
-
-def test_resemblyzer_imports_with_one_working_webrtcvad():
-    import resemblyzer  # noqa: F401  (its import pulls webrtcvad and pkg_resources-free paths)
-    import webrtcvad
-
-    assert importlib.metadata.version("webrtcvad").endswith(".post99")  # our stand-in, not the old sdist
-    assert importlib.metadata.version("webrtcvad-wheels")
-    assert webrtcvad.Vad(2).is_speech(b"\x00" * 640, 16000) is False
+from .conftest import speak
 
 
 @pytest.fixture(scope="module")
 def encoder() -> GE2EEncoder:
-    model = build_voice_encoder(GE2E_CONFIG, GE2E_FRONT_END)
-    model.load_state_dict(pretrained_ge2e_state())
-    return model.eval()
+    return load_network(GE2E_CHECKPOINT, "voice_encoder")
+
+
+def test_shipped_ge2e_checkpoint_is_the_ge2e_shape_and_front_end():
+    info = read_info(GE2E_CHECKPOINT)
+    assert info.kind == "voice-encoder" and info.model.voice == GE2E_CONFIG and info.front_end == GE2E_FRONT_END
+    assert "resemblyzer" in info.trained_on and "Apache-2.0" in info.trained_on
 
 
 def embed(encoder, path) -> torch.Tensor:

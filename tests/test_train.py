@@ -14,9 +14,9 @@ import torch
 from voice2face.data import load_identities, paper_split, read_voxceleb_meta, split_identities, list_split
 from voice2face.errors import Voice2FaceError
 from voice2face.pipeline import Voice2Face
-from voice2face.train import load_config, train
+from voice2face.training import load_config, train
 
-from conftest import losses, tiny_config as config
+from .conftest import losses, tiny_config as config
 
 # --------------------------------------------------------------------------- data
 
@@ -103,7 +103,9 @@ def test_gan_stage_losses_move_and_checkpoint_loads_in_the_pipeline(gan_run, spe
     assert "training identities" in model.info.trained_on
     settings = model.info.training["settings"]  # every knob of the run, to rerun it
     assert settings["crop_min"] == 40 and settings["lr"] == 2e-4 and settings["betas"] == [0.5, 0.999]
-    assert settings["voice_encoder"] == str(model.info.training["voice_encoder_from"])
+    assert settings["voice_encoder"] == "embedder"  # where it came from, without this machine's absolute path
+    assert str(gan_run.parent) not in (gan_run / "config.json").read_text()
+    assert model.info.kind == "voice-to-face" and model.path == gan_run
     assert len(model.faces_for_durations(speech_wav, (1, None)).images) == 2
 
 
@@ -170,13 +172,15 @@ def small_gan_model():
     """Narrow networks on 16-d voice embeddings: a gan_step in milliseconds."""
     from voice2face.models import FaceEmbedderConfig, GeneratorConfig, ModelConfig, VoiceEncoderConfig
 
-    return ModelConfig(voice=VoiceEncoderConfig(embedding_dim=16), generator=GeneratorConfig(embedding_dim=16, channels=(32, 16, 8, 8, 8)),
+    return ModelConfig(voice=VoiceEncoderConfig(embedding_dim=16), generator=GeneratorConfig(channels=(32, 16, 8, 8, 8)),
                        face=FaceEmbedderConfig(channels=(8, 8, 16, 16, 16)))  # fmt: skip
 
 
 def test_gan_step_loss_weights():
     from voice2face.models import Generator
-    from voice2face.train import FaceCritic, TrainConfig, gan_step
+    from voice2face.models import FaceCritic
+    from voice2face.training.config import TrainConfig
+    from voice2face.training.gan import gan_step
 
     torch.manual_seed(0)
     model = small_gan_model()
@@ -185,7 +189,7 @@ def test_gan_step_loss_weights():
     def one_step(**weights):
         torch.manual_seed(1)
         config = TrainConfig(model=model, **weights)
-        g, c = Generator(model.generator), FaceCritic(model, 4)
+        g, c = Generator(model.generator, 16), FaceCritic(model, 4)
         opt_g, opt_d = torch.optim.Adam(g.parameters()), torch.optim.Adam(c.parameters())
         return gan_step(g, c, opt_g, opt_d, embedding, real, labels, config), g
 
@@ -202,7 +206,7 @@ def test_attribute_group_faces_average_each_group(tmp_path):
     from PIL import Image
 
     from voice2face.data import Identity, load_face
-    from voice2face.train import attribute_group_faces
+    from voice2face.training.gan import attribute_group_faces
 
     def identity(name: str, gender: str | None, band: str, shade: int) -> Identity:
         (tmp_path / name).mkdir()
@@ -230,14 +234,16 @@ def test_attribute_group_faces_average_each_group(tmp_path):
 
 def test_attribute_weight_pulls_faces_to_their_group():
     from voice2face.models import Generator
-    from voice2face.train import FaceCritic, TrainConfig, gan_step
+    from voice2face.models import FaceCritic
+    from voice2face.training.config import TrainConfig
+    from voice2face.training.gan import gan_step
 
     torch.manual_seed(0)
     model = small_gan_model()
     embedding = torch.nn.functional.normalize(torch.randn(4, 16), dim=1)
     targets = torch.stack([torch.full((3, 64, 64), 0.8)] * 2 + [torch.full((3, 64, 64), -0.8)] * 2)
     config = TrainConfig(model=model, adversarial_weight=0.0, identity_weight=0.0, attribute_weight=1.0, noise_std=0.0)
-    g, c = Generator(model.generator), FaceCritic(model, 4)
+    g, c = Generator(model.generator, 16), FaceCritic(model, 4)
     opt_g = torch.optim.Adam(g.parameters(), lr=1e-2)
     history = [gan_step(g, c, opt_g, None, embedding, targets, torch.arange(4), config, targets)["g_attr"] for _ in range(60)]
     assert history[-1] < 0.5 * history[0]

@@ -1,8 +1,25 @@
-"""voice2face: draw a face from a voice (Wen, Singh & Raj, NeurIPS 2019)."""
+"""voice2face: draw a face from a voice (Wen, Singh & Raj, NeurIPS 2019).
 
-__version__ = "0.1.0"
+The names below load on first use, so `import voice2face.errors` or the
+CLI's `--help` do not pull in torch.
+"""
 
-from .errors import AudioError, CheckpointError, Voice2FaceError  # noqa: E402
-from .pipeline import DEFAULT_CHECKPOINT, FacesResult, Voice2Face  # noqa: E402
+from __future__ import annotations
 
-__all__ = ["Voice2Face", "FacesResult", "DEFAULT_CHECKPOINT", "Voice2FaceError", "AudioError", "CheckpointError"]
+from importlib import import_module
+from typing import Any
+
+from .version import __version__
+
+_EXPORTS = {
+    "Voice2Face": "pipeline", "FacesResult": "pipeline", "DEFAULT_CHECKPOINT": "pipeline",
+    "Voice2FaceError": "errors", "AudioError": "errors", "CheckpointError": "errors",
+}  # fmt: skip
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

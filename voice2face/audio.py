@@ -1,40 +1,26 @@
-"""Audio front end: decode any clip, keep only the speech, and turn it into log-mel frames.
+"""Audio front end: keep only the speech of a decoded clip and turn it into log-mel frames.
 
 After Wen et al. 2019: 16 kHz mono, silence removed by WebRTC VAD (mode 2,
 20 ms frames), 64-band log-mel spectrograms (25 ms window, 10 ms hop,
 20-7200 Hz) normalised per band over the utterance.
 
-Decoding goes through soundfile (wav, flac, ogg/vorbis/opus, mp3) and falls
-back to PyAV's bundled FFmpeg for what browsers record (webm/opus, m4a).
+Decoding lives in `decode`.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Iterable, Sequence, Union
 
 import librosa
 import numpy as np
-import soundfile
 import torch
 import webrtcvad
 
+from .decode import MAX_AUDIO_SECONDS, Audio, AudioSource, load_audio
 from .errors import AudioError, Voice2FaceError
-
-#: Longest stretch of a file that is decoded. Longer files are not refused: only
-#: their first MAX_AUDIO_SECONDS are read (never the whole file), and the result
-#: says so. Faces stop changing long before this (see the duration sweep).
-MAX_AUDIO_SECONDS = 300.0
-
-#: What `load_audio` accepts: a path, the file's bytes, or Gradio's (rate, samples) pair.
-AudioSource = Union[str, Path, bytes, tuple]
-
-SUPPORTED_FORMATS = "wav, flac, ogg/opus, mp3, webm, m4a"
-
 
 @dataclass(frozen=True)
 class FrontEndConfig:
@@ -66,174 +52,29 @@ class FrontEndConfig:
         return frames * self.hop_ms / 1000
 
 
-@dataclass
-class Audio:
-    """Decoded audio as float32 mono, plus what the input looked like."""
-
-    samples: np.ndarray
-    sample_rate: int
-    source_sample_rate: int
-    source_channels: int
-    source_seconds: float  # length of the whole input, even where only part was read
-    truncated: bool  # True when only the first MAX_AUDIO_SECONDS were read
-
-    @property
-    def seconds(self) -> float:
-        return len(self.samples) / self.sample_rate
-
-
-# --------------------------------------------------------------------------- decoding
-
-
-def load_audio(
-    source: AudioSource, sample_rate: int = 16000, max_seconds: float = MAX_AUDIO_SECONDS
-) -> Audio:
-    """Decode `source` to float32 mono at `sample_rate`, reading at most `max_seconds`.
-
-    `source` is a file path, the bytes of a file, or a `(sample_rate, samples)`
-    pair as `gr.Audio(type="numpy")` gives it (int16/int32/float, any channels).
-    """
-    if isinstance(source, tuple):
-        if len(source) != 2:
-            raise AudioError("Audio given as a tuple must be (sample_rate, samples).")
-        rate, data = int(source[0]), np.asarray(source[1])
-        if rate <= 0:
-            raise AudioError(f"The sample rate must be positive, got {rate}.")
-        mono, channels = _to_float_mono(data)
-        total = len(mono) / rate
-        keep = int(max_seconds * rate)
-        truncated = len(mono) > keep
-        mono = mono[:keep]
-    elif isinstance(source, (bytes, bytearray)):
-        if len(source) == 0:
-            raise AudioError("The audio file is empty (0 bytes).")
-        mono, rate, channels, total, truncated = _decode(io.BytesIO(source), "the uploaded file", max_seconds)
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise AudioError(f"No audio file at {path}.")
-        if path.stat().st_size == 0:
-            raise AudioError(f"The audio file {path.name} is empty (0 bytes).")
-        mono, rate, channels, total, truncated = _decode(path, path.name, max_seconds)
-    else:
-        raise AudioError(f"Cannot read audio from a {type(source).__name__}; give a path, bytes or (rate, samples).")
-
-    if mono.size == 0:
-        raise AudioError("The audio holds no samples.")
-    if not np.isfinite(mono).all():
-        bad = int((~np.isfinite(mono)).sum())
-        raise AudioError(f"The audio holds {bad} NaN or infinite samples; it is damaged and cannot be used.")
-    if rate != sample_rate:
-        mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate, res_type="soxr_hq").astype(np.float32)
-    return Audio(mono, sample_rate, rate, channels, total, truncated)
+def check_front_end(config: FrontEndConfig) -> list[str]:
+    """Problems with a front-end config (from a checkpoint), as sentences; empty when usable."""
+    problems = []
+    if config.sample_rate not in webrtcvad_rates():
+        problems.append(f"front_end.sample_rate must be one of {', '.join(map(str, webrtcvad_rates()))} Hz")
+    if not 0 < config.win_ms <= 100 or not 0 < config.hop_ms <= config.win_ms:
+        problems.append("front_end.win_ms must be in (0, 100] and hop_ms in (0, win_ms]")
+    if not 0 < config.n_mels <= 256:
+        problems.append("front_end.n_mels must be 1 to 256")
+    if config.sample_rate in webrtcvad_rates() and not config.win_length <= config.n_fft <= 8192:
+        problems.append("front_end.n_fft must be at least the window and at most 8192")
+    if not 0 <= config.f_min < config.f_max <= config.sample_rate / 2:
+        problems.append("front_end.f_min and f_max must satisfy 0 <= f_min < f_max <= sample_rate / 2")
+    if config.vad_mode not in (0, 1, 2, 3) or config.vad_frame_ms not in (10, 20, 30) or not 0 <= config.vad_padding_frames <= 50:
+        problems.append("front_end.vad_mode must be 0-3, vad_frame_ms 10, 20 or 30, vad_padding_frames 0-50")
+    if config.target_dbfs is not None and not -80 <= config.target_dbfs <= 0:
+        problems.append("front_end.target_dbfs must be between -80 and 0 dBFS")
+    return problems
 
 
-def _decode(src, name: str, max_seconds: float):
-    """Try soundfile first (fast, exact), then PyAV (browser formats)."""
-    try:
-        return _decode_soundfile(src, name, max_seconds)
-    except AudioError:
-        raise
-    except Exception as sf_error:  # libsndfile does not know the format: try FFmpeg
-        if hasattr(src, "seek"):
-            src.seek(0)
-        try:
-            return _decode_pyav(src, max_seconds)
-        except AudioError:
-            raise
-        except Exception:
-            raise AudioError(
-                f"Could not decode {name}: it is not an audio file we can read "
-                f"(supported: {SUPPORTED_FORMATS}), or it is damaged. Details: {sf_error}"
-            ) from None
-
-
-def _decode_soundfile(src, name: str, max_seconds: float):
-    with soundfile.SoundFile(src) as f:
-        rate, channels, frames = f.samplerate, f.channels, f.frames
-        missing = _wav_missing_bytes(src) if f.format in ("WAV", "WAVEX") else 0
-        if missing:
-            bytes_per_second = rate * channels * max(1, _SUBTYPE_BYTES.get(f.subtype, 2))
-            raise AudioError(
-                f"{name[:1].upper()}{name[1:]} is truncated: its header promises {missing / bytes_per_second + frames / rate:.2f} s "
-                f"of audio but only {frames / rate:.2f} s are in the file. Upload the complete file."
-            )
-        wanted = min(frames, int(max_seconds * rate))
-        data = f.read(wanted, dtype="float32", always_2d=True)
-    return data.mean(axis=1, dtype=np.float32), rate, channels, frames / rate, frames > wanted
-
-
-_SUBTYPE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
-
-
-def _wav_missing_bytes(src) -> int:
-    """Bytes of sample data a RIFF/WAVE header promises that the file does not hold.
-
-    libsndfile quietly plays what is there, so a cut-off upload would pass
-    unnoticed without this check. Streaming writers that leave the size as 0
-    or 0xFFFFFFFF make no promise and are not flagged.
-    """
-    if isinstance(src, io.BytesIO):
-        buffer = src.getbuffer()
-        total, header = len(buffer), bytes(buffer[:65536])
-    else:
-        total = Path(src).stat().st_size
-        with open(src, "rb") as f:
-            header = f.read(65536)
-    pos = 12
-    while pos + 8 <= len(header):
-        chunk, size = header[pos : pos + 4], int.from_bytes(header[pos + 4 : pos + 8], "little")
-        if chunk == b"data":
-            return 0 if size in (0, 0xFFFFFFFF) else max(0, size - (total - pos - 8))
-        pos += 8 + size + (size & 1)
-    return 0
-
-
-def _decode_pyav(src, max_seconds: float):
-    import av  # imported here: only needed for formats libsndfile cannot read
-
-    with av.open(src) as container:
-        if not container.streams.audio:
-            raise AudioError("The file has no audio track.")
-        stream = container.streams.audio[0]
-        rate = stream.codec_context.sample_rate or stream.rate
-        channels = stream.codec_context.channels
-        planar = av.AudioResampler(format="fltp")  # float32, one row per channel, same rate
-        chunks, read, truncated = [], 0, False
-        limit = int(max_seconds * rate)
-        for frame in container.decode(stream):
-            for out in planar.resample(frame):
-                block = out.to_ndarray().mean(axis=0, dtype=np.float32)
-                chunks.append(block)
-                read += len(block)
-            if read >= limit:
-                truncated = True
-                break
-        duration = container.duration / av.time_base if container.duration else read / rate
-    if not chunks:
-        raise AudioError("The file's audio track holds no samples.")
-    mono = np.concatenate(chunks)[:limit]
-    return mono, rate, channels, max(duration, len(mono) / rate), truncated
-
-
-def _to_float_mono(data: np.ndarray) -> tuple[np.ndarray, int]:
-    """Any channel layout and sample type -> float32 mono in [-1, 1] and the channel count."""
-    if data.ndim == 1:
-        data = data[:, None]
-    elif data.ndim == 2:
-        if data.shape[0] < data.shape[1] and data.shape[0] <= 16:  # (channels, samples)
-            data = data.T
-    else:
-        raise AudioError(f"Audio samples must be 1-D or 2-D, got shape {data.shape}.")
-    if data.dtype == np.int16:
-        data = data / 32768.0
-    elif data.dtype == np.int32:
-        data = data / 2147483648.0
-    elif data.dtype == np.uint8:
-        data = (data.astype(np.float32) - 128.0) / 128.0
-    elif not np.issubdtype(data.dtype, np.floating):
-        raise AudioError(f"Unsupported sample type {data.dtype}; use int16, int32 or float.")
-    return data.mean(axis=1).astype(np.float32), data.shape[1]
+def webrtcvad_rates() -> tuple[int, ...]:
+    """The sample rates the WebRTC VAD accepts, so the only ones a front end can use."""
+    return (8000, 16000, 32000, 48000)
 
 
 # --------------------------------------------------------------------------- voice activity
@@ -321,11 +162,22 @@ def log_mel(samples: np.ndarray | torch.Tensor, config: FrontEndConfig) -> torch
     return torch.log(mel + 1e-6) if config.log_compress else mel
 
 
-def cmvn(features: torch.Tensor) -> torch.Tensor:
-    """Zero mean and unit variance per band (dim -2) over time (dim -1)."""
-    mean = features.mean(dim=-1, keepdim=True)
-    std = features.std(dim=-1, keepdim=True, unbiased=False).clamp_min(1e-5)
-    return (features - mean) / std
+def cmvn(features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Zero mean and unit variance per band (dim -2) over time (dim -1).
+
+    With `lengths` (a zero-padded batch), each clip is normalised over its own
+    frames only and its padding stays zero.
+    """
+    if lengths is None:
+        mean = features.mean(dim=-1, keepdim=True)
+        std = features.std(dim=-1, keepdim=True, unbiased=False).clamp_min(1e-5)
+        return (features - mean) / std
+    mask = (torch.arange(features.shape[-1], device=features.device)[None, :] < lengths[:, None].to(features.device))
+    mask = mask[:, None, :].to(features.dtype)
+    count = mask.sum(dim=-1, keepdim=True).clamp_min(1)
+    mean = (features * mask).sum(dim=-1, keepdim=True) / count
+    var = ((features - mean).square() * mask).sum(dim=-1, keepdim=True) / count
+    return (features - mean) / var.sqrt().clamp_min(1e-5) * mask
 
 
 def pad_features(clips: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -338,6 +190,8 @@ def pad_features(clips: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Ten
 # --------------------------------------------------------------------------- duration cuts
 
 Durations = Sequence[Union[float, None]]
+#: The lengths drawn when none are asked for: the first 1, 2, 4 and 8 s of speech and the whole clip.
+DEFAULT_DURATIONS: tuple[float | None, ...] = (1.0, 2.0, 4.0, 8.0, None)
 WHOLE_CLIP_WORDS = {"full", "whole", "all", "none"}
 
 

@@ -1,8 +1,9 @@
 """Checkpoints: a directory with `config.json` and one safetensors file per network.
 
-config.json holds the model and front-end configs, what the model was trained
-on, the training steps and the code version, so a checkpoint can be rebuilt
-and judged without the code that made it. Weights are safetensors (no pickle,
+config.json holds what kind of checkpoint it is and which networks it holds,
+the model and front-end configs, what the model was trained on, the training
+steps and the code version, so a checkpoint can be rebuilt and judged without
+the code that made it. Every config is checked before any network is built. Weights are safetensors (no pickle,
 no device baked in); optimiser state for resuming lives in `training_state.pt`,
 read with `weights_only=True` and mapped to the CPU.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,20 +23,42 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from . import __version__
-from .audio import FrontEndConfig
+from .audio import FrontEndConfig, check_front_end
 from .errors import CheckpointError
-from .models import ModelConfig
+from .models import (
+    Discriminator,
+    FaceAttributeNet,
+    FaceDecoder,
+    FaceDiscriminator,
+    FaceEmbedder,
+    IdentityClassifier,
+    ModelConfig,
+    build_generator,
+    build_voice_encoder,
+    check_model_config,
+)
+from .version import __version__
 
 CONFIG_FILE = "config.json"
 TRAINING_STATE_FILE = "training_state.pt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+#: What a checkpoint is for, and so which code reads it.
+KINDS = {
+    "voice-to-face": "a voice encoder and a face generator: what Voice2Face.from_pretrained loads",
+    "voice-encoder": "a voice encoder alone (speaker-recognition pre-training, or the packaged GE2E)",
+    "grader": "a face embedder trained on real faces, to grade generated ones in evaluation",
+    "face-decoder": "a decoder of real faces from a latent (and its discriminator)",
+    "face-attributes": "gender and age of a face, trained on labelled photos",
+}
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckpointInfo:
     """The contents of config.json."""
 
+    kind: str = "voice-to-face"
+    networks: tuple[str, ...] = ("voice_encoder", "generator")
     model: ModelConfig = field(default_factory=ModelConfig)
     front_end: FrontEndConfig = field(default_factory=FrontEndConfig)
     trained_on: str = "nothing (random init)"
@@ -64,7 +88,9 @@ def save_checkpoint(
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    info = dataclasses.replace(info, code_version=__version__, weights_dtype=str(dtype).removeprefix("torch."))
+    info = dataclasses.replace(
+        info, networks=tuple(networks), code_version=__version__, weights_dtype=str(dtype).removeprefix("torch.")
+    )
     for name, module in networks.items():
         tensors = {
             k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous()
@@ -97,15 +123,49 @@ def read_info(path: str | Path) -> CheckpointInfo:
         raise CheckpointError(f"{path} is not a voice2face checkpoint: it has no {CONFIG_FILE}.")
     try:
         raw = json.loads(config.read_text())
-        info = _from_json(CheckpointInfo, raw)
-    except (json.JSONDecodeError, TypeError, ValueError, KeyError) as err:
+        version = raw.get("format_version", 1) if isinstance(raw, dict) else None
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise TypeError(f"format_version must be a whole number, got {version!r}")
+        if version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path} was written by a newer voice2face (format {version}); "
+                f"this one reads format {FORMAT_VERSION}. Upgrade voice2face."
+            )
+        info = _from_json(CheckpointInfo, _upgrade(raw) if version == 1 else raw)
+    except (json.JSONDecodeError, TypeError, ValueError, KeyError, AttributeError) as err:
         raise CheckpointError(f"{config} is damaged or from an incompatible version: {err}") from None
-    if info.format_version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} was written by a newer voice2face (format {info.format_version}); "
-            f"this one reads format {FORMAT_VERSION}. Upgrade voice2face."
-        )
+    problems = _check_info(info)
+    if problems:
+        raise CheckpointError(f"{config} cannot be used: {'; '.join(problems)}.")
     return info
+
+
+def _check_info(info: CheckpointInfo) -> list[str]:
+    problems = [] if info.kind in KINDS else [f"unknown kind {info.kind!r} (known: {', '.join(KINDS)})"]
+    if not isinstance(info.trained_on, str):
+        problems.append("trained_on must be text")
+    return problems + check_model_config(info.model) + check_front_end(info.front_end)
+
+
+def _upgrade(raw: dict) -> dict:
+    """A format-1 config.json as format 2: the kind comes from the training role, and the
+    generator's input width is no longer stored (it is the voice encoder's)."""
+    raw = json.loads(json.dumps(raw))
+    role = raw.get("training", {}).get("role")
+    stage = raw.get("training", {}).get("stage")
+    if role == "evaluator":
+        raw["kind"], raw["networks"] = "grader", ["face_embedder", "classifier"]
+    elif stage == "embedder":
+        raw["kind"], raw["networks"] = "voice-encoder", ["voice_encoder"]
+    else:
+        raw["kind"], raw["networks"] = "voice-to-face", ["voice_encoder", "generator"]
+    raw.get("model", {}).get("generator", {}).pop("embedding_dim", None)
+    raw["format_version"] = FORMAT_VERSION
+    return raw
+
+
+#: Format-1 weight names that format 2 moved.
+_RENAMED_WEIGHTS = {"input_mean": "standardise.input_mean", "input_std": "standardise.input_std"}
 
 
 def load_weights(path: str | Path, name: str, module: nn.Module) -> nn.Module:
@@ -117,6 +177,7 @@ def load_weights(path: str | Path, name: str, module: nn.Module) -> nn.Module:
         tensors = load_file(str(file), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{file} is truncated or corrupt ({err}). Re-copy or re-create the checkpoint.") from None
+    tensors = {_RENAMED_WEIGHTS.get(k, k): v for k, v in tensors.items()}
     expected = module.state_dict()
     problems = [f"missing {k}" for k in expected if k not in tensors]
     problems += [f"unexpected {k}" for k in tensors if k not in expected]
@@ -128,8 +189,44 @@ def load_weights(path: str | Path, name: str, module: nn.Module) -> nn.Module:
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise CheckpointError(f"{file} does not match the architecture in {CONFIG_FILE}: {shown}.")
+    broken = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise CheckpointError(f"{file} holds NaN or infinite weights ({', '.join(broken[:3])}); the training run diverged or the file is damaged.")
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
     return module
+
+
+def build_network(info: CheckpointInfo, name: str) -> nn.Module:
+    """The untrained network called `name` in a checkpoint of this config."""
+    model = info.model
+    builders = {
+        "voice_encoder": lambda: build_voice_encoder(model.voice, info.front_end),
+        "generator": lambda: build_generator(model.generator, model.voice.embedding_dim),
+        "face_embedder": lambda: FaceEmbedder(model.face),
+        "discriminator": lambda: Discriminator(model.face.embedding_dim),
+        "classifier": lambda: IdentityClassifier(model.face.embedding_dim, model.n_identities),
+        "decoder": lambda: FaceDecoder(model.generator.latent_dim, model.generator.channels, model.generator.image_channels),
+        "face_discriminator": lambda: FaceDiscriminator(),
+        "face_attributes": lambda: FaceAttributeNet(),
+    }
+    if name not in builders:
+        raise CheckpointError(f"Unknown network {name!r} in a checkpoint; known: {', '.join(builders)}.")
+    return builders[name]()
+
+
+def load_network(path: str | Path, name: str, info: CheckpointInfo | None = None) -> nn.Module:
+    """Build network `name` from the checkpoint's config and fill it with its weights, in eval mode."""
+    info = info or read_info(path)
+    if name not in info.networks:
+        raise CheckpointError(f"{path} is a {info.kind!r} checkpoint without a {name!r} network (it has {', '.join(info.networks)}).")
+    return load_weights(path, name, build_network(info, name)).eval()
+
+
+def require_kind(path: str | Path, info: CheckpointInfo, *kinds: str) -> None:
+    """Refuse a checkpoint of another kind with a message that says what was expected."""
+    if info.kind not in kinds:
+        wanted = " or ".join(f"{k!r} ({KINDS[k]})" for k in kinds)
+        raise CheckpointError(f"{path} is a {info.kind!r} checkpoint; this needs {wanted}.")
 
 
 def load_training_state(path: str | Path) -> dict | None:
@@ -169,8 +266,26 @@ def _from_json(cls: type, data: Any) -> Any:
 
 
 def _convert(hint: Any, value: Any) -> Any:
+    """`value` as type `hint`, or TypeError: a config.json must hold what the code expects."""
     if dataclasses.is_dataclass(hint):
         return _from_json(hint, value)
-    if typing.get_origin(hint) is tuple:
-        return tuple(value)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"expected a list, got {value!r}")
+        return tuple(_convert(args[0], v) for v in value) if args and args[-1] is Ellipsis else tuple(value)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _convert(next(a for a in args if a is not type(None)), value)
+    if hint is bool and not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"expected a whole number, got {value!r}")
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"expected a number, got {value!r}")
+        return float(value)
+    if hint is str and not isinstance(value, str):
+        raise TypeError(f"expected text, got {value!r}")
     return value

@@ -11,13 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-
-from .checkpoint import CheckpointInfo, save_checkpoint
 from .errors import Voice2FaceError
-from .models import Generator, ModelConfig, build_voice_encoder
-from .pipeline import DEFAULT_CHECKPOINT, Voice2Face
-from .audio import MAX_AUDIO_SECONDS, parse_durations
+from .limits import MAX_AUDIO_SECONDS
+
+#: Where the shipped checkpoints live; the same path as `pipeline.DEFAULT_CHECKPOINT`, without importing torch for --help.
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+DEFAULT_DURATIONS_TEXT = ["1", "2", "4", "8", "full"]
+STAGE_CHOICES = ["embedder", "gan", "grader", "face-eval", "face-gan", "face-attributes", "voice-map"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,12 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--durations",
         nargs="+",
-        default=["1", "2", "4", "8", "full"],
+        default=DEFAULT_DURATIONS_TEXT,
         metavar="SECONDS",
         help="seconds of speech to use from the start of the clip; 'full' is the whole clip (default: 1 2 4 8 full)",
     )
     gen.add_argument("-o", "--output", type=Path, default=Path("faces"), help="output directory (default: faces/)")
-    gen.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="checkpoint directory (default: %(default)s)")
+    gen.add_argument("--checkpoint", type=Path, default=CHECKPOINTS / "default", help="checkpoint directory (default: %(default)s)")
     gen.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     gen.add_argument("--size", type=int, default=256, help="pixel size of the saved faces; the model draws 64x64 (default: 256)")
     gen.add_argument(
@@ -86,21 +86,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = commands.add_parser(
         "cache",
-        help="compute every utterance's log-mel once, so training never decodes audio",
-        description="Write float16 (frames, n_mels) .npy features and an index.json; train/evaluate read it with --data CACHE.",
+        help="compute every utterance's features once, so training never decodes audio",
+        description="Write float16 (frames, n_mels) .npy features and an index.json recording the front end; "
+        "train/evaluate read it with --data CACHE and refuse a cache built for another encoder.",
     )
     add_data_args(cache)
     cache.add_argument("--out", type=Path, required=True, help="cache directory to write")
+    cache.add_argument(
+        "--voice-encoder",
+        help="build the features this encoder reads: a run or checkpoint directory, or ge2e-pretrained "
+        "(default: the paper's 64-band log-mel)",
+    )
     cache.set_defaults(run=run_cache)
 
     train = commands.add_parser(
         "train",
-        help="train a stage: embedder, gan or face-eval (also under torchrun)",
+        help="train a stage: embedder, gan, grader, face-gan, face-attributes, voice-map (also under torchrun)",
         description="Train one stage. Settings: a preset, then --config JSON, then --set key=value "
         "(e.g. --set steps=2000 batch_size=64 model.generator.channels=[512,256,128,64,32]). "
         "Re-running with the same --out resumes; Ctrl-C saves and exits.",
     )
-    train.add_argument("--stage", choices=["embedder", "gan", "face-eval"], help="what to train (default: gan)")
+    train.add_argument("--stage", choices=STAGE_CHOICES, help="what to train (default: gan; face-eval is the old name of grader)")
     train.add_argument("--data", help="dataset root or feature cache")
     train.add_argument("--out", help="run directory: checkpoints, log.csv, samples/")
     train.add_argument("--split", help="'paper' (default: names A-E are test) or a file of test identities")
@@ -114,10 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="score a checkpoint on held-out identities (1:2 matching, Recall@K, gender, duration sweep)",
         description="Prints a table, writes JSON and a duration-sweep PNG.",
     )
-    evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="model to score")
-    evaluate.add_argument("--grader", type=Path, required=True, help="evaluator checkpoint from train --stage face-eval")
+    evaluate.add_argument("--checkpoint", type=Path, default=CHECKPOINTS / "default", help="model to score")
+    evaluate.add_argument("--grader", type=Path, required=True, help="grader checkpoint from train --stage grader")
     add_data_args(evaluate)
-    evaluate.add_argument("--durations", nargs="+", default=["1", "2", "4", "8", "full"], help="default: 1 2 4 8 full")
+    evaluate.add_argument("--durations", nargs="+", default=DEFAULT_DURATIONS_TEXT, help="default: 1 2 4 8 full")
     evaluate.add_argument("--trials", type=int, default=2000, help="1:2 trials per duration (default: 2000)")
     evaluate.add_argument("--voices-per-identity", type=int, default=5)
     evaluate.add_argument("--seed", type=int, default=0)
@@ -135,7 +141,9 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    from .audio import parse_durations
     from .images import upscale
+    from .pipeline import Voice2Face
 
     durations = parse_durations(args.durations)
     model = Voice2Face.from_pretrained(args.checkpoint, device=args.device)
@@ -155,6 +163,11 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from .checkpoint import save_checkpoint
+    from .pipeline import Voice2Face
+
     model = Voice2Face.from_pretrained(args.source)
     networks = {"voice_encoder": model.voice_encoder, "generator": model.generator}
     save_checkpoint(args.output, model.info, networks, dtype=torch.float16 if args.fp16 else torch.float32)
@@ -164,16 +177,20 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_cache(args: argparse.Namespace) -> int:
     from .audio import FrontEndConfig
+    from .checkpoint import read_info
     from .data import build_feature_cache, load_identities
 
+    front_end = FrontEndConfig()
+    if args.voice_encoder:
+        front_end = read_info(CHECKPOINTS / "ge2e" if args.voice_encoder == "ge2e-pretrained" else Path(args.voice_encoder)).front_end
     identities = load_identities(args.data, args.layout, args.meta, args.faces)
-    out = build_feature_cache(identities, args.out, FrontEndConfig())
-    print(f"cached {len(identities)} identities to {out}")
+    out = build_feature_cache(identities, args.out, front_end)
+    print(f"cached {len(identities)} identities to {out} ({front_end.n_mels} mel bands)")
     return 0
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .train import load_config, train
+    from .training import load_config, train
 
     settings = list(args.set)
     for key in ("stage", "data", "out", "split"):
@@ -189,8 +206,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from .audio import parse_durations
     from .data import load_identities, split_identities
     from .evaluate import FaceGrader, evaluate, format_table, write_report
+    from .pipeline import Voice2Face
+    from .training.samples import sample_sheet
 
     model = Voice2Face.from_pretrained(args.checkpoint)
     grader = FaceGrader(args.grader)
@@ -199,10 +219,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                       trials=args.trials, seed=args.seed)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     write_report(report, args.out / "results.json", args.out / "sweep.png")
-    from .train import sample_sheet
-
     shown = [i for i in test if i.gender == "m"][:4] + [i for i in test if i.gender == "f"][:4]
-    sample_sheet(model.voice_encoder, model.generator, shown or test[:8], model.front_end, model.device, args.out / "samples.png")
+    sample_sheet(model.voice_encoder, model.generator, shown or test[:8], args.out / "samples.png")
     print(format_table(report))
     print(f"wrote {args.out / 'results.json'}, {args.out / 'sweep.png'} and {args.out / 'samples.png'} "
           "(held-out voices -> faces, above the faces they were paired with)")  # fmt: skip
@@ -210,15 +228,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_init_random(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import torch
+
+    from .checkpoint import CheckpointInfo, build_network, save_checkpoint
+    from .models import ModelConfig
+
     torch.manual_seed(args.seed)
     config = ModelConfig()
     if args.generator_channels:
-        config.generator.channels = tuple(args.generator_channels)
+        config = dataclasses.replace(config, generator=dataclasses.replace(config.generator, channels=tuple(args.generator_channels)))
     info = CheckpointInfo(model=config, training={"stage": "none", "steps": 0, "seed": args.seed})
-    networks = {
-        "voice_encoder": build_voice_encoder(config.voice, info.front_end),
-        "generator": Generator(config.generator),
-    }
+    networks = {name: build_network(info, name) for name in info.networks}
     save_checkpoint(args.output, info, networks, dtype=torch.float16 if args.fp16 else torch.float32)
     print(f"wrote an untrained checkpoint to {args.output}")
     return 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -31,7 +31,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from .audio import FrontEndConfig, cmvn, pad_features, prepare_utterance
+from .audio import FrontEndConfig, pad_features, prepare_utterance
 from .errors import Voice2FaceError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".webm", ".opus"}
@@ -241,6 +241,14 @@ def build_feature_cache(
     return out
 
 
+def cached_front_end(root: str | Path) -> FrontEndConfig | None:
+    """The front end a feature cache was built with, or None if `root` is not a cache."""
+    index = Path(root) / CACHE_INDEX
+    if not index.is_file():
+        return None
+    return FrontEndConfig(**json.loads(index.read_text())["front_end"])
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
@@ -251,7 +259,7 @@ def _safe(name: str) -> str:
 class VoiceFaceDataset(Dataset):
     """One item per utterance: (features (n_mels, frames), a random face of the speaker, identity index).
 
-    Features come un-normalised; `crop_collate` crops, normalises and pads them.
+    Features come un-normalised (the voice encoder normalises); `CropCollate` crops and pads them.
     """
 
     def __init__(self, identities: Sequence[Identity], front_end: FrontEndConfig, with_faces: bool = True):
@@ -267,10 +275,7 @@ class VoiceFaceDataset(Dataset):
         features = voice_features(voice, self.front_end)
         if not self.with_faces:
             return features, label
-        face = load_face(random.choice(self.identities[label].faces))
-        if random.random() < 0.5:
-            face = face.flip(-1)  # a mirrored face is the same person
-        return features, face, label
+        return features, mirrored_half_the_time(load_face(random.choice(self.identities[label].faces))), label
 
 
 @dataclass
@@ -278,12 +283,11 @@ class CropCollate:
     """Crop every utterance of a batch to one random length in [min_frames, max_frames], as the paper.
 
     Shorter utterances are used whole and zero-padded; `lengths` tells the
-    embedder where each one ends. Each crop is normalised per band (CMVN).
+    encoder where each one ends.
     """
 
     min_frames: int = 300
     max_frames: int = 800
-    normalise: bool = True
 
     def __call__(self, batch):
         length = random.randint(self.min_frames, self.max_frames)
@@ -291,8 +295,50 @@ class CropCollate:
         for item in batch:
             features = item[0]
             start = random.randint(0, max(0, features.shape[1] - length))
-            crop = features[:, start : start + length]
-            crops.append(cmvn(crop) if self.normalise else crop)
+            crops.append(features[:, start : start + length])
         padded, lengths = pad_features(crops)
         rest = [torch.utils.data.default_collate([item[k] for item in batch]) for k in range(1, len(batch[0]))]
         return (padded, lengths, *rest)
+
+
+def mirrored_half_the_time(face: torch.Tensor) -> torch.Tensor:
+    """A mirrored face is the same person: a free augmentation."""
+    return face.flip(-1) if random.random() < 0.5 else face
+
+
+class FaceDataset(Dataset):
+    """(face, identity index) over every face of every identity."""
+
+    def __init__(self, identities: Sequence[Identity]):
+        self.items = [(f, label) for label, ident in enumerate(identities) for f in ident.faces]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        path, label = self.items[index]
+        return mirrored_half_the_time(load_face(path)), label
+
+
+class EmbeddingFaceDataset(Dataset):
+    """(precomputed voice embedding, a random face of the speaker, identity index)."""
+
+    def __init__(self, embeddings: torch.Tensor, labels: list[int], identities: Sequence[Identity]):
+        self.embeddings, self.labels, self.identities = embeddings, labels, identities
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        label = self.labels[index]
+        return self.embeddings[index], mirrored_half_the_time(load_face(random.choice(self.identities[label].faces))), label
+
+
+def hold_out_utterances(identities: list[Identity], fraction: float) -> tuple[list[Identity], list[Identity]]:
+    """Per speaker, the last `fraction` of utterances (at least one, if it has two) for validation."""
+    fit, val = [], []
+    for ident in identities:
+        k = max(1, round(len(ident.voices) * fraction)) if len(ident.voices) > 1 else 0
+        fit.append(replace(ident, voices=ident.voices[: len(ident.voices) - k]))
+        val.append(replace(ident, voices=ident.voices[len(ident.voices) - k :]))
+    return fit, val

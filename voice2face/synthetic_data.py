@@ -1,6 +1,6 @@
 """Build the default model's training data from packaged sources only: synthetic voices, synthetic faces.
 
-    python -m voice2face.demo_data build --out data/demo [--speakers 300] [--utterances 6] [--seed 0]
+    python -m voice2face.synthetic_data build --out data/demo [--speakers 300] [--utterances 6] [--seed 0]
 
 No real voice/face pairs can be had offline, so this makes attribute-level
 pairs, written in the generic layout with a meta.csv and a test list:
@@ -290,7 +290,7 @@ def build(out: Path, n_speakers: int, utterances: int, views: int, seed: int, te
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m voice2face.demo_data", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m voice2face.synthetic_data", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     b = commands.add_parser("build", help="write the synthetic paired dataset")
     b.add_argument("--out", type=Path, required=True, help="dataset directory (generic layout)")

@@ -1,0 +1,39 @@
+"""Every network of voice2face, by part of the method.
+
+- `config`: the frozen dataclasses that rebuild them from a checkpoint.
+- `voice`: voice encoders (the paper's, pretrained GE2E) and the speaker head.
+- `paper`: Wen et al.'s generator, face embedder, discriminator and identity heads.
+- `face_space`: a decoder of real faces, a face attribute net, and the voice-to-latent map.
+"""
+
+from __future__ import annotations
+
+from .config import (
+    GENERATOR_BACKENDS,
+    VOICE_BACKENDS,
+    FaceEmbedderConfig,
+    GeneratorConfig,
+    ModelConfig,
+    VoiceEncoderConfig,
+    check_model_config,
+)
+from .face_space import FaceAttributeNet, FaceDecoder, FaceDiscriminator, FaceSpaceGenerator
+from .paper import Discriminator, FaceCritic, FaceEmbedder, Generator, GraderNetwork, IdentityClassifier
+from .voice import GE2E_CONFIG, GE2E_FRONT_END, GE2EEncoder, SpeakerClassifier, VoiceEmbedder, VoiceEncoder, build_voice_encoder
+
+from torch import nn
+
+
+def build_generator(config: GeneratorConfig, embedding_dim: int) -> nn.Module:
+    """The generator a checkpoint's config names; its input width is the voice encoder's output."""
+    if config.backend == "face-space":
+        return FaceSpaceGenerator(config, embedding_dim)
+    return Generator(config, embedding_dim)
+
+
+__all__ = [
+    "GENERATOR_BACKENDS", "VOICE_BACKENDS", "FaceEmbedderConfig", "GeneratorConfig", "ModelConfig", "VoiceEncoderConfig",
+    "check_model_config", "FaceAttributeNet", "FaceDecoder", "FaceDiscriminator", "FaceSpaceGenerator", "Discriminator",
+    "FaceCritic", "FaceEmbedder", "Generator", "GraderNetwork", "IdentityClassifier", "GE2E_CONFIG", "GE2E_FRONT_END",
+    "GE2EEncoder", "SpeakerClassifier", "VoiceEmbedder", "VoiceEncoder", "build_voice_encoder", "build_generator",
+]  # fmt: skip

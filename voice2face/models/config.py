@@ -1,0 +1,95 @@
+"""The configs of every network: plain frozen dataclasses, stored in each checkpoint's config.json.
+
+Every width is a field with the paper's value as default, so a checkpoint
+rebuilds exactly the networks it was trained with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+VOICE_BACKENDS = ("wen2019", "ge2e")
+GENERATOR_BACKENDS = ("wen2019", "face-space")
+
+
+@dataclass(frozen=True)
+class VoiceEncoderConfig:
+    """Which voice encoder, and its widths. `backend` picks the class."""
+
+    backend: str = "wen2019"
+    n_mels: int = 64
+    channels: tuple[int, ...] = (256, 384, 576, 864)
+    embedding_dim: int = 64
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Voice embedding -> face. The input width is the voice encoder's `embedding_dim`.
+
+    - 'wen2019': the paper's six transposed convs straight from the embedding
+      (`channels` are their widths).
+    - 'face-space': a mapping network (`mapping_layers` x `mapping_width`) from
+      the embedding to the `latent_dim`-d latent of a face decoder trained on
+      real photos (`channels` are the decoder's widths, DCGAN-shaped).
+    """
+
+    backend: str = "wen2019"
+    channels: tuple[int, ...] = (1024, 512, 256, 128, 64)
+    image_channels: int = 3
+    # Standardise each input dimension with statistics of the training voices (stored as buffers).
+    # Off in the paper; needed for pretrained encoders whose unit vectors share a large common
+    # direction, which otherwise leaves the generator a near-constant input and it collapses.
+    standardise_input: bool = False
+    latent_dim: int = 100
+    mapping_width: int = 256
+    mapping_layers: int = 3
+
+
+@dataclass(frozen=True)
+class FaceEmbedderConfig:
+    image_channels: int = 3
+    channels: tuple[int, ...] = (32, 64, 128, 256, 512)
+    embedding_dim: int = 64
+    negative_slope: float = 0.2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the networks of a checkpoint."""
+
+    voice: VoiceEncoderConfig = field(default_factory=VoiceEncoderConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    face: FaceEmbedderConfig = field(default_factory=FaceEmbedderConfig)
+    n_identities: int = 0  # width of the identity classifier; 0 when not trained yet
+
+
+#: Limits on any width a config may ask for: a damaged or hostile config.json must not
+#: make us build a network of many GB before the weights' shapes are checked.
+MAX_WIDTH = 4096
+MAX_LAYERS = 16
+
+
+def check_model_config(config: ModelConfig) -> list[str]:
+    """Problems with a model config, as sentences; empty when it can be built."""
+    problems = []
+    if config.voice.backend not in VOICE_BACKENDS:
+        problems.append(f"unknown voice encoder backend {config.voice.backend!r} (known: {', '.join(VOICE_BACKENDS)})")
+    if config.generator.backend not in GENERATOR_BACKENDS:
+        problems.append(f"unknown generator backend {config.generator.backend!r} (known: {', '.join(GENERATOR_BACKENDS)})")
+    widths = {
+        "voice.n_mels": [config.voice.n_mels], "voice.channels": config.voice.channels,
+        "voice.embedding_dim": [config.voice.embedding_dim], "generator.channels": config.generator.channels,
+        "generator.image_channels": [config.generator.image_channels], "generator.latent_dim": [config.generator.latent_dim],
+        "generator.mapping_width": [config.generator.mapping_width], "face.channels": config.face.channels,
+        "face.embedding_dim": [config.face.embedding_dim],
+    }  # fmt: skip
+    for name, values in widths.items():
+        if not values or len(values) > MAX_LAYERS:
+            problems.append(f"{name} must list 1 to {MAX_LAYERS} widths")
+        elif not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_WIDTH for v in values):
+            problems.append(f"{name} must be whole numbers from 1 to {MAX_WIDTH}, got {list(values)}")
+    if not isinstance(config.generator.mapping_layers, int) or not 1 <= config.generator.mapping_layers <= MAX_LAYERS:
+        problems.append(f"generator.mapping_layers must be 1 to {MAX_LAYERS}")
+    if not isinstance(config.n_identities, int) or config.n_identities < 0:
+        problems.append("n_identities must be a whole number >= 0")
+    return problems

@@ -1,0 +1,62 @@
+"""Training: one loop (`loop`), one module per stage, settings in `config`.
+
+    embedder         the paper's voice embedder, speaker recognition      (embedder.py)
+    gan              Wen et al.'s GAN on a frozen voice encoder            (gan.py)
+    grader           a face embedder to grade generated faces              (grader.py)
+    face-gan         a decoder of real face photos (DCGAN, fine-tuned)     (face_gan.py)
+    face-attributes  gender and age of a face, from labelled photos        (face_attributes.py)
+    voice-map        voices mapped into the decoder's face space           (voice_map.py)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch.distributed as dist
+
+from .config import STAGES, TrainConfig, load_config
+from .loop import run, start_runtime
+
+__all__ = ["STAGES", "TrainConfig", "load_config", "train"]
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Run `config.stage`; returns a summary (steps, metrics, whether replicas agree)."""
+    rt = start_runtime(config.device)
+    try:
+        stage = build_stage(config, rt)
+        return run(stage, rt)
+    finally:
+        if rt.world > 1:
+            dist.destroy_process_group()
+
+
+def build_stage(config: TrainConfig, rt):
+    """The stage object for `config.stage`, with its data loaded; seeds every random source first."""
+    import random
+
+    import torch
+
+    random.seed(config.seed + rt.rank)
+    torch.manual_seed(config.seed + rt.rank)
+    if rt.main:
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+    if config.stage in ("face-gan", "face-attributes", "voice-map"):
+        from .face_attributes import FaceAttributesStage
+        from .face_gan import FaceGanStage
+        from .voice_map import VoiceMapStage
+
+        stage_class = {"face-gan": FaceGanStage, "face-attributes": FaceAttributesStage, "voice-map": VoiceMapStage}[config.stage]
+        return stage_class(config, rt)
+    from ..data import load_identities, split_identities
+    from .embedder import EmbedderStage
+    from .gan import GanStage
+    from .grader import GraderStage
+
+    identities = load_identities(config.data, config.layout, config.meta, config.faces)
+    train_ids, test_ids = split_identities(identities, config.split)
+    if rt.main:
+        print(f"{config.stage}: {len(train_ids)} training identities, {len(test_ids)} held out; {rt.world} process(es) on {rt.device}")
+    stage_class = {"embedder": EmbedderStage, "gan": GanStage, "grader": GraderStage}[config.stage]
+    return stage_class(config, rt, train_ids, test_ids)
