@@ -98,3 +98,77 @@ def test_shipped_default_checkpoint_loads_and_says_what_it_is():
     model = Voice2Face.from_pretrained()
     assert model.info.trained_on
     assert model.device.type == "cpu"
+
+
+def test_format_1_checkpoints_still_read(tmp_path):
+    """A format-1 config.json (no kind, the generator's own embedding_dim, old buffer names) loads as format 2."""
+    from safetensors.torch import load_file, save_file
+
+    path = write_random_checkpoint(tmp_path / "v1")
+    config = json.loads((path / "config.json").read_text())
+    del config["kind"], config["networks"]
+    config["format_version"] = 1
+    config["model"]["generator"]["embedding_dim"] = 64
+    config["model"]["generator"]["standardise_input"] = True
+    config["training"] = {"stage": "gan"}
+    (path / "config.json").write_text(json.dumps(config))
+    weights = load_file(str(path / "generator.safetensors"))
+    weights |= {"input_mean": torch.full((64,), 0.5), "input_std": torch.full((64,), 2.0)}
+    save_file(weights, str(path / "generator.safetensors"))
+    model = Voice2Face.from_pretrained(path)
+    assert model.info.kind == "voice-to-face" and model.info.format_version == 2
+    assert torch.equal(model.generator.standardise.input_mean, torch.full((64,), 0.5))
+    config["training"] = {"stage": "face-eval", "role": "evaluator"}
+    (path / "config.json").write_text(json.dumps(config))
+    assert read_info(path).kind == "grader"
+
+
+TAMPERED = [
+    (("model", "voice", "backend"), "nonsense", "unknown voice encoder backend"),
+    (("model", "generator", "backend"), "stylegan", "unknown generator backend"),
+    (("model", "generator", "channels"), [1.5, 8, 8, 8, 8], "whole number"),
+    (("model", "generator", "channels"), [-4, 8, 8, 8, 8], "generator.channels"),
+    (("model", "generator", "channels"), "wide", "expected a list"),
+    (("model", "generator", "channels"), [200000, 8, 8, 8, 8], "generator.channels"),
+    (("format_version",), "1", "whole number"),
+    (("format_version",), 3, "newer voice2face"),
+    (("front_end", "hop_ms"), 0, "hop_ms"),
+    (("front_end", "sample_rate"), 0, "sample_rate"),
+    (("front_end", "vad_mode"), 9, "vad_mode"),
+    (("front_end", "vad_frame_ms"), 7, "vad_frame_ms"),
+    (("front_end", "n_fft"), 2**24, "n_fft"),
+    (("trained_on",), 5, "text"),
+    (("kind",), "toaster", "unknown kind"),
+]
+
+
+@pytest.mark.parametrize("keys, value, message", TAMPERED, ids=["/".join(t[0]) + "=" + str(t[1])[:12] for t in TAMPERED])
+def test_tampered_configs_are_refused_before_any_network_is_built(tmp_path, keys, value, message):
+    path = write_random_checkpoint(tmp_path / "c")
+    config = json.loads((path / "config.json").read_text())
+    node = config
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = value
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=message):
+        Voice2Face.from_pretrained(path)
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = write_random_checkpoint(tmp_path / "c")
+    weights = load_file(str(path / "generator.safetensors"))
+    weights["net.0.weight"][0, 0, 0, 0] = float("nan")
+    save_file(weights, str(path / "generator.safetensors"))
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        Voice2Face.from_pretrained(path)
+
+
+def test_a_checkpoint_of_another_kind_is_named(random_checkpoint):
+    from voice2face.training.sources import GE2E_CHECKPOINT
+
+    with pytest.raises(CheckpointError, match="is a 'voice-encoder' checkpoint; this needs 'voice-to-face'"):
+        Voice2Face.from_pretrained(GE2E_CHECKPOINT)
+    assert Voice2Face.from_pretrained(random_checkpoint).path == random_checkpoint

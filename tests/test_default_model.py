@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from voice2face import Voice2Face
-from voice2face.face_attributes import FaceAttributePredictor
+from voice2face.judges import AgeGenderJudge
 
 from .conftest import TEXT, speak
 
@@ -29,5 +29,5 @@ def test_held_out_male_and_female_voices_get_faces_of_their_gender(model, tmp_pa
     male_face, female_face = model(male), model(female)
     difference = np.abs(np.asarray(male_face, float) - np.asarray(female_face, float)).mean()
     assert difference > 10  # grey levels: clearly different faces
-    judged = FaceAttributePredictor().predict([male_face, female_face])
+    judged = AgeGenderJudge().read_without_detection([male_face, female_face])
     assert [a.gender for a in judged] == ["m", "f"]

@@ -14,15 +14,9 @@ from PIL import Image
 
 from voice2face.data import load_identities, split_identities
 from voice2face.errors import Voice2FaceError
-from voice2face.evaluate import (
-    FaceGrader,
-    evaluate,
-    identity_means,
-    matching_hits,
-    recall_at_k,
-    sample_trials,
-    wilson_interval,
-)
+from voice2face.evaluate import FaceGrader, evaluate
+from voice2face.evaluate.paired import identity_means, matching_hits, recall_at_k, sample_trials
+from voice2face.evaluate.stats import wilson_interval
 from voice2face.pipeline import Voice2Face
 
 
@@ -109,15 +103,50 @@ def test_the_gans_own_checkpoint_is_refused_as_grader(gan_run):
         FaceGrader(gan_run)
 
 
-def test_evaluate_command_writes_table_json_and_plot(gan_run, grader_run, tiny_dataset, tmp_path):
+def test_evaluate_command_writes_both_protocols(gan_run, grader_run, tiny_dataset, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "voice2face", "evaluate", "--checkpoint", str(gan_run), "--grader", str(grader_run),
-         "--data", str(tiny_dataset), "--trials", "50", "--out", str(tmp_path)],
+         "--data", str(tiny_dataset), "--trials", "50", "--durations", "1", "full", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "matching_1to2_same_gender" in proc.stdout
+    assert "matching_1to2_same_gender" in proc.stdout and "diversity" in proc.stdout
     report = json.loads((tmp_path / "results.json").read_text())
-    assert list(report["durations"]) == ["1s", "2s", "4s", "8s", "whole"]
-    assert (tmp_path / "sweep.png").stat().st_size > 1000
-    assert Image.open(tmp_path / "samples.png").size == (4 * 64, 2 * 64)  # 4 held-out voices over their faces
+    assert list(report["paired"]["durations"]) == ["1s", "whole"]
+    judged = report["judged_synthetic"]
+    assert judged["speakers"] == ["Alice", "Bruno", "Chloe", "Dmitri"] and judged["clips"] == 12
+    whole = judged["durations"]["whole"]
+    assert 0 <= whole["face_found"]["value"] <= 1 and whole["diversity"]["value"] > 0
+    assert whole["diversity"]["ci95"][0] <= whole["diversity"]["value"] <= whole["diversity"]["ci95"][1]
+    assert report["checkpoint"] == str(gan_run) and report["paper"]["matching_1to2"] == 0.7607
+    assert (tmp_path / "sweep_paired.png").stat().st_size > 1000
+    assert Image.open(tmp_path / "faces_synthetic.png").size == (3 * 64, 4 * 64)  # a row per speaker, a column per clip
+
+
+def test_evaluate_without_held_out_speakers_says_so(gan_run, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "voice2face", "evaluate", "--checkpoint", str(gan_run), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "held-out speakers" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bootstrap_over_speakers_and_correlation_intervals():
+    from voice2face.evaluate.stats import bootstrap, correlation
+
+    per_speaker = np.array([0.2, 0.4, 0.6, 0.8])
+    result = bootstrap(lambda units: float(per_speaker[units].mean()), 4, seed=0)
+    assert result["value"] == pytest.approx(0.5) and result["n"] == 4
+    assert 0.2 <= result["ci95"][0] < 0.5 < result["ci95"][1] <= 0.8
+    r = correlation([1, 2, 3, 4, 5, 6], [2, 4, 5, 8, 10, 12])
+    assert r["value"] > 0.95 and r["ci95"][0] < r["value"] < r["ci95"][1] <= 1
+    assert np.isnan(correlation([1, 2, 3], [1, 2, 3])["value"])  # too few to say
+
+
+def test_pair_distances_resample_speakers_not_faces():
+    from voice2face.evaluate.judged import speaker_pair_mean
+
+    # speakers 0 and 1: two faces each, 1 apart within a speaker, 10 apart between speakers
+    descriptors = np.array([[0.0], [1.0], [10.0], [11.0]])
+    owner = np.array([0, 0, 1, 1])
+    assert speaker_pair_mean(descriptors, owner, np.array([0, 1]), same=True) == pytest.approx(1.0)
+    assert speaker_pair_mean(descriptors, owner, np.array([0, 1]), same=False) == pytest.approx(10.0)
+    assert np.isnan(speaker_pair_mean(descriptors, owner, np.array([0, 0]), same=False))  # one speaker drawn twice: no pair

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from voice2face.audio import FrontEndConfig
 from voice2face.data import load_identities, paper_split, read_voxceleb_meta, split_identities, list_split
 from voice2face.errors import Voice2FaceError
 from voice2face.pipeline import Voice2Face
@@ -250,3 +252,92 @@ def test_attribute_weight_pulls_faces_to_their_group():
     with torch.no_grad():
         faces = g(embedding).mean(dim=(1, 2, 3))
     assert faces[:2].min() > faces[2:].max()  # each voice's face moved towards its own group's
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "voice2face", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_cache_first_workflow_for_both_encoders(tiny_dataset, embedder_run, tmp_path):
+    """The README's cache-first commands: the cache is built for the encoder that will read it."""
+    ge2e_cache, paper_cache = tmp_path / "ge2e-cache", tmp_path / "paper-cache"
+    assert run_cli("cache", "--data", str(tiny_dataset), "--out", str(ge2e_cache), "--voice-encoder", "ge2e-pretrained").returncode == 0
+    assert run_cli("cache", "--data", str(tiny_dataset), "--out", str(paper_cache)).returncode == 0
+    tiny = ["--preset", "cpu-tiny", "--set", "steps=2", "batch_size=4", "crop_min=40", "crop_max=80"]
+    for cache, encoder in ((ge2e_cache, "ge2e-pretrained"), (paper_cache, str(embedder_run))):
+        proc = run_cli("train", "--stage", "gan", "--data", str(cache), "--out", str(tmp_path / cache.name / "run"), *tiny, f"voice_encoder={encoder}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    wrong = run_cli("train", "--stage", "gan", "--data", str(paper_cache), "--out", str(tmp_path / "wrong"), *tiny, "voice_encoder=ge2e-pretrained")
+    assert wrong.returncode == 2 and "built for another front end" in wrong.stderr and "--voice-encoder ge2e-pretrained" in wrong.stderr
+
+
+def test_export_keeps_the_inference_networks_only(gan_run, tmp_path, speech_wav):
+    assert run_cli("export", str(gan_run), str(tmp_path / "small"), "--fp16").returncode == 0
+    small = Voice2Face.from_pretrained(tmp_path / "small")
+    assert small.info.networks == ("voice_encoder", "generator") and small.info.weights_dtype == "float16"
+    assert sorted(p.name for p in (tmp_path / "small").iterdir()) == ["config.json", "generator.safetensors", "voice_encoder.safetensors"]
+    full, half = Voice2Face.from_pretrained(gan_run)(speech_wav), small(speech_wav)
+    assert np.abs(np.asarray(full, float) - np.asarray(half, float)).mean() < 2  # grey levels
+
+
+def test_processed_layout_reads_the_authors_release(tiny_dataset, tmp_path):
+    """log-mel .npy per utterance under a folder per VoxCeleb id, faces per name, and the meta file."""
+    from voice2face.audio import FrontEndConfig
+    from voice2face.data import voice_features
+
+    meta = ["VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet"]
+    for k, name in enumerate(["Alice", "Bruno"]):
+        vox = f"id1000{k}"
+        meta.append(f"{vox}\t{name}\t{'fm'[k]}\tUK\tdev")
+        (tmp_path / "fbank" / vox).mkdir(parents=True)
+        features = voice_features(tiny_dataset / name / "voice" / "0.wav", FrontEndConfig())
+        np.save(tmp_path / "fbank" / vox / "00001.npy", features.T.numpy())
+        (tmp_path / "faces" / name).mkdir(parents=True)
+        (tmp_path / "faces" / name / "1.png").write_bytes((tiny_dataset / name / "face" / "0.png").read_bytes())
+    (tmp_path / "meta.csv").write_text("\n".join(meta) + "\n")
+    identities = load_identities(tmp_path / "fbank", meta=tmp_path / "meta.csv", faces=tmp_path / "faces")
+    assert [i.name for i in identities] == ["Alice", "Bruno"] and identities[1].gender == "m"
+    assert voice_features(identities[0].voices[0], FrontEndConfig()).shape[0] == 64
+
+
+@pytest.mark.parametrize("stage", ["embedder", "grader"])
+def test_every_stage_resumes_where_it_stopped(tiny_dataset, tmp_path, stage):
+    train(config(stage, tiny_dataset, tmp_path / "run", "steps=2"))
+    summary = train(config(stage, tiny_dataset, tmp_path / "run", "steps=3"))
+    assert summary["steps"] == 3 and [int(r["step"]) for r in losses(tmp_path / "run")] == [1, 2, 3]
+
+
+def test_generator_input_is_standardised_with_the_training_voices(tiny_dataset, embedder_run, tmp_path):
+    """The route that built the shipped model: precomputed crops, then input statistics fitted on them."""
+    out = tmp_path / "gan"
+    train(config("gan", tiny_dataset, out, f"voice_encoder={embedder_run}", "steps=2", "embedding_crops=2",
+                 "model.generator.standardise_input=true", "adversarial_weight=0", "identity_weight=0", "reconstruction_weight=1"))  # fmt: skip
+    stats = Voice2Face.from_pretrained(out).generator.standardise
+    # unit voice embeddings of 8 speakers: a clear common direction and a spread well above the 1e-4 floor
+    assert 0.2 < stats.input_mean.norm() < 1.0
+    assert (stats.input_std > 1e-3).all() and (stats.input_std < 1).all()
+
+
+def test_speaker_top1_counts_the_right_answers(tiny_dataset):
+    from voice2face.training.embedder import speaker_top1
+
+    identities = load_identities(tiny_dataset)[:4]
+
+    class Oracle(torch.nn.Module):
+        """Names the speaker from the clip's length, which differs per speaker here; or always speaker 0."""
+
+        def __init__(self, right: bool):
+            super().__init__()
+            self.encoder, self.right = torch.nn.Identity(), right
+            self.encoder.front_end = FrontEndConfig()
+            self.lengths = {}
+
+        def forward(self, features, lengths=None):
+            n = features.shape[-1]
+            label = self.lengths.setdefault(n, len(self.lengths)) if self.right else 0
+            return torch.nn.functional.one_hot(torch.tensor([label]), 12).float()
+
+    one_each = [dataclasses.replace(i, voices=i.voices[:1]) for i in identities]
+    assert speaker_top1(Oracle(True), one_each, torch.device("cpu")) == 1.0
+    assert speaker_top1(Oracle(False), one_each, torch.device("cpu")) == 0.25

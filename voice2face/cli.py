@@ -117,23 +117,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate",
-        help="score a checkpoint on held-out identities (1:2 matching, Recall@K, gender, duration sweep)",
-        description="Prints a table, writes JSON and a duration-sweep PNG.",
+        help="score a checkpoint on held-out speakers: packaged face judges, and 1:2 matching where faces exist",
+        description="Judged protocol (face found, gender, age, dlib diversity and consistency) on held-out real "
+        "speakers (--real-voices) and held-out identities of --data (its --split); the paper's 1:2 matching "
+        "and retrieval too when --grader is given and the identities have faces. Prints tables, writes results.json, plots and face sheets.",
     )
     evaluate.add_argument("--checkpoint", type=Path, default=CHECKPOINTS / "default", help="model to score")
-    evaluate.add_argument("--grader", type=Path, required=True, help="grader checkpoint from train --stage grader")
-    add_data_args(evaluate)
-    evaluate.add_argument("--durations", nargs="+", default=DEFAULT_DURATIONS_TEXT, help="default: 1 2 4 8 full")
+    add_data_args(evaluate, required=False)
+    evaluate.add_argument("--real-voices", type=Path, help="EmoDB folder (wav/ and speakers.csv)")
+    evaluate.add_argument("--speakers", nargs="+", default=["03", "08", "09", "10"],
+                          help="EmoDB speakers to judge: those held out of training (default: 03 08 09 10)")  # fmt: skip
+    evaluate.add_argument("--photos", type=Path, help="UTKFace folder: real photos to report beside the generated faces")
+    evaluate.add_argument("--grader", type=Path, help="grader checkpoint (train --stage grader) for 1:2 matching")
+    evaluate.add_argument("--durations", nargs="+", default=["2", "full"], help="default: 2 full")
+    evaluate.add_argument("--clips-per-speaker", type=int, default=10)
     evaluate.add_argument("--trials", type=int, default=2000, help="1:2 trials per duration (default: 2000)")
-    evaluate.add_argument("--voices-per-identity", type=int, default=5)
     evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--out", type=Path, default=Path("evaluation"), help="directory for results.json and sweep.png")
+    evaluate.add_argument("--out", type=Path, default=Path("evaluation"), help="directory for results.json, plots, face sheets")
     evaluate.set_defaults(run=run_evaluate)
     return parser
 
 
-def add_data_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="dataset root (generic, voxceleb, processed, or a cache)")
+def add_data_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--data", type=Path, required=required, help="dataset root (generic, voxceleb, processed, or a cache)")
     parser.add_argument("--layout", default="auto", help="auto, generic, voxceleb, processed or cache")
     parser.add_argument("--meta", type=Path, help="vox1_meta.csv (voxceleb and processed layouts)")
     parser.add_argument("--faces", type=Path, help="face folder, one sub-folder per name (voxceleb and processed layouts)")
@@ -197,7 +203,7 @@ def run_train(args: argparse.Namespace) -> int:
         if getattr(args, key):
             settings.append(f"{key}={getattr(args, key)}")
     config = load_config(args.preset, args.config, settings)
-    if not config.data:
+    if not config.data and not (config.stage == "voice-map" and config.real_voices):
         raise Voice2FaceError("Say where the data is: --data DIR.")
     summary = train(config)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -208,22 +214,24 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from .audio import parse_durations
     from .data import load_identities, split_identities
-    from .evaluate import FaceGrader, evaluate, format_table, write_report
+    from .evaluate import FaceGrader, emodb_speakers, identity_speakers
+    from .evaluate.run import evaluate_checkpoint
     from .pipeline import Voice2Face
-    from .training.samples import sample_sheet
 
     model = Voice2Face.from_pretrained(args.checkpoint)
-    grader = FaceGrader(args.grader)
-    _, test = split_identities(load_identities(args.data, args.layout, args.meta, args.faces), args.split)
-    report = evaluate(model, grader, test, parse_durations(args.durations), args.voices_per_identity,
-                      trials=args.trials, seed=args.seed)  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_report(report, args.out / "results.json", args.out / "sweep.png")
-    shown = [i for i in test if i.gender == "m"][:4] + [i for i in test if i.gender == "f"][:4]
-    sample_sheet(model.voice_encoder, model.generator, shown or test[:8], args.out / "samples.png")
-    print(format_table(report))
-    print(f"wrote {args.out / 'results.json'}, {args.out / 'sweep.png'} and {args.out / 'samples.png'} "
-          "(held-out voices -> faces, above the faces they were paired with)")  # fmt: skip
+    judged, paired = {}, None
+    if args.real_voices:
+        judged["real"] = emodb_speakers(args.real_voices, args.speakers)
+    if args.data:
+        identities = load_identities(args.data, args.layout, args.meta, args.faces, need_faces=args.grader is not None)
+        _, test = split_identities(identities, args.split)
+        judged["synthetic"] = identity_speakers(test)
+        if args.grader:
+            paired = (FaceGrader(args.grader), test)
+    if not judged:
+        raise Voice2FaceError("Say which held-out speakers to judge: --real-voices EMODB and/or --data DATA --split LIST.")
+    evaluate_checkpoint(model, args.out, judged, parse_durations(args.durations), paired, args.photos,
+                        args.clips_per_speaker, args.trials, args.seed)  # fmt: skip
     return 0
 
 

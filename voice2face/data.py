@@ -122,9 +122,10 @@ def load_cache(root: Path) -> list[Identity]:
 
 
 def load_identities(
-    root: str | Path, layout: str = "auto", meta: str | Path | None = None, faces: str | Path | None = None
+    root: str | Path, layout: str = "auto", meta: str | Path | None = None, faces: str | Path | None = None,
+    need_faces: bool = True,
 ) -> list[Identity]:
-    """Read a dataset in any known layout; keep identities that have voices and faces."""
+    """Read a dataset in any known layout; keep identities that have voices (and faces, if `need_faces`)."""
     root = Path(root)
     if not root.is_dir():
         raise Voice2FaceError(f"No dataset directory at {root}.")
@@ -146,9 +147,10 @@ def load_identities(
         identities = load_cache(root)
     else:
         raise Voice2FaceError(f"Unknown layout {layout!r}: use auto, generic, voxceleb, processed or cache.")
-    paired = [i for i in identities if i.voices and i.faces]
+    paired = [i for i in identities if i.voices and (i.faces or not need_faces)]
     if not paired:
-        raise Voice2FaceError(f"No identity in {root} has both voices and faces ({layout} layout).")
+        wanted = "both voices and faces" if need_faces else "voices"
+        raise Voice2FaceError(f"No identity in {root} has {wanted} ({layout} layout).")
     return paired
 
 
@@ -188,7 +190,7 @@ def voice_features(path: Path, front_end: FrontEndConfig) -> torch.Tensor:
             raise Voice2FaceError(f"{path} holds a {array.ndim}-D array; expected (frames, n_mels).")
         if array.shape[1] != front_end.n_mels and array.shape[0] == front_end.n_mels:
             array = array.T
-        return torch.from_numpy(np.ascontiguousarray(array.T, dtype=np.float32))
+        return torch.from_numpy(np.array(array.T, dtype=np.float32))  # a copy: the memory map is read-only
     return prepare_utterance(path, front_end).features
 
 

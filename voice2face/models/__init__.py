@@ -17,7 +17,7 @@ from .config import (
     VoiceEncoderConfig,
     check_model_config,
 )
-from .face_space import FaceAttributeNet, FaceDecoder, FaceDiscriminator, FaceSpaceGenerator
+from .face_space import FaceAttributeNet, FaceDecoder, FaceDiscriminator, FaceSpaceGenerator, packaged_decoder_state
 from .paper import Discriminator, FaceCritic, FaceEmbedder, Generator, GraderNetwork, IdentityClassifier
 from .voice import GE2E_CONFIG, GE2E_FRONT_END, GE2EEncoder, SpeakerClassifier, VoiceEmbedder, VoiceEncoder, build_voice_encoder
 
@@ -33,7 +33,7 @@ def build_generator(config: GeneratorConfig, embedding_dim: int) -> nn.Module:
 
 __all__ = [
     "GENERATOR_BACKENDS", "VOICE_BACKENDS", "FaceEmbedderConfig", "GeneratorConfig", "ModelConfig", "VoiceEncoderConfig",
-    "check_model_config", "FaceAttributeNet", "FaceDecoder", "FaceDiscriminator", "FaceSpaceGenerator", "Discriminator",
+    "check_model_config", "FaceAttributeNet", "FaceDecoder", "FaceDiscriminator", "FaceSpaceGenerator", "packaged_decoder_state", "Discriminator",
     "FaceCritic", "FaceEmbedder", "Generator", "GraderNetwork", "IdentityClassifier", "GE2E_CONFIG", "GE2E_FRONT_END",
     "GE2EEncoder", "SpeakerClassifier", "VoiceEmbedder", "VoiceEncoder", "build_voice_encoder", "build_generator",
 ]  # fmt: skip

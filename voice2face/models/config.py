@@ -88,6 +88,9 @@ def check_model_config(config: ModelConfig) -> list[str]:
             problems.append(f"{name} must list 1 to {MAX_LAYERS} widths")
         elif not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_WIDTH for v in values):
             problems.append(f"{name} must be whole numbers from 1 to {MAX_WIDTH}, got {list(values)}")
+    depth = {"wen2019": 5, "face-space": 4}.get(config.generator.backend)
+    if depth and len(config.generator.channels) != depth:
+        problems.append(f"the {config.generator.backend} generator takes {depth} generator.channels (64x64 faces), got {len(config.generator.channels)}")
     if not isinstance(config.generator.mapping_layers, int) or not 1 <= config.generator.mapping_layers <= MAX_LAYERS:
         problems.append(f"generator.mapping_layers must be 1 to {MAX_LAYERS}")
     if not isinstance(config.n_identities, int) or config.n_identities < 0:

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 from ..audio import FrontEndConfig
 from ..checkpoint import _convert
 from ..errors import Voice2FaceError
-from ..models import FaceEmbedderConfig, GeneratorConfig, ModelConfig, VoiceEncoderConfig
+from ..models import FaceEmbedderConfig, GeneratorConfig, ModelConfig, VoiceEncoderConfig, check_model_config
 
 #: Stage names, with the old name of the grader stage kept as an alias.
 STAGES = ("embedder", "gan", "grader", "face-gan", "face-attributes", "voice-map")
@@ -68,6 +68,7 @@ class TrainConfig:
     device: str = "auto"
     model: ModelConfig = field(default_factory=ModelConfig)
     front_end: FrontEndConfig = field(default_factory=FrontEndConfig)
+    explicit: tuple[str, ...] = ()  # the keys the user set (file or --set), so a stage never silently overrides them
 
 
 def preset(name: str) -> TrainConfig:
@@ -138,14 +139,19 @@ def load_config(preset_name: str, config_file: str | None, settings: list[str]) 
             raise Voice2FaceError(f"Cannot read the settings file {config_file}: {err}") from None
         for key, value in _flatten(tree):
             config = override(config, key, value)
+            config = dataclasses.replace(config, explicit=(*config.explicit, key))
     for item in settings:
         key, sep, value = item.partition("=")
         if not sep:
             raise Voice2FaceError(f"--set takes key=value, got {item!r}.")
         config = override(config, key.strip(), parse_value(value))
+        config = dataclasses.replace(config, explicit=(*config.explicit, key.strip()))
     config = dataclasses.replace(config, stage=ALIASES.get(config.stage, config.stage))
     if config.stage not in STAGES:
         raise Voice2FaceError(f"stage must be one of {', '.join(STAGES)}, got {config.stage!r}.")
+    problems = check_model_config(config.model)
+    if problems:
+        raise Voice2FaceError(f"Model settings: {'; '.join(problems)}.")
     if config.steps < 0 or config.batch_size < 1 or config.lr <= 0:
         raise Voice2FaceError("steps must be >= 0, batch_size >= 1 and lr > 0.")
     if config.stage == "gan" and not (config.adversarial_weight or config.identity_weight or config.reconstruction_weight or config.attribute_weight):

@@ -41,12 +41,8 @@ def frozen_voice_encoder(config: TrainConfig) -> tuple[VoiceEncoder, TrainConfig
     encoder = load_network(path, "voice_encoder", info)
     for p in encoder.parameters():
         p.requires_grad_(False)
-    defaults = TrainConfig()
-    for name, ours, theirs, default in (
-        ("front_end", config.front_end, info.front_end, defaults.front_end),
-        ("model.voice", config.model.voice, info.model.voice, defaults.model.voice),
-    ):
-        if ours != default and ours != theirs:
+    for name, ours, theirs in (("front_end", config.front_end, info.front_end), ("model.voice", config.model.voice, info.model.voice)):
+        if ours != theirs and any(key == name or key.startswith(name + ".") for key in config.explicit):
             raise Voice2FaceError(
                 f"{name} was set, but the voice encoder {config.voice_encoder} fixes it ({theirs}); remove that setting."
             )

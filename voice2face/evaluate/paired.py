@@ -1,4 +1,4 @@
-"""Score a model with the field's protocols on identities it never trained on.
+"""The paired protocols: score a model on held-out identities that have real faces.
 
 - 1:2 matching (Wen et al. 2019): a trial is right when the generated face is
   closer (cosine, in a fixed face-embedding space) to a real face of the
@@ -19,8 +19,6 @@ GAN's own discriminator. Gender is judged by a fixed model from a package. Every
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -28,18 +26,16 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from tqdm import tqdm
 
-from .audio import plan_cuts
-from .checkpoint import CheckpointInfo, load_network, read_info, require_kind
-from .data import Identity, load_face, voice_features
-from .errors import Voice2FaceError
-from .face_attributes import FaceAttributePredictor
-from .images import to_pil
-from .pipeline import Voice2Face
+from ..checkpoint import CheckpointInfo, load_network, read_info, require_kind
+from ..data import Identity, load_face
+from ..errors import Voice2FaceError
+from ..images import to_pil
+from ..judges import AgeGenderJudge
+from ..pipeline import Voice2Face
+from .report import duration_label
+from .faces import gender_agreement, generated_faces, majority_share
+from .stats import mean_interval, rate
 
 # --------------------------------------------------------------------------- the grader
 
@@ -57,32 +53,6 @@ class FaceGrader:
     def embed(self, faces: torch.Tensor) -> torch.Tensor:
         """(B, 3, 64, 64) in [-1, 1] -> (B, D) unit vectors."""
         return F.normalize(self.embedder(faces), dim=1)
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a rate; sound near 0 and 1, unlike the normal one."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # min/max with p: at p = 0 or 1 rounding can leave the bound a hair inside the rate itself
-    return (max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)))
-
-
-def rate(hits: np.ndarray) -> dict:
-    hits = np.asarray(hits, dtype=bool)
-    lo, hi = wilson_interval(int(hits.sum()), len(hits))
-    return {"value": float(hits.mean()) if len(hits) else float("nan"), "ci95": [lo, hi], "n": int(len(hits))}
-
-
-def mean_cosine(values: np.ndarray) -> dict:
-    values = np.clip(np.asarray(values, dtype=float), -1.0, 1.0)  # cosines; float error can pass 1
-    half = 1.96 * values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return {"value": float(values.mean()), "ci95": [float(values.mean() - half), float(values.mean() + half)], "n": int(len(values))}
 
 
 # --------------------------------------------------------------------------- protocols on embeddings
@@ -147,10 +117,6 @@ def recall_at_k(generated: torch.Tensor, generated_ids: np.ndarray, means: torch
 # --------------------------------------------------------------------------- the whole evaluation
 
 
-def duration_label(d: float | None) -> str:
-    return "whole" if d is None else f"{d:g}s"
-
-
 @torch.no_grad()
 def evaluate(
     model: Voice2Face,
@@ -162,7 +128,7 @@ def evaluate(
     trials: int = 2000,
     seed: int = 0,
     ks: Sequence[int] = (1, 2, 5, 10),
-    attributes: FaceAttributePredictor | None = None,
+    judge: AgeGenderJudge | None = None,
 ) -> dict:
     """All protocols for every duration, on `identities` (which must be held out of training)."""
     if len(identities) < 2:
@@ -180,26 +146,13 @@ def evaluate(
     real_faces, real_ids = torch.cat(real), np.array(real_ids)
     means, mean_ids = identity_means(real_faces, real_ids)
 
-    # generated faces, one per voice and duration, from the pipeline's own pieces
-    generated = {d: [] for d in durations}
-    voice_ids = []
-    for idx, ident in enumerate(tqdm(identities, desc="generating", unit="identity")):
-        for voice in ident.voices[:voices_per_identity]:
-            try:
-                features = voice_features(voice, model.front_end)
-            except Voice2FaceError:
-                continue  # an utterance without usable speech is skipped, not fatal
-            cuts = plan_cuts(features.shape[-1], durations, model.front_end)
-            faces = model.generator(model.embed_cuts(features, cuts)).cpu()
-            for d, face in zip(durations, faces):
-                generated[d].append(face)
-            voice_ids.append(idx)
-    voice_ids = np.array(voice_ids)
+    clips = [(idx, voice) for idx, ident in enumerate(identities) for voice in ident.voices[:voices_per_identity]]
+    generated, kept = generated_faces(model, [v for _, v in clips], durations)
+    voice_ids = np.array([clips[k][0] for k in kept])
     genders = {idx: ident.gender for idx, ident in enumerate(identities)}
-    voice_genders = [genders[i] for i in voice_ids if genders[i]]
-    majority = max(voice_genders.count("m"), voice_genders.count("f")) / len(voice_genders) if voice_genders else float("nan")
+    truth = np.array([genders[i] or "" for i in voice_ids])
 
-    attributes = attributes or FaceAttributePredictor()
+    judge = judge or AgeGenderJudge()
     rng = np.random.default_rng(seed)
     random_trials = sample_trials(voice_ids, real_ids, genders, trials, False, rng)
     gender_trials = sample_trials(voice_ids, real_ids, genders, trials, True, rng)
@@ -208,26 +161,22 @@ def evaluate(
     for d in durations:
         faces = torch.stack(generated[d])
         emb = grader.embed(faces)
-        said = np.array([a.gender for a in attributes.predict(to_pil(faces))])
-        truth = np.array([genders[i] or "" for i in voice_ids])
-        known = truth != ""
+        said = np.array([a.gender for a in judge.read(to_pil(faces))])
         recalls = recall_at_k(emb, voice_ids, means, mean_ids, ks)
         true_cos = (emb * means[np.searchsorted(mean_ids, voice_ids)]).sum(1).numpy()
         results[duration_label(d)] = {
             "matching_1to2": rate(matching_hits(emb, real_faces, random_trials)),
             "matching_1to2_same_gender": rate(matching_hits(emb, real_faces, gender_trials)),
             **{f"recall@{k}": rate(hit) for k, hit in recalls.items()},
-            "cosine_to_true_identity": mean_cosine(true_cos),
-            "gender_agreement": rate(said[known] == truth[known]),
-            # per gender too: on an unbalanced set, one face for everybody scores the majority's share
-            "gender_agreement_male_voices": rate(said[truth == "m"] == "m"),
-            "gender_agreement_female_voices": rate(said[truth == "f"] == "f"),
-            "consistency_with_whole_clip": mean_cosine((emb * whole).sum(1).numpy()),
+            "cosine_to_true_identity": mean_interval(true_cos),
+            **gender_agreement(said, truth),
+            "consistency_with_whole_clip": mean_interval((emb * whole).sum(1).numpy()),
         }
     return {
         "checkpoint": str(model.path) if model.path else "(in memory)",
         "trained_on": model.info.trained_on,
         "grader": str(grader.path),
+        "description": f"{len(identities)} held-out identities, {len(voice_ids)} voices, {trials} trials, seed {seed}",
         "identities": len(identities),
         "generated_per_duration": int(len(voice_ids)),
         "trials": trials,
@@ -235,58 +184,7 @@ def evaluate(
         "chance": {
             "matching_1to2": 0.5,
             **{f"recall@{k}": min(1.0, k / len(identities)) for k in ks},
-            "gender_agreement": majority,  # what one face of the majority's gender for every voice would get
+            "gender_agreement": majority_share(truth),
         },
         "durations": results,
     }
-
-
-# --------------------------------------------------------------------------- reporting
-
-
-def format_table(report: dict) -> str:
-    """Rows: metrics; columns: durations; each cell value [95% CI]."""
-    durations = list(report["durations"])
-    metrics = list(next(iter(report["durations"].values())))
-    lines = [f"{'metric':<32}" + "".join(f"{d:>22}" for d in durations)]
-    for m in metrics:
-        cells = []
-        for d in durations:
-            r = report["durations"][d][m]
-            cells.append(f"{r['value']:.3f} [{r['ci95'][0]:.3f},{r['ci95'][1]:.3f}]")
-        lines.append(f"{m:<32}" + "".join(f"{c:>22}" for c in cells))
-    lines.append(f"{report['identities']} held-out identities, {report['generated_per_duration']} voices, "
-                 f"{report['trials']} trials, seed {report['seed']}; chance: 1:2 = 0.5, "
-                 f"gender agreement of one face for all = {report['chance'].get('gender_agreement', float('nan')):.3f}")  # fmt: skip
-    return "\n".join(lines)
-
-
-def sweep_plot(report: dict, path: str | Path) -> Path:
-    """Each metric against the length of speech used."""
-    durations = list(report["durations"])
-    metrics = list(next(iter(report["durations"].values())))
-    fig = Figure(figsize=(8, 4.5), dpi=100)
-    ax = fig.add_subplot()
-    x = np.arange(len(durations))
-    paired = colormaps["tab20"].colors  # 10 dark, then 10 light colours: more metrics than the default 10
-    ax.set_prop_cycle(color=list(paired[::2] + paired[1::2]))
-    for m in metrics:
-        values = [report["durations"][d][m]["value"] for d in durations]
-        lo = [report["durations"][d][m]["ci95"][0] for d in durations]
-        hi = [report["durations"][d][m]["ci95"][1] for d in durations]
-        ax.plot(x, values, marker="o", label=m)
-        ax.fill_between(x, lo, hi, alpha=0.12)
-    ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
-    ax.set_xticks(x, durations)
-    ax.set_xlabel("speech used (first N seconds)")
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_title(f"Duration sweep on {report['identities']} held-out identities")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
-    fig.tight_layout()
-    FigureCanvasAgg(fig).print_png(str(path))
-    return Path(path)
-
-
-def write_report(report: dict, json_path: str | Path, plot_path: str | Path) -> None:
-    Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
-    sweep_plot(report, plot_path)

