@@ -1,14 +1,21 @@
-"""The shipped default checkpoint: honest about its data, and its faces follow the voice."""
+"""The shipped default checkpoint: honest about its data, small, and its faces follow real voices it never heard."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from voice2face import Voice2Face
-from voice2face.judges import AgeGenderJudge
+from voice2face.judges import AgeGenderJudge, FaceDescriptor, mean_pairwise_distance
+from voice2face.labelled import read_emodb
 
 from .conftest import TEXT, speak
+
+EMODB = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "emodb"
+#: EmoDB speakers held out of the default model's training (REPRODUCE.md): two men, two women.
+HELD_OUT = {"03": "m", "10": "m", "08": "f", "09": "f"}
 
 
 @pytest.fixture(scope="module")
@@ -16,18 +23,52 @@ def model() -> Voice2Face:
     return Voice2Face.from_pretrained()
 
 
+@pytest.fixture(scope="module")
+def held_out_faces(model):
+    """Five clips of each held-out EmoDB speaker -> faces (whole clip)."""
+    if not EMODB.is_dir():
+        pytest.skip("../shared/data/emodb is absent (it sits beside the repository on the team's machines and in CI)")
+    speakers = {s.name: s for s in read_emodb(EMODB)}
+    return {name: [model(clip) for clip in speakers[name].clips[:5]] for name in HELD_OUT}
+
+
 def test_default_checkpoint_says_what_it_learned_from(model):
-    assert "synthetic" in model.info.trained_on and "not real people" in model.info.trained_on
-    assert model.info.training["stage"] == "gan" and model.info.training["steps"] >= 1000
-    assert model.info.model.voice.backend == "ge2e" and model.voice_encoder.embedding_dim == 256
+    said = model.info.trained_on
+    for fact in ("UTKFace", "non-commercial", "espeak-ng", "EmoDB", "not by identity"):
+        assert fact in said, fact
+    assert model.info.model.generator.backend == "face-space" and model.info.model.voice.backend == "ge2e"
+    assert model.info.training["settings"]["real_holdout"] == sorted(HELD_OUT)
 
 
-def test_held_out_male_and_female_voices_get_faces_of_their_gender(model, tmp_path):
+def test_default_checkpoint_is_small():
+    size = sum(p.stat().st_size for p in Path(Voice2Face.from_pretrained().path).glob("*.safetensors"))
+    assert size < 20 * 2**20
+
+
+def test_held_out_real_voices_get_faces_of_their_gender(held_out_faces):
+    # The bar is what this model reaches (REPRODUCE.md), not yet the project's targets; the earlier
+    # model found a face in 13 of these 20 clips and read one man's voice as male in 1 of 5.
+    judge = AgeGenderJudge()
+    readings = {name: judge.read(faces) for name, faces in held_out_faces.items()}
+    assert sum(r.found for rs in readings.values() for r in rs) >= 18
+    for name, rs in readings.items():
+        assert sum(r.gender == HELD_OUT[name] for r in rs) >= 3, name  # most clips of each speaker
+
+
+def test_speakers_get_their_own_face_and_keep_it(held_out_faces):
+    faces = [f for name in HELD_OUT for f in held_out_faces[name]]
+    owner = [name for name in HELD_OUT for _ in held_out_faces[name]]
+    descriptors = FaceDescriptor().describe(faces)
+    between = mean_pairwise_distance(descriptors, owner, same=False).mean()
+    within = mean_pairwise_distance(descriptors, owner, same=True).mean()
+    # dlib calls faces under 0.6 apart one person: different speakers must be apart, one speaker's clips closer
+    # (the earlier model: 0.43 between, 0.42 within)
+    assert between > 0.6 and within < between - 0.1
+
+
+def test_held_out_synthetic_voices_get_faces_of_their_gender(model, tmp_path):
     # espeak variants 'paul' (M) and 'linda' (F) are held out of the default model's training set
-    male = speak(tmp_path / "male.wav", TEXT, "en-us+paul", pitch=35)
-    female = speak(tmp_path / "female.wav", TEXT, "en+linda", pitch=70)
-    male_face, female_face = model(male), model(female)
-    difference = np.abs(np.asarray(male_face, float) - np.asarray(female_face, float)).mean()
-    assert difference > 10  # grey levels: clearly different faces
-    judged = AgeGenderJudge().read_without_detection([male_face, female_face])
-    assert [a.gender for a in judged] == ["m", "f"]
+    male = model(speak(tmp_path / "male.wav", TEXT, "en-us+paul", pitch=35))
+    female = model(speak(tmp_path / "female.wav", TEXT, "en+linda", pitch=70))
+    assert [r.gender for r in AgeGenderJudge().read([male, female])] == ["m", "f"]
+    assert np.abs(np.asarray(male, float) - np.asarray(female, float)).mean() > 10  # grey levels: clearly different faces
