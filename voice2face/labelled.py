@@ -63,6 +63,10 @@ def to_unit_range(pixels: torch.Tensor) -> torch.Tensor:
     return pixels.float() / 127.5 - 1
 
 
+#: The face ages (years) that fit each age band of the synthetic voices (`synthetic_data.Speaker.age_band`).
+AGE_BANDS = {"young": (18.0, 30.0), "adult": (28.0, 45.0), "older": (50.0, 75.0)}
+
+
 @dataclass(frozen=True)
 class Speaker:
     name: str

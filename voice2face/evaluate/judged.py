@@ -31,14 +31,14 @@ from PIL import Image
 
 from ..images import to_pil
 from ..judges import AgeGenderJudge, FaceDescriptor, mean_pairwise_distance
-from ..labelled import read_emodb, read_utkface
+from ..labelled import AGE_BANDS, read_emodb, read_utkface
 from ..pipeline import Voice2Face
 from .faces import gender_agreement, generated_faces, majority_share
 from .report import duration_label
 from .stats import bootstrap, correlation, rate
 
-#: Middle face age of the age bands of the synthetic voices (see training/voice_map.py).
-BAND_AGES = {"young": 24.0, "adult": 36.0, "older": 62.0}
+#: The age a synthetic voice's band stands for: the middle of its face-age range.
+BAND_AGES = {band: (low + high) / 2 for band, (low, high) in AGE_BANDS.items()}
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
+import torch
 import torch.distributed as dist
 
 from .config import STAGES, TrainConfig, load_config
@@ -39,10 +41,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 def build_stage(config: TrainConfig, rt):
     """The stage object for `config.stage`, with its data loaded; seeds every random source first."""
-    import random
-
-    import torch
-
     random.seed(config.seed + rt.rank)
     torch.manual_seed(config.seed + rt.rank)
     if rt.main:

@@ -43,7 +43,7 @@ from ..checkpoint import load_network, read_info, require_kind
 from ..data import load_identities, split_identities, voice_features
 from ..errors import Voice2FaceError
 from ..images import image_grid, to_pil
-from ..labelled import read_emodb
+from ..labelled import AGE_BANDS, read_emodb
 from ..models import FaceSpaceGenerator
 from .config import TrainConfig
 from .face_attributes import AGE_SCALE
@@ -54,8 +54,7 @@ from .sources import embed_crops, frozen_voice_encoder
 SPEAKERS_PER_BATCH = 16
 CLIPS_PER_SPEAKER = 4
 REAL_SHARE = 0.25
-#: The face ages (years) asked of each age band of the synthetic voices; real speakers: their age +- REAL_AGE_SLACK.
-AGE_BANDS = {"young": (18.0, 30.0), "adult": (28.0, 45.0), "older": (50.0, 75.0)}
+#: Real speakers' faces are asked to look their age +- this many years (synthetic ones: `AGE_BANDS`).
 REAL_AGE_SLACK = 6.0
 
 
