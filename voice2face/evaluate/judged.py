@@ -66,8 +66,10 @@ def judge_speakers(
     durations: Sequence[float | None] = (2.0, None),
     clips_per_speaker: int = 10,
     seed: int = 0,
-) -> dict:
-    """Every figure above for each duration, on `speakers` (which must be held out of training)."""
+) -> tuple[dict, dict, np.ndarray]:
+    """Every figure above for each duration, on `speakers` (which must be held out of training).
+
+    Returns the report, the faces per duration and each face's speaker index (for a face sheet)."""
     durations = list(durations) + ([None] if None not in durations else [])
     clips = [(k, c) for k, s in enumerate(speakers) for c in s.clips[:clips_per_speaker]]
     generated, kept = generated_faces(model, [c for _, c in clips], durations)
@@ -101,9 +103,7 @@ def judge_speakers(
         "chance": {"gender_agreement": majority_share(truth)},
         "durations": results,
     }
-    report["_faces"] = faces_by_duration  # for the caller's sample sheet; dropped before writing JSON
-    report["_owners"] = owner
-    return report
+    return report, faces_by_duration, owner
 
 
 def real_photo_reference(folder: str | Path, n: int = 100, seed: int = 0) -> dict:

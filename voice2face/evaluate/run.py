@@ -42,8 +42,8 @@ def evaluate_checkpoint(
         print(f"real photos (64x64, {ref['photos']}): diversity {ref['diversity']:.3f}, face found {ref['face_found']['value']:.3f}, "
               f"gender read right {ref['gender_agreement']['value']:.3f}")  # fmt: skip
     for name, speakers in judged_sets.items():
-        report = judge_speakers(model, speakers, durations, clips_per_speaker, seed)
-        faces, owners = report.pop("_faces")[None], report.pop("_owners")
+        report, faces_by_duration, owners = judge_speakers(model, speakers, durations, clips_per_speaker, seed)
+        faces = faces_by_duration[None]
         rows = [[f for f, o in zip(faces, owners) if o == k][:6] for k in range(len(speakers))][:8]
         width = max(len(r) for r in rows)
         image_grid([f for r in rows for f in r + [f.copy() for f in r[:1]] * (width - len(r))], columns=width).save(out / f"faces_{name}.png")
