@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -172,10 +171,13 @@ def test_browser_microphone_recording_draws_faces(server, speech_wav, tmp_path):
         page = b.new_page(viewport={"width": 1280, "height": 900})
         page.goto(server)
         page.click("#voice button.record")
-        time.sleep(4)
+        # record until the recorder's own clock shows 4 s, then stop and wait for the clip to be in place
+        page.wait_for_function(
+            "[...document.querySelectorAll('#voice time')].some(t => /^0:0[4-9]$/.test(t.textContent.trim()))", timeout=20000
+        )
         page.click("#voice button.stop-button")
         page.wait_for_selector("#voice button[aria-label='Clear']", timeout=20000)
-        time.sleep(1)
+        page.wait_for_selector("#voice audio, #voice [data-testid='waveform-controls']", state="attached", timeout=20000)
         page.click("#draw")
         page.wait_for_function("document.querySelectorAll('#faces img').length >= 5", timeout=60000)
         count = len(page.query_selector_all("#faces img"))
