@@ -167,7 +167,7 @@ def test_non_finite_weights_are_refused(tmp_path):
 
 
 def test_a_checkpoint_of_another_kind_is_named(random_checkpoint):
-    from voice2face.training.sources import GE2E_CHECKPOINT
+    from voice2face.paths import GE2E_CHECKPOINT
 
     with pytest.raises(CheckpointError, match="is a 'voice-encoder' checkpoint; this needs 'voice-to-face'"):
         Voice2Face.from_pretrained(GE2E_CHECKPOINT)

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from .errors import Voice2FaceError
 from .limits import MAX_AUDIO_SECONDS
+from .paths import DEFAULT_CHECKPOINT, voice_encoder_checkpoint
 
-#: Where the shipped checkpoints live; the same path as `pipeline.DEFAULT_CHECKPOINT`, without importing torch for --help.
-CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 DEFAULT_DURATIONS_TEXT = ["1", "2", "4", "8", "full"]
 STAGE_CHOICES = ["embedder", "gan", "grader", "face-eval", "face-gan", "face-attributes", "voice-map"]
 
@@ -48,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of speech to use from the start of the clip; 'full' is the whole clip (default: 1 2 4 8 full)",
     )
     gen.add_argument("-o", "--output", type=Path, default=Path("faces"), help="output directory (default: faces/)")
-    gen.add_argument("--checkpoint", type=Path, default=CHECKPOINTS / "default", help="checkpoint directory (default: %(default)s)")
+    gen.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="checkpoint directory (default: %(default)s)")
     gen.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     gen.add_argument("--size", type=int, default=256, help="pixel size of the saved faces; the model draws 64x64 (default: 256)")
     gen.add_argument(
@@ -122,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         "speakers (--real-voices) and held-out identities of --data (its --split); the paper's 1:2 matching "
         "and retrieval too when --grader is given and the identities have faces. Prints tables, writes results.json, plots and face sheets.",
     )
-    evaluate.add_argument("--checkpoint", type=Path, default=CHECKPOINTS / "default", help="model to score")
+    evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="model to score")
     add_data_args(evaluate, required=False)
     evaluate.add_argument("--real-voices", type=Path, help="EmoDB folder (wav/ and speakers.csv)")
     evaluate.add_argument("--speakers", nargs="+", default=["03", "08", "09", "10"],
@@ -188,7 +187,7 @@ def run_cache(args: argparse.Namespace) -> int:
 
     front_end = FrontEndConfig()
     if args.voice_encoder:
-        front_end = read_info(CHECKPOINTS / "ge2e" if args.voice_encoder == "ge2e-pretrained" else Path(args.voice_encoder)).front_end
+        front_end = read_info(voice_encoder_checkpoint(args.voice_encoder)).front_end
     identities = load_identities(args.data, args.layout, args.meta, args.faces)
     out = build_feature_cache(identities, args.out, front_end)
     print(f"cached {len(identities)} identities to {out} ({front_end.n_mels} mel bands)")

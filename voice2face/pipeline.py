@@ -18,8 +18,8 @@ from .decode import MAX_AUDIO_SECONDS, AudioSource
 from .errors import Voice2FaceError
 from .images import face_strip, to_pil
 from .models import VoiceEncoder
+from .paths import DEFAULT_CHECKPOINT
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
 
 
 @dataclass

@@ -14,12 +14,9 @@ from ..checkpoint import load_network, read_info, require_kind
 from ..data import Identity, cached_front_end, voice_features
 from ..errors import Voice2FaceError
 from ..models import ModelConfig, VoiceEncoder
+from ..paths import voice_encoder_checkpoint
 from .config import TrainConfig
 from .loop import Runtime
-
-#: The pretrained GE2E encoder that ships with voice2face (weights from the resemblyzer wheel, Apache-2.0).
-GE2E_CHECKPOINT = Path(__file__).resolve().parent.parent.parent / "checkpoints" / "ge2e"
-
 
 def describe_data(config: TrainConfig, train: list[Identity], test: list[Identity]) -> str:
     return config.trained_on or (
@@ -35,7 +32,7 @@ def frozen_voice_encoder(config: TrainConfig) -> tuple[VoiceEncoder, TrainConfig
         raise Voice2FaceError(
             f"The {config.stage} stage needs a trained voice encoder: --set voice_encoder=<embedder run dir> or voice_encoder=ge2e-pretrained."
         )
-    path = GE2E_CHECKPOINT if config.voice_encoder == "ge2e-pretrained" else Path(config.voice_encoder)
+    path = voice_encoder_checkpoint(config.voice_encoder)
     info = read_info(path)
     require_kind(path, info, "voice-encoder", "voice-to-face")
     encoder = load_network(path, "voice_encoder", info)
