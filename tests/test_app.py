@@ -179,11 +179,11 @@ def test_browser_microphone_recording_draws_faces(server, speech_wav, tmp_path):
         page.wait_for_selector("#voice button[aria-label='Clear']", timeout=20000)
         page.wait_for_selector("#voice audio, #voice [data-testid='waveform-controls']", state="attached", timeout=20000)
         page.click("#draw")
-        page.wait_for_function("document.querySelectorAll('#faces img').length >= 5", timeout=60000)
+        page.wait_for_function("document.querySelector('#notes').innerText.includes('of speech')", timeout=60000)
         count = len(page.query_selector_all("#faces img"))
         page.screenshot(path=str(tmp_path / "microphone.png"), full_page=True)
         b.close()
-    assert count == 5
+    assert 3 <= count <= 4  # about 4 s recorded: 1, 2 and maybe 4 s, then the whole clip once (8 s is the same speech)
 
 
 def test_app_refuses_a_missing_checkpoint_without_a_traceback(tmp_path):

@@ -190,7 +190,7 @@ def test_missing_file(tmp_path):
 def test_non_audio_file(tmp_path):
     text = tmp_path / "notes.wav"
     text.write_text("these are not the samples you are looking for\n" * 20)
-    with pytest.raises(AudioError, match="Could not decode notes.wav"):
+    with pytest.raises(AudioError, match="Could not decode the file notes.wav"):
         load_audio(text)
 
 

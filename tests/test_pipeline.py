@@ -16,13 +16,13 @@ def model(random_checkpoint) -> Voice2Face:
 
 def test_faces_for_durations(model, speech_wav):
     result = model.faces_for_durations(speech_wav, (1, 2, 4, 100, None))
-    assert len(result.images) == 5
+    assert len(result.images) == 4  # 100 s of a shorter clip is the whole clip: one face, not two
     assert all(im.size == (64, 64) and im.mode == "RGB" for im in result.images)
     assert result.seconds[:3] == pytest.approx([1.0, 2.0, 4.0])
     total = result.utterance.speech_seconds
-    assert result.seconds[3] == result.seconds[4] == pytest.approx(total, abs=0.02)
-    assert any("Asked for 100 s" in note for note in result.notes)
-    assert result.embeddings.shape == (5, 64)
+    assert result.seconds[3] == pytest.approx(total, abs=0.02) and result.cuts[3].requested is None
+    assert any("Asked for 100 s" in note and "one face" in note for note in result.notes)
+    assert result.embeddings.shape == (4, 64)
     np.testing.assert_allclose(np.linalg.norm(result.embeddings, axis=1), 1, atol=1e-5)
     similarity = result.similarity_to_longest()
     assert similarity[-1] == pytest.approx(1.0, abs=1e-5) and (similarity <= 1 + 1e-5).all()
@@ -41,6 +41,13 @@ def test_batched_faces_equal_one_length_at_a_time(which, model, speech_wav):
         np.testing.assert_allclose(alone.embeddings[0], together.embeddings[i], atol=1e-5)
         diff = np.abs(np.asarray(alone.images[0], int) - np.asarray(together.images[i], int))
         assert diff.max() <= 1  # at most one grey level of float rounding
+
+
+def test_lengths_past_the_end_of_the_speech_give_one_face(model, speech_wav):
+    total = model.faces_for_durations(speech_wav, (None,)).utterance.speech_seconds
+    result = model.faces_for_durations(speech_wav, (1, total + 5, total + 50))
+    assert len(result.images) == 2 and result.cuts[1].requested == total + 5
+    assert sum("one face was drawn from all of it" in note for note in result.notes) == 2
 
 
 def test_different_lengths_give_different_embeddings(model, speech_wav):

@@ -21,6 +21,9 @@ import webrtcvad
 
 from .decode import MAX_AUDIO_SECONDS, Audio, AudioSource, load_audio
 from .errors import AudioError, Voice2FaceError
+from .limits import MAX_DURATIONS
+from .speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
+from .speech_check import require_speech
 
 @dataclass(frozen=True)
 class FrontEndConfig:
@@ -109,7 +112,9 @@ def remove_silence(samples: np.ndarray, config: FrontEndConfig) -> np.ndarray:
     """The speech in `samples` (16 kHz), silent stretches cut out; raises if there is none."""
     peak = float(np.abs(samples).max()) if samples.size else 0.0
     if peak < SILENCE_PEAK:
-        raise AudioError("The recording is silent. Check the microphone and record again.")
+        raise AudioError(
+            "The clip is silent (nothing louder than -60 dBFS). If you recorded it, check that the microphone is on."
+        )
     voiced = speech_frames(samples, config)
     frame = config.sample_rate * config.vad_frame_ms // 1000
     if not voiced.any():
@@ -195,22 +200,34 @@ DEFAULT_DURATIONS: tuple[float | None, ...] = (1.0, 2.0, 4.0, 8.0, None)
 WHOLE_CLIP_WORDS = {"full", "whole", "all", "none"}
 
 
-def parse_durations(values: Iterable[object]) -> tuple[float | None, ...]:
+def parse_durations(values: object) -> tuple[float | None, ...]:
     """Turn user durations (numbers, or 'full' for the whole clip) into seconds or None.
 
-    Raises `Voice2FaceError` for zero, negative or non-numeric durations.
+    One number or word counts as a list of one. Raises `Voice2FaceError` for
+    zero, negative, non-numeric or over-long durations, or more than MAX_DURATIONS.
     """
+    if values is None or isinstance(values, (str, bytes, int, float)):
+        values = [values]
+    elif not isinstance(values, Iterable):
+        raise Voice2FaceError(f"Durations must be a list of seconds or 'full', got a {type(values).__name__}.")
+    values = list(values)
+    if len(values) > MAX_DURATIONS:
+        raise Voice2FaceError(f"Ask for at most {MAX_DURATIONS} lengths at once, not {len(values)}.")
     out: list[float | None] = []
     for value in values:
         if value is None or (isinstance(value, str) and value.strip().lower() in WHOLE_CLIP_WORDS):
             out.append(None)
             continue
+        if isinstance(value, bool):
+            raise Voice2FaceError(f"Duration {value!r} is not a number of seconds or 'full'.")
         try:
             seconds = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise Voice2FaceError(f"Duration {value!r} is not a number of seconds or 'full'.") from None
+            raise Voice2FaceError(f"Duration {str(value)[:40]!r} is not a number of seconds or 'full'.") from None
         if not math.isfinite(seconds) or seconds <= 0:
             raise Voice2FaceError(f"Durations must be positive seconds, got {value!r}.")
+        if seconds > MAX_AUDIO_SECONDS:
+            raise Voice2FaceError(f"Durations may be at most {MAX_AUDIO_SECONDS:g} s (the most of a clip that is read), got {value!r}.")
         out.append(seconds)
     if not out:
         raise Voice2FaceError("Give at least one duration.")
@@ -269,8 +286,16 @@ class Utterance:
         return len(self.speech) / self.audio.sample_rate
 
 
-def prepare_utterance(source: AudioSource, config: FrontEndConfig, max_seconds: float = MAX_AUDIO_SECONDS) -> Utterance:
-    """Decode, remove silence and compute features: everything before the networks."""
-    audio = load_audio(source, config.sample_rate, max_seconds)
+def prepare_utterance(
+    source: AudioSource, config: FrontEndConfig, max_seconds: float = MAX_AUDIO_SECONDS, trusted: bool = False
+) -> Utterance:
+    """Decode, remove silence and compute features: everything before the networks.
+
+    Unless the clip is `trusted` (a training set's own files), it is decoded in a
+    worker process and must sound like a voice to a speech detector.
+    """
+    audio = load_audio(source, config.sample_rate, max_seconds, isolate=not trusted)
     speech = remove_silence(audio.samples, config)
+    if not trusted and config.sample_rate == SPEECH_CHECK_RATE:
+        require_speech(speech)
     return Utterance(audio, speech, log_mel(speech, config))

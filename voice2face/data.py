@@ -191,7 +191,7 @@ def voice_features(path: Path, front_end: FrontEndConfig) -> torch.Tensor:
         if array.shape[1] != front_end.n_mels and array.shape[0] == front_end.n_mels:
             array = array.T
         return torch.from_numpy(np.array(array.T, dtype=np.float32))  # a copy: the memory map is read-only
-    return prepare_utterance(path, front_end).features
+    return prepare_utterance(path, front_end, trusted=True).features
 
 
 def load_face(path: Path, size: int = 64) -> torch.Tensor:

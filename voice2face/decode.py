@@ -1,28 +1,40 @@
 """Decoding: any clip (path, bytes or Gradio's (rate, samples) pair) to float32 mono at one rate.
 
-Decoding goes through soundfile (wav, flac, ogg/vorbis/opus, mp3) and falls
-back to PyAV's bundled FFmpeg for what browsers record (webm/opus, m4a).
+Files go through soundfile (wav, flac, ogg/vorbis/opus, mp3), falling back to
+PyAV's bundled FFmpeg for what browsers record (webm/opus, m4a). Either way
+the file is read block by block, each block downmixed and resampled before the
+next is read, so memory stays near the size of the result whatever the header
+claims; channels, rate and the number of samples decoded are checked against
+`limits` before and while reading.
+
+Untrusted files (uploads, the CLI's input) are decoded in a separate process
+(`decoder_process`), so a crash in a native decoder costs one request, not the
+server.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-import librosa
 import numpy as np
 import soundfile
+import soxr
 
 from .errors import AudioError
-from .limits import MAX_AUDIO_SECONDS
-
+from .limits import MAX_AUDIO_SECONDS, MAX_CHANNELS, MAX_DECODED_SAMPLES, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 #: What `load_audio` accepts: a path, the file's bytes, or Gradio's (rate, samples) pair.
 AudioSource = Union[str, Path, bytes, tuple]
 
 SUPPORTED_FORMATS = "wav, flac, ogg/opus, mp3, webm, m4a"
+
+#: A stream that stops this much short of the length its container declares was cut off.
+TRUNCATION_TOLERANCE_S = 0.5
 
 
 @dataclass
@@ -34,95 +46,179 @@ class Audio:
     source_sample_rate: int
     source_channels: int
     source_seconds: float  # length of the whole input, even where only part was read
-    truncated: bool  # True when only the first MAX_AUDIO_SECONDS were read
+    truncated: bool  # True when only the first part was read (the caps in `limits`)
+    damaged_note: str = ""  # set when the file ended early or broke off mid-stream
 
     @property
     def seconds(self) -> float:
         return len(self.samples) / self.sample_rate
 
 
-# --------------------------------------------------------------------------- decoding
+# --------------------------------------------------------------------------- entry point
 
 
 def load_audio(
-    source: AudioSource, sample_rate: int = 16000, max_seconds: float = MAX_AUDIO_SECONDS
+    source: AudioSource,
+    sample_rate: int = 16000,
+    max_seconds: float = MAX_AUDIO_SECONDS,
+    isolate: bool = True,
 ) -> Audio:
     """Decode `source` to float32 mono at `sample_rate`, reading at most `max_seconds`.
 
     `source` is a file path, the bytes of a file, or a `(sample_rate, samples)`
     pair as `gr.Audio(type="numpy")` gives it (int16/int32/float, any channels).
+    With `isolate` (the default) files are decoded in a worker process; turn it
+    off only for your own files, where a few milliseconds per file matter.
     """
     if isinstance(source, tuple):
-        if len(source) != 2:
-            raise AudioError("Audio given as a tuple must be (sample_rate, samples).")
-        rate, data = int(source[0]), np.asarray(source[1])
-        if rate <= 0:
-            raise AudioError(f"The sample rate must be positive, got {rate}.")
-        mono, channels = _to_float_mono(data)
-        total = len(mono) / rate
-        keep = int(max_seconds * rate)
-        truncated = len(mono) > keep
-        mono = mono[:keep]
-    elif isinstance(source, (bytes, bytearray)):
-        if len(source) == 0:
+        audio = _from_array(source, sample_rate, max_seconds)
+    elif isinstance(source, (bytes, bytearray, str, Path)):
+        if isinstance(source, (str, Path)):
+            _check_path(Path(source))
+        elif len(source) == 0:
             raise AudioError("The audio file is empty (0 bytes).")
-        mono, rate, channels, total, truncated = _decode(io.BytesIO(source), "the uploaded file", max_seconds)
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise AudioError(f"No audio file at {path}.")
-        if path.stat().st_size == 0:
-            raise AudioError(f"The audio file {path.name} is empty (0 bytes).")
-        mono, rate, channels, total, truncated = _decode(path, path.name, max_seconds)
+        if isolate:
+            from .decoder_process import decode_in_worker
+
+            audio = decode_in_worker(source, sample_rate, max_seconds)
+        else:
+            audio = decode_file(source, sample_rate, max_seconds)
     else:
         raise AudioError(f"Cannot read audio from a {type(source).__name__}; give a path, bytes or (rate, samples).")
-
-    if mono.size == 0:
+    if audio.samples.size == 0:
         raise AudioError("The audio holds no samples.")
-    if not np.isfinite(mono).all():
-        bad = int((~np.isfinite(mono)).sum())
+    if not np.isfinite(audio.samples).all():
+        bad = int((~np.isfinite(audio.samples)).sum())
         raise AudioError(f"The audio holds {bad} NaN or infinite samples; it is damaged and cannot be used.")
-    if rate != sample_rate:
-        mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate, res_type="soxr_hq").astype(np.float32)
-    return Audio(mono, sample_rate, rate, channels, total, truncated)
+    return audio
 
 
-def _decode(src, name: str, max_seconds: float):
-    """Try soundfile first (fast, exact), then PyAV (browser formats)."""
+def _check_path(path: Path) -> None:
+    if not path.is_file():
+        raise AudioError(f"No audio file at {path}.")
+    if path.stat().st_size == 0:
+        raise AudioError(f"The audio file {path.name} is empty (0 bytes).")
+
+
+def decode_file(source: str | Path | bytes, sample_rate: int, max_seconds: float) -> Audio:
+    """Decode a file (path or bytes) in this process: soundfile first (fast, exact), then PyAV."""
+    name = "the uploaded file" if isinstance(source, (bytes, bytearray)) else f"the file {Path(source).name}"
+    src = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     try:
-        return _decode_soundfile(src, name, max_seconds)
+        return _decode_soundfile(src, name, sample_rate, max_seconds)
     except AudioError:
         raise
-    except Exception as sf_error:  # libsndfile does not know the format: try FFmpeg
+    except Exception:  # libsndfile does not know the format: try FFmpeg
         if hasattr(src, "seek"):
             src.seek(0)
         try:
-            return _decode_pyav(src, max_seconds)
+            return _decode_pyav(src, name, sample_rate, max_seconds)
         except AudioError:
             raise
         except Exception:
             raise AudioError(
-                f"Could not decode {name}: it is not an audio file we can read "
-                f"(supported: {SUPPORTED_FORMATS}), or it is damaged. Details: {sf_error}"
+                f"Could not decode {name}: it is not a sound file this app can read "
+                f"(supported: {SUPPORTED_FORMATS}). Check that it is one of these, and complete."
             ) from None
 
 
-def _decode_soundfile(src, name: str, max_seconds: float):
+# --------------------------------------------------------------------------- bounds
+
+
+def _check_layout(name: str, rate: float, channels: int) -> None:
+    """Refuse headers that no recording has, before any sample is decoded."""
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"{_capital(name)} declares a sample rate of {rate:g} Hz; "
+            f"this app reads {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz."
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(f"{_capital(name)} declares {channels} channels; this app reads 1 to {MAX_CHANNELS}.")
+
+
+def _seconds_to_read(rate: float, channels: int, max_seconds: float) -> float:
+    """`max_seconds`, shortened so that at most MAX_DECODED_SAMPLES samples are decoded."""
+    return min(max_seconds, MAX_DECODED_SAMPLES / (rate * channels))
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+class _MonoResampler:
+    """Downmixed blocks in, `target`-rate float32 out, one block at a time (soxr's streaming resampler)."""
+
+    def __init__(self, source_rate: float, target_rate: int):
+        self.same = source_rate == target_rate
+        self.stream = None if self.same else soxr.ResampleStream(source_rate, target_rate, 1, dtype="float32", quality="HQ")
+        self.blocks: list[np.ndarray] = []
+
+    def add(self, mono: np.ndarray, last: bool = False) -> None:
+        mono = np.ascontiguousarray(mono, dtype=np.float32)
+        self.blocks.append(mono if self.same else self.stream.resample_chunk(mono, last=last))
+
+    def finish(self) -> np.ndarray:
+        if not self.same:
+            self.add(np.zeros(0, np.float32), last=True)
+        return np.concatenate(self.blocks) if self.blocks else np.zeros(0, np.float32)
+
+
+# --------------------------------------------------------------------------- soundfile
+
+
+def _decode_soundfile(src, name: str, sample_rate: int, max_seconds: float) -> Audio:
     with soundfile.SoundFile(src) as f:
         rate, channels, frames = f.samplerate, f.channels, f.frames
+        _check_layout(name, rate, channels)
         missing = _wav_missing_bytes(src) if f.format in ("WAV", "WAVEX") else 0
         if missing:
             bytes_per_second = rate * channels * max(1, _SUBTYPE_BYTES.get(f.subtype, 2))
             raise AudioError(
-                f"{name[:1].upper()}{name[1:]} is truncated: its header promises {missing / bytes_per_second + frames / rate:.2f} s "
+                f"{_capital(name)} is truncated: its header promises {missing / bytes_per_second + frames / rate:.2f} s "
                 f"of audio but only {frames / rate:.2f} s are in the file. Upload the complete file."
             )
-        wanted = min(frames, int(max_seconds * rate))
-        data = f.read(wanted, dtype="float32", always_2d=True)
-    return data.mean(axis=1, dtype=np.float32), rate, channels, frames / rate, frames > wanted
+        wanted = min(frames, int(_seconds_to_read(rate, channels, max_seconds) * rate))
+        out, read, note = _MonoResampler(rate, sample_rate), 0, ""
+        try:
+            while read < wanted:
+                block = f.read(min(rate, wanted - read), dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    break
+                out.add(block.mean(axis=1, dtype=np.float32))
+                read += len(block)
+        except (RuntimeError, soundfile.LibsndfileError):
+            if read == 0:
+                raise
+            note = _damaged(name, read / rate)
+        if not note and (read < wanted or (f.format == "OGG" and not _ogg_ends_cleanly(src))):
+            note = _damaged(name, read / rate)
+    return Audio(out.finish(), sample_rate, rate, channels, frames / rate, frames > wanted, note)
 
 
 _SUBTYPE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+
+
+def _damaged(name: str, seconds_read: float) -> str:
+    return (
+        f"{_capital(name)} breaks off after {seconds_read:.1f} s (it was cut short or is damaged); "
+        "the face is drawn from what could be read."
+    )
+
+
+def _tail(src, size: int = 65536) -> bytes:
+    if isinstance(src, io.BytesIO):
+        return bytes(src.getbuffer()[-size:])
+    with open(src, "rb") as f:
+        f.seek(max(0, Path(src).stat().st_size - size))
+        return f.read()
+
+
+def _ogg_ends_cleanly(src) -> bool:
+    """Whether an Ogg file's last page carries the end-of-stream flag; a cut-off upload lacks it
+    (and Ogg declares no length that could be compared)."""
+    tail = _tail(src)
+    last = tail.rfind(b"OggS")
+    return last >= 0 and len(tail) > last + 5 and bool(tail[last + 5] & 0x04)
 
 
 def _wav_missing_bytes(src) -> int:
@@ -135,6 +231,7 @@ def _wav_missing_bytes(src) -> int:
     if isinstance(src, io.BytesIO):
         buffer = src.getbuffer()
         total, header = len(buffer), bytes(buffer[:65536])
+        del buffer  # a live memoryview would keep the BytesIO from being read or closed
     else:
         total = Path(src).stat().st_size
         with open(src, "rb") as f:
@@ -148,39 +245,94 @@ def _wav_missing_bytes(src) -> int:
     return 0
 
 
-def _decode_pyav(src, max_seconds: float):
+# --------------------------------------------------------------------------- PyAV
+
+
+def _decode_pyav(src, name: str, sample_rate: int, max_seconds: float) -> Audio:
     import av  # imported here: only needed for formats libsndfile cannot read
 
     with av.open(src) as container:
         if not container.streams.audio:
-            raise AudioError("The file has no audio track.")
+            raise AudioError(f"{_capital(name)} has no audio track.")
         stream = container.streams.audio[0]
-        rate = stream.codec_context.sample_rate or stream.rate
-        channels = stream.codec_context.channels
-        planar = av.AudioResampler(format="fltp")  # float32, one row per channel, same rate
-        chunks, read, truncated = [], 0, False
-        limit = int(max_seconds * rate)
-        for frame in container.decode(stream):
-            for out in planar.resample(frame):
-                block = out.to_ndarray().mean(axis=0, dtype=np.float32)
-                chunks.append(block)
-                read += len(block)
-            if read >= limit:
-                truncated = True
-                break
-        duration = container.duration / av.time_base if container.duration else read / rate
-    if not chunks:
-        raise AudioError("The file's audio track holds no samples.")
-    mono = np.concatenate(chunks)[:limit]
-    return mono, rate, channels, max(duration, len(mono) / rate), truncated
+        rate = stream.codec_context.sample_rate or stream.rate or 0
+        channels = stream.codec_context.layout.nb_channels
+        _check_layout(name, rate, channels)
+        declared = container.duration / av.time_base if container.duration else 0.0
+        # FFmpeg downmixes and resamples each frame: no multi-channel array is ever
+        # handed to numpy (PyAV 18 crashes converting 8-plane float frames).
+        mono = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        limit = int(_seconds_to_read(rate, channels, max_seconds) * sample_rate)
+        blocks, read, truncated, note = [], 0, False, ""
+        try:
+            for frame in container.decode(stream):
+                for out in mono.resample(frame):
+                    blocks.append(out.to_ndarray().reshape(-1))
+                    read += out.samples
+                if read >= limit:
+                    truncated = True
+                    break
+            else:
+                for out in mono.resample(None):  # flush the resampler
+                    blocks.append(out.to_ndarray().reshape(-1))
+                    read += out.samples
+        except av.error.FFmpegError:
+            if read == 0:
+                raise
+            note = _damaged(name, read / sample_rate)
+    if not blocks:
+        raise AudioError(f"{_capital(name)}'s audio track holds no samples.")
+    samples = np.concatenate(blocks)[:limit].astype(np.float32, copy=False)
+    seconds = len(samples) / sample_rate
+    if not truncated and not note and declared - seconds > TRUNCATION_TOLERANCE_S:
+        note = _damaged(name, seconds)
+    return Audio(samples, sample_rate, int(rate), channels, max(declared, seconds), truncated, note)
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def _from_array(source: tuple, sample_rate: int, max_seconds: float) -> Audio:
+    """A `(rate, samples)` pair, checked as strictly as a file's header."""
+    if len(source) != 2:
+        raise AudioError("Audio given as a tuple must be (sample_rate, samples).")
+    rate = _whole_rate(source[0])
+    _check_layout("the audio", rate, 1)
+    try:
+        data = np.asarray(source[1])
+    except (TypeError, ValueError):
+        raise AudioError("The samples must be a numeric array.") from None
+    mono, channels = _to_float_mono(data)
+    keep = int(_seconds_to_read(rate, channels, max_seconds) * rate)
+    samples = mono[:keep]
+    if rate != sample_rate and samples.size:
+        samples = soxr.resample(samples, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
+    return Audio(samples, sample_rate, rate, channels, len(mono) / rate, len(mono) > keep)
+
+
+def _whole_rate(value: object) -> int:
+    """A sample rate as an int; refuses text, NaN and fractions instead of rounding them."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise AudioError(f"The sample rate must be a whole number of Hz, got {value!r}.")
+    if not math.isfinite(value) or value != int(value):
+        raise AudioError(f"The sample rate must be a whole number of Hz, got {value!r}.")
+    return int(value)
 
 
 def _to_float_mono(data: np.ndarray) -> tuple[np.ndarray, int]:
-    """Any channel layout and sample type -> float32 mono in [-1, 1] and the channel count."""
+    """Any channel layout and sample type -> float32 mono in [-1, 1] and the channel count.
+
+    A 2-D array may be (samples, channels) or (channels, samples): the shorter
+    side is the channels, and there may be at most MAX_CHANNELS of them.
+    """
     if data.ndim == 1:
         data = data[:, None]
     elif data.ndim == 2:
-        if data.shape[0] < data.shape[1] and data.shape[0] <= 16:  # (channels, samples)
+        if min(data.shape) > MAX_CHANNELS:
+            raise AudioError(
+                f"2-D audio must be (samples, channels) with at most {MAX_CHANNELS} channels, got shape {data.shape}."
+            )
+        if data.shape[0] < data.shape[1]:  # (channels, samples)
             data = data.T
     else:
         raise AudioError(f"Audio samples must be 1-D or 2-D, got shape {data.shape}.")

@@ -1,6 +1,28 @@
-"""Bounds on what one request may cost, in one place (and without heavy imports, for the CLI's --help)."""
+"""Bounds on what one request may cost, in one place (and without heavy imports, for the CLI's --help).
+
+A hosted demo is shared with strangers, so every quantity a visitor controls
+has a cap here; the README's "Limits" section lists them.
+"""
 
 #: Longest stretch of a file that is decoded. Longer files are not refused: only
 #: their first MAX_AUDIO_SECONDS are read (never the whole file), and the result
 #: says so. Faces stop changing long before this (see the duration sweep).
 MAX_AUDIO_SECONDS = 300.0
+
+#: Channels and sample rates a file may declare; checked before any sample is decoded.
+MAX_CHANNELS = 32
+MIN_SAMPLE_RATE = 4_000
+MAX_SAMPLE_RATE = 192_000
+
+#: Samples (frames x channels) decoded from one file at most: 300 s of 48 kHz stereo.
+#: A file with more channels or a higher rate has fewer of its seconds read, so
+#: decoding time stays bounded whatever the header says; memory is bounded
+#: separately, because each block is downmixed and resampled as it is read.
+MAX_DECODED_SAMPLES = 300 * 48_000 * 2
+
+#: Address space of the process that decodes uploads; a decoder bug that allocates
+#: without bound fails there, not in the server.
+DECODER_MEMORY_BYTES = 1536 * 1024 * 1024
+
+#: Lengths of speech one request may ask for.
+MAX_DURATIONS = 16

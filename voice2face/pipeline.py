@@ -82,13 +82,16 @@ class Voice2Face:
         """One face for the first N seconds of speech, for each N in `durations` (None = whole clip).
 
         All lengths are embedded in one encoder call and generated in one pass.
+        Lengths that come to the same speech (8 s and 16 s of a 5 s clip) give
+        one face, not copies; `notes` says so.
         """
         durations = parse_durations(durations)
         utterance = prepare_utterance(audio, self.front_end, max_seconds)
-        cuts = plan_cuts(utterance.features.shape[-1], durations, self.front_end)
+        planned = plan_cuts(utterance.features.shape[-1], durations, self.front_end)
+        cuts = distinct_cuts(planned)
         embeddings = self.embed_cuts(utterance.features, cuts)
         faces = self.generator(embeddings)
-        return FacesResult(to_pil(faces), cuts, embeddings.cpu().numpy(), utterance, _notes(utterance, cuts))
+        return FacesResult(to_pil(faces), cuts, embeddings.cpu().numpy(), utterance, _notes(utterance, planned))
 
     def embed_cuts(self, features: torch.Tensor, cuts: list[Cut]) -> torch.Tensor:
         """Embed the first `cut.frames` frames for every cut, in one encoder call."""
@@ -109,16 +112,30 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def distinct_cuts(cuts: list[Cut]) -> list[Cut]:
+    """One cut per distinct number of frames; where lengths past the end of the speech meet the
+    whole clip, the whole-clip cut stands for them all, else the first of them does."""
+    by_frames: dict[int, Cut] = {}
+    for cut in cuts:
+        if cut.frames not in by_frames or cut.requested is None:
+            by_frames[cut.frames] = cut
+    kept = set(map(id, by_frames.values()))
+    return [c for c in cuts if id(c) in kept]
+
+
 def _notes(utterance: Utterance, cuts: list[Cut]) -> list[str]:
-    """Plain-language remarks on what was used, for the CLI and the app to show."""
+    """Plain-language remarks on what was used (`cuts` as planned, before merging), for the CLI and the app to show."""
     audio, notes = utterance.audio, []
     if audio.truncated:
         notes.append(
             f"The clip is {audio.source_seconds:.0f} s long; only its first {audio.seconds:.0f} s were read."
         )
+    if audio.damaged_note:
+        notes.append(audio.damaged_note)
     for cut in cuts:
         if cut.capped:
             notes.append(
-                f"Asked for {cut.requested:g} s of speech, but the clip holds only {cut.seconds:.1f} s; all of it was used."
+                f"Asked for {cut.requested:g} s of speech, but the clip holds only {cut.seconds:.1f} s; "
+                "one face was drawn from all of it."
             )
     return notes
