@@ -297,5 +297,5 @@ def prepare_utterance(
     audio = load_audio(source, config.sample_rate, max_seconds, isolate=not trusted)
     speech = remove_silence(audio.samples, config)
     if not trusted and config.sample_rate == SPEECH_CHECK_RATE:
-        require_speech(speech)
+        require_speech(speech, audio.samples)
     return Utterance(audio, speech, log_mel(speech, config))

@@ -296,13 +296,13 @@ def _from_array(source: tuple, sample_rate: int, max_seconds: float) -> Audio:
     """A `(rate, samples)` pair, checked as strictly as a file's header."""
     if len(source) != 2:
         raise AudioError("Audio given as a tuple must be (sample_rate, samples).")
-    rate = _whole_rate(source[0])
+    rate = whole_rate(source[0])
     _check_layout("the audio", rate, 1)
     try:
         data = np.asarray(source[1])
     except (TypeError, ValueError):
         raise AudioError("The samples must be a numeric array.") from None
-    mono, channels = _to_float_mono(data)
+    mono, channels = to_float_mono(data)
     keep = int(_seconds_to_read(rate, channels, max_seconds) * rate)
     samples = mono[:keep]
     if rate != sample_rate and samples.size:
@@ -310,7 +310,7 @@ def _from_array(source: tuple, sample_rate: int, max_seconds: float) -> Audio:
     return Audio(samples, sample_rate, rate, channels, len(mono) / rate, len(mono) > keep)
 
 
-def _whole_rate(value: object) -> int:
+def whole_rate(value: object) -> int:
     """A sample rate as an int; refuses text, NaN and fractions instead of rounding them."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise AudioError(f"The sample rate must be a whole number of Hz, got {value!r}.")
@@ -319,7 +319,7 @@ def _whole_rate(value: object) -> int:
     return int(value)
 
 
-def _to_float_mono(data: np.ndarray) -> tuple[np.ndarray, int]:
+def to_float_mono(data: np.ndarray) -> tuple[np.ndarray, int]:
     """Any channel layout and sample type -> float32 mono in [-1, 1] and the channel count.
 
     A 2-D array may be (samples, channels) or (channels, samples): the shorter

@@ -16,10 +16,13 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from .decode import Audio, decode_file
 from .errors import AudioError
 from .limits import DECODER_MEMORY_BYTES
+
+T = TypeVar("T")
 
 #: Files decoded at once; the web app computes at most this many requests at a time too.
 WORKERS = 2
@@ -50,19 +53,23 @@ class DecoderPool:
         broken.shutdown(wait=False, cancel_futures=True)
 
     def decode(self, source: str | Path | bytes, sample_rate: int, max_seconds: float) -> Audio:
-        """`decode_file` in a worker. A worker death is retried once in a fresh pool (it may have been
-        another request's file that crashed it); a second death is this file's doing."""
+        """`decode_file` in a worker."""
+        name = "the uploaded file" if isinstance(source, (bytes, bytearray)) else f"the file {Path(source).name}"
+        return self.run(name, decode_file, source, sample_rate, max_seconds)
+
+    def run(self, name: str, fn: Callable[..., T], *args) -> T:
+        """`fn(*args)` in a worker. A worker death is retried once in a fresh pool (it may have been
+        another request's file that crashed it); a second death is this input's doing."""
         for attempt in range(2):
             pool = self._current()
             try:
-                return pool.submit(decode_file, source, sample_rate, max_seconds).result()
+                return pool.submit(fn, *args).result()
             except BrokenProcessPool:
                 self._replace(pool)
             except MemoryError:
                 raise AudioError(
-                    "Decoding this file needed more memory than an upload may use; it is damaged or built to do that."
+                    f"Decoding {name} needed more memory than an upload may use; it is damaged or built to do that."
                 ) from None
-        name = "the uploaded file" if isinstance(source, (bytes, bytearray)) else f"the file {Path(source).name}"
         raise AudioError(
             f"The audio decoder crashed on {name}. It may be damaged or use an unusual codec or channel layout; "
             "convert it to a mono or stereo wav, flac or mp3 and try again."

@@ -61,9 +61,15 @@ def speech_share(samples: np.ndarray) -> float | None:
     return float((probs[:, WARM_UP_CHUNKS:] > SPEECH_PROBABILITY).float().mean())
 
 
-def require_speech(samples: np.ndarray) -> None:
-    """Raise an AudioError when 16 kHz `samples` (silence already removed) do not sound like a voice."""
-    share = speech_share(samples)
+def require_speech(speech: np.ndarray, audio: np.ndarray) -> None:
+    """Raise an AudioError when 16 kHz `speech` (what the VAD kept of `audio`) does not sound like a voice.
+
+    When the VAD kept too little to judge, the whole `audio` is judged instead:
+    a DC offset leaves a tenth of a second of "speech" that is no voice at all.
+    """
+    share = speech_share(speech)
+    if share is None:
+        share = speech_share(audio)
     if share is not None and share < MIN_SPEECH_SHARE:
         raise AudioError(
             "No voice was heard: the clip sounds like a tone, noise or music, not speech "

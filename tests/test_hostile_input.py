@@ -1,0 +1,250 @@
+"""What a stranger can send a hosted demo: files built to crash or exhaust the decoder, non-speech,
+odd API arguments, and a fuzzed pile of broken files. Every case ends in a face or a Voice2FaceError."""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import math
+import resource
+import time
+
+import av
+import numpy as np
+import pytest
+import soundfile
+
+from voice2face.audio import parse_durations
+from voice2face.decode import load_audio
+from voice2face.decoder_process import DecoderPool
+from voice2face.errors import AudioError, Voice2FaceError
+from voice2face.limits import MAX_DECODED_SAMPLES
+from voice2face.pipeline import Voice2Face
+from voice2face.speech_check import speech_share
+
+
+@pytest.fixture(scope="module")
+def model(random_checkpoint) -> Voice2Face:
+    return Voice2Face.from_pretrained(random_checkpoint)
+
+
+def encode(container: str, codec: str, layout: str, samples: np.ndarray, rate: int = 48000) -> bytes:
+    """Encode float samples (channels, n) with PyAV, as a browser or a phone would send them.
+
+    Frames are built packed and converted by FFmpeg's resampler to what the codec takes
+    (PyAV 18 miscounts the planes of 8-channel planar frames made in Python)."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=rate, layout=layout)
+        convert = av.AudioResampler(format=stream.codec_context.format.name, layout=layout, rate=rate)
+        packed = np.ascontiguousarray(samples.T.reshape(1, -1), dtype=np.float32)
+        frame = av.AudioFrame.from_ndarray(packed, format="flt", layout=layout)
+        frame.sample_rate = rate
+        for converted in convert.resample(frame) + convert.resample(None):
+            out.mux(stream.encode(converted))
+        out.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def tone(seconds: float, rate: int, channels: int = 1, freq: float = 300.0) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return np.tile(0.3 * np.sin(2 * np.pi * freq * t), (channels, 1)).astype(np.float32)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+@pytest.mark.parametrize("container,codec", [("webm", "libopus"), ("mp4", "aac")])
+def test_eight_channel_browser_formats_decode_instead_of_crashing(container, codec):
+    # PyAV 18 segfaulted converting these 8-plane frames to numpy, taking the server with it
+    data = encode(container, codec, "7.1", tone(2.0, 48000, 8))
+    audio = load_audio(data)
+    assert audio.source_channels == 8 and audio.sample_rate == 16000
+    assert audio.seconds == pytest.approx(2.0, abs=0.1)
+    assert np.abs(audio.samples).max() > 0.1  # the downmix kept the tone
+
+
+def test_a_crashing_decoder_costs_one_request_not_the_process():
+    pool = DecoderPool(workers=1)
+    try:
+        with pytest.raises(AudioError, match="decoder crashed on bomb.bin"):
+            pool.run("bomb.bin", ctypes.string_at, 0)  # reads address 0: a segfault in the worker
+        assert pool.run("fine", len, b"abc") == 3  # a fresh worker takes the next request
+    finally:
+        pool.close()
+
+
+def test_flac_bomb_is_read_in_bounded_time_and_memory(tmp_path):
+    # 60 s of DC at 192 kHz x 8 channels: 92 M samples that compress to almost nothing
+    path = tmp_path / "bomb.flac"
+    block = np.full((192000, 8), 0.3, np.float32)
+    with soundfile.SoundFile(path, "w", 192000, 8, format="FLAC", subtype="PCM_16") as f:
+        for _ in range(60):
+            f.write(block)
+    assert path.stat().st_size < 2_000_000
+    before, start = peak_rss_mib(), time.perf_counter()
+    audio = load_audio(path, isolate=False)  # in this process, so its peak memory is what is measured
+    elapsed, grown = time.perf_counter() - start, peak_rss_mib() - before
+    assert audio.truncated and audio.seconds == pytest.approx(MAX_DECODED_SAMPLES / (192000 * 8), rel=0.01)
+    assert grown < 200 and elapsed < 10, (grown, elapsed)
+
+
+@pytest.mark.parametrize("rate,channels,match", [(655000, 1, "655000 Hz"), (2000, 1, "2000 Hz"), (16000, 40, "40 channels")])
+def test_impossible_layouts_are_refused_before_decoding(tmp_path, rate, channels, match):
+    path = tmp_path / "odd.wav"
+    soundfile.write(path, np.zeros((rate // 10, channels), np.int16), rate)
+    with pytest.raises(AudioError, match=match):
+        load_audio(path)
+
+
+@pytest.mark.parametrize("fmt", ["ogg", "mp3", "flac"])
+def test_cut_off_compressed_files_get_a_note(speech, tmp_path, fmt):
+    data, rate = speech
+    whole = tmp_path / f"whole.{fmt}"
+    soundfile.write(whole, data, rate, format=fmt.upper())
+    blob = whole.read_bytes()
+    cut = tmp_path / f"cut.{fmt}"
+    cut.write_bytes(blob[: len(blob) // 2])
+    assert load_audio(whole).damaged_note == ""
+    audio = load_audio(cut)
+    assert "breaks off" in audio.damaged_note and audio.seconds < 0.8 * len(data) / rate
+
+
+def test_cut_off_webm_gets_a_note(speech):
+    data, rate = speech
+    blob = encode("webm", "libopus", "mono", data[None, :], rate=48000)
+    audio = load_audio(blob[: len(blob) // 2])
+    assert "breaks off" in audio.damaged_note
+
+
+# --------------------------------------------------------------------------- is it speech?
+
+
+@pytest.mark.parametrize(
+    "name,make",
+    [
+        ("tone", lambda t: 0.5 * np.sin(2 * np.pi * 440 * t)),
+        ("noise", lambda t: 0.3 * np.random.default_rng(0).standard_normal(len(t))),
+        ("dc", lambda t: 0.3 + 1e-3 * np.random.default_rng(1).standard_normal(len(t))),
+        ("chords", lambda t: sum(0.2 * np.sin(2 * np.pi * f * t * (1 + 0.5 * (np.floor(t * 2) % 4))) for f in (220, 277, 330))),
+    ],
+)
+def test_sounds_that_are_not_speech_get_a_no_voice_message(model, name, make):
+    t = np.arange(16000 * 5) / 16000
+    with pytest.raises(AudioError, match="No voice was heard|No speech was found|silent"):
+        model.faces_for_durations((16000, make(t).astype(np.float32)))
+
+
+def test_speech_passes_the_speech_check(speech_wav):
+    audio = load_audio(speech_wav)
+    assert speech_share(audio.samples) > 0.5
+    assert speech_share(audio.samples[:1000]) is None  # too short to judge: left to the VAD
+
+
+# --------------------------------------------------------------------------- the public API's types
+
+
+@pytest.mark.parametrize(
+    "rate,match",
+    [("abc", "whole number of Hz"), (math.nan, "whole number of Hz"), (1.5, "whole number of Hz"), (True, "whole number")],
+)
+def test_sample_rates_must_be_whole_numbers(rate, match):
+    with pytest.raises(AudioError, match=match):
+        load_audio((rate, np.zeros(16000, np.float32)))
+
+
+def test_channels_first_arrays_are_read_as_channels(speech):
+    data, rate = speech
+    channels_first = np.tile(data, (20, 1))  # (20, N)
+    audio = load_audio((rate, channels_first))
+    assert audio.source_channels == 20 and audio.seconds == pytest.approx(len(data) / rate, abs=0.01)
+    with pytest.raises(AudioError, match="at most 32 channels"):
+        load_audio((rate, np.zeros((40, 40))))
+
+
+def test_durations_take_one_value_or_a_list_and_are_capped():
+    assert parse_durations(1) == (1.0,)
+    assert parse_durations("full") == (None,)
+    assert parse_durations(["2", None]) == (2.0, None)
+    with pytest.raises(Voice2FaceError, match="at most 16 lengths"):
+        parse_durations(list(range(1, 2001)))
+    with pytest.raises(Voice2FaceError, match="at most 300 s"):
+        parse_durations([1e9])
+    with pytest.raises(Voice2FaceError, match="not a number"):
+        parse_durations([True])
+    with pytest.raises(Voice2FaceError, match="list of seconds"):
+        parse_durations(object())
+
+
+def test_two_thousand_lengths_are_refused_at_once(model, speech_wav):
+    start = time.perf_counter()
+    with pytest.raises(Voice2FaceError, match="at most 16"):
+        model.faces_for_durations(speech_wav, [1.0] * 2000)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_unknown_source_types_are_named():
+    with pytest.raises(AudioError, match="Cannot read audio from a dict"):
+        load_audio({"path": "x.wav"})
+
+
+# --------------------------------------------------------------------------- fuzz
+
+
+def fuzzed_files(speech: tuple[np.ndarray, int], count: int = 36) -> list[tuple[str, bytes]]:
+    """Valid files of several formats, then broken: bytes flipped, cut, header fields overwritten, junk appended."""
+    data, rate = speech
+    clip = data[: 3 * rate]
+    seeds: list[tuple[str, bytes]] = []
+    for fmt in ("WAV", "FLAC", "OGG", "MP3"):
+        buffer = io.BytesIO()
+        soundfile.write(buffer, clip, rate, format=fmt)
+        seeds.append((fmt.lower(), buffer.getvalue()))
+    seeds.append(("webm", encode("webm", "libopus", "stereo", np.stack([clip, clip]), rate=48000)))
+    seeds.append(("m4a", encode("mp4", "aac", "mono", clip[None, :], rate=rate)))
+    rng = np.random.default_rng(7)
+    out = []
+    for k in range(count):
+        name, blob = seeds[k % len(seeds)]
+        raw = bytearray(blob)
+        kind = k // len(seeds) % 6
+        if kind == 0:  # flip bytes anywhere
+            for i in rng.integers(0, len(raw), 40):
+                raw[i] ^= int(rng.integers(1, 256))
+        elif kind == 1:  # cut at a random point
+            raw = raw[: int(rng.integers(1, len(raw)))]
+        elif kind == 2:  # overwrite header bytes (rates, channel counts, sizes)
+            for i in rng.integers(0, min(64, len(raw)), 8):
+                raw[i] = int(rng.integers(0, 256))
+        elif kind == 3:  # junk appended
+            raw += rng.integers(0, 256, 5000, dtype=np.uint8).tobytes()
+        elif kind == 4:  # a valid header in front of noise
+            raw = raw[:200] + rng.integers(0, 256, 20000, dtype=np.uint8).tobytes()
+        else:  # pure noise
+            raw = bytearray(rng.integers(0, 256, int(rng.integers(1, 4000)), dtype=np.uint8).tobytes())
+        out.append((f"{k:02d}.{name}", bytes(raw)))
+    return out
+
+
+@pytest.mark.slow
+def test_fuzzed_files_give_a_face_or_a_clear_error(model, speech, tmp_path):
+    before = peak_rss_mib()
+    outcomes = {"face": 0, "error": 0}
+    for name, blob in fuzzed_files(speech):
+        path = tmp_path / name
+        path.write_bytes(blob)
+        for source in (path, blob):
+            try:
+                result = model.faces_for_durations(source, (1, None))
+            except Voice2FaceError as err:
+                assert str(err) and "Traceback" not in str(err) and str(tmp_path) not in str(err)
+                outcomes["error"] += 1
+            else:  # any other exception fails the test
+                assert result.images and all(im.size == (64, 64) for im in result.images)
+                outcomes["face"] += 1
+    assert peak_rss_mib() - before < 500
+    assert outcomes["error"] > 0 and sum(outcomes.values()) == 72
