@@ -2,12 +2,14 @@
 
     python app.py [--checkpoint DIR] [--host 127.0.0.1] [--port 7860] [--share]
 
-Layout and wiring only; what the page computes lives in voice2face/webui.py.
+Layout and wiring only; what the page computes lives in voice2face/webui.py
+(one request) and voice2face/live.py (the live view).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -15,85 +17,204 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls at run time
 
 import gradio as gr  # noqa: E402
+from gradio_client.utils import is_http_url_like  # noqa: E402
 
 from voice2face import DEFAULT_CHECKPOINT, Voice2Face, Voice2FaceError  # noqa: E402
 from voice2face.decode import SUPPORTED_FORMATS  # noqa: E402
 from voice2face.limits import MAX_AUDIO_SECONDS  # noqa: E402
+from voice2face.live import LiveFaces  # noqa: E402
 from voice2face.webui import (  # noqa: E402
     DEFAULT_CHOICES,
     DURATION_CHOICES,
+    MAX_EXTRA_CHARS,
     MAX_UPLOAD,
+    PLAIN_SUMMARY,
+    DemoOutput,
     demo_request,
     example_clips,
+    faces_html,
+    is_untrained,
+    message_html,
     model_card,
+    save_png,
+    warm_up,
 )
 
-#: Requests computed at once; each takes a fraction of a second on CPU.
+log = logging.getLogger("voice2face.app")
+
+#: Requests computed at once, and requests allowed to wait; each takes a fraction of a second on CPU.
 CONCURRENCY = 2
+QUEUE_SIZE = 32
+#: Every CACHE_SWEEP_S seconds, Gradio deletes uploads and outputs older than CACHE_AGE_S (and all at shutdown).
+CACHE_SWEEP_S, CACHE_AGE_S = 60, 300
+#: The live view redraws the face this often while the microphone records.
+LIVE_EVERY_S = 1.0
+
+CSS = """
+.v2f-faces { display: flex; flex-wrap: wrap; gap: 10px; justify-content: flex-start; }
+.v2f-face { margin: 0; flex: 0 1 calc(20% - 8px); min-width: 72px; max-width: 192px; }
+.v2f-face img { width: 100%; height: auto; display: block; border-radius: 6px; }
+.v2f-face figcaption { text-align: center; font-size: 0.95rem; margin-top: 4px; }
+.v2f-error { border: 2px solid #c0392b; background: #fdecea; color: #611a15; border-radius: 8px; padding: 10px 14px; }
+.v2f-error p { margin: 4px 0 0 0; }
+#live-face img { max-width: 192px; }
+@media (max-width: 600px) { .v2f-face { flex-basis: calc(33.3% - 7px); } }
+"""
 
 INTRO = """# voice2face
-Speak for a few seconds (or upload a clip) and see the face a neural network draws from the voice,
-for the **first 1, 2, 4, 8 seconds of speech and the whole clip** side by side: longer clips give the
-model more to go on. Method: Wen, Singh & Raj, *Reconstructing faces from voices*, NeurIPS 2019.
+Speak for a few seconds or upload a clip: a neural network draws a face from the voice, for the **first 1, 2, 4 and 8 s
+of speech and the whole clip**, side by side.
 """
 
 
-def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
-    def draw(audio, choices, extra):
-        try:
-            out = demo_request(model, audio, choices, extra)
-        except Voice2FaceError as err:
-            raise gr.Error(str(err), title="Could not draw a face") from None
-        return out.gallery, out.settle, out.spectrogram, out.strip, out.notes
+class VoiceInput(gr.Audio):
+    """gr.Audio that refuses web addresses: the server would download them with no size cap."""
 
-    with gr.Blocks(title="voice2face") as demo:
+    is_template = True  # drawn in the browser as a plain gr.Audio
+
+    async def async_move_resource_to_block_cache(self, url_or_file_path):
+        if isinstance(url_or_file_path, str) and is_http_url_like(url_or_file_path):
+            raise gr.Error("Send the audio file itself; web addresses are not fetched.", print_exception=False)
+        return await super().async_move_resource_to_block_cache(url_or_file_path)
+
+
+def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
+    outputs_folder: list[Path] = []  # Gradio's cache folder, known once the Blocks exist
+
+    def output_files(out: DemoOutput) -> tuple[str, str]:
+        folder = outputs_folder[0]
+        return save_png(out.spectrogram, folder), save_png(out.strip, folder)
+
+    def request(audio, choices, extra) -> DemoOutput:
+        try:
+            return demo_request(model, audio, choices, extra)
+        except Voice2FaceError as err:
+            log.info("refused a request: %s", err)  # one line, not a traceback: it is the visitor's input
+            raise
+
+    def draw_page(audio, choices, extra):
+        """The page's button: an error stays on the page, and the other panes are emptied."""
+        try:
+            out = request(audio, choices, extra)
+        except Voice2FaceError as err:
+            return message_html(str(err)), gr.LinePlot(value=None), None, None, ""
+        spectrogram, strip = output_files(out)
+        return faces_html(out.faces), gr.LinePlot(value=out.settle, y_lim=out.settle_limits), spectrogram, strip, out.notes
+
+    def draw_api(audio, choices, extra):
+        """The /faces endpoint: errors are errors, faces a gallery of files with captions."""
+        try:
+            out = request(audio, choices, extra)
+        except Voice2FaceError as err:
+            raise gr.Error(str(err), title="Could not draw a face", print_exception=False) from None
+        spectrogram, strip = output_files(out)
+        faces = [(save_png(face, outputs_folder[0]), caption) for face, caption in out.faces]
+        return faces, out.settle, spectrogram, strip, out.notes
+
+    def live_start():
+        return LiveFaces(model), None, "Listening…"
+
+    def live_update(chunk, live: LiveFaces | None):
+        live = live or LiveFaces(model)
+        if chunk is None:
+            return live, gr.skip(), gr.skip()
+        try:
+            update = live.add(*chunk)
+        except Voice2FaceError as err:
+            return live, None, str(err)
+        return live, update.face, update.caption
+
+    def live_finish(live: LiveFaces | None, choices, extra):
+        if live is None or not live.recorded:
+            return draw_page(None, choices, extra)
+        return draw_page(live.recording(), choices, extra)
+
+    with gr.Blocks(title="voice2face", delete_cache=(CACHE_SWEEP_S, CACHE_AGE_S)) as demo:
+        outputs_folder.append(Path(demo.GRADIO_CACHE) / "voice2face")
         gr.Markdown(INTRO)
-        gr.Markdown(model_card(model, checkpoint), elem_id="model-card")
+        gr.Markdown(PLAIN_SUMMARY, elem_id="summary")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=300):
-                audio = gr.Audio(
-                    sources=["microphone", "upload"],
-                    type="filepath",
-                    label=f"Your voice ({SUPPORTED_FORMATS}; first {MAX_AUDIO_SECONDS:.0f} s used)",
-                    elem_id="voice",
-                )
-                choices = gr.CheckboxGroup(
-                    DURATION_CHOICES, value=DEFAULT_CHOICES, label="Lengths of speech to compare", elem_id="lengths"
-                )
-                extra = gr.Textbox(label="Other lengths in seconds (optional)", placeholder="e.g. 3 12.5", max_lines=1)
-                button = gr.Button("Draw faces", variant="primary", elem_id="draw")
-                gr.Examples(example_clips(), inputs=[audio], label="Examples (synthetic espeak-ng voices)")
+                with gr.Tabs():
+                    with gr.Tab("Record or upload", id="clip"):
+                        audio = VoiceInput(
+                            sources=["microphone", "upload"],
+                            type="filepath",
+                            label="Your voice",
+                            elem_id="voice",
+                            buttons=["download"],  # Gradio's share button works only on Spaces
+                        )
+                        button = gr.Button("Draw faces", variant="primary", elem_id="draw")
+                    with gr.Tab("Live", id="live", elem_id="live-tab"):
+                        gr.Markdown("Record, and watch the face form from the speech so far; stop to compare lengths.")
+                        live_audio = gr.Audio(
+                            sources=["microphone"], type="numpy", streaming=True, label="Live microphone", elem_id="live-voice",
+                            buttons=[],
+                        )
+                        live_face = gr.Image(label="Face so far", type="pil", show_label=False, elem_id="live-face",
+                                             height=200, buttons=[], interactive=False)  # fmt: skip
+                        live_caption = gr.Markdown(elem_id="live-caption")
+                with gr.Accordion("Lengths to compare", open=False, elem_id="lengths-accordion"):
+                    choices = gr.CheckboxGroup(
+                        DURATION_CHOICES, value=DEFAULT_CHOICES, label="Lengths of speech", elem_id="lengths"
+                    )
+                    extra = gr.Textbox(
+                        label="Other lengths in seconds", value="", placeholder="e.g. 3 12.5", max_lines=1, max_length=MAX_EXTRA_CHARS
+                    )
             with gr.Column(scale=3, min_width=300):
-                gallery = gr.Gallery(
-                    label="Faces, shortest to longest", columns=5, height=260, object_fit="contain", format="png", elem_id="faces"
-                )
-                notes = gr.Markdown(elem_id="notes")
+                faces = gr.HTML(label="Faces", elem_id="faces")
+                notes = gr.Markdown(label="What was used", elem_id="notes")
+        gr.Examples(example_clips(), inputs=[audio], label="Examples (synthetic espeak-ng voices)")
         with gr.Row(equal_height=False):  # min_width: on a phone the two stack instead of squeezing
             with gr.Column(min_width=340):
                 settle = gr.LinePlot(
                     x="seconds of speech",
                     y="similarity to whole clip",
-                    title="How the voice embedding settles",  # short: it must fit a phone
-                    y_lim=[-1, 1],
+                    title="How the voice embedding settles",
+                    label="How the voice embedding settles",
+                    show_label=False,
+                    y_lim=[0.5, 1.0],
                     height=260,
+                    elem_id="settle",
                 )
             with gr.Column(min_width=340):
-                spectrogram = gr.Image(label="Log-mel spectrogram of the speech, cut points marked", type="pil")
-        strip = gr.Image(label="Side-by-side strip (download as PNG)", type="pil", format="png", elem_id="strip")
+                gr.Markdown("**Spectrogram of the speech**, with the cut points marked")
+                spectrogram = gr.Image(
+                    label="Spectrogram", show_label=False, type="filepath", elem_id="spectrogram", buttons=["download"]
+                )
+        gr.Markdown("**All faces side by side** (download as PNG)")
+        strip = gr.Image(label="Side-by-side strip", show_label=False, type="filepath", elem_id="strip", buttons=["download"])
+        with gr.Accordion("About the model", open=False):
+            gr.Markdown(model_card(model, checkpoint), elem_id="model-card")
+            gr.Markdown(
+                f"Formats: {SUPPORTED_FORMATS}. The first {MAX_AUDIO_SECONDS:.0f} s of a clip are used. "
+                "Method: Wen, Singh & Raj, *Reconstructing faces from voices*, NeurIPS 2019."
+            )
+        api_faces = gr.Gallery(label="Faces with captions", visible=False, format="png")
 
-        button.click(
-            draw,
-            inputs=[audio, choices, extra],
-            outputs=[gallery, settle, spectrogram, strip, notes],
-            api_name="faces",
-            concurrency_limit=CONCURRENCY,
-        )
+        page_outputs = [faces, settle, spectrogram, strip, notes]
+        button.click(draw_page, [audio, choices, extra], page_outputs, concurrency_limit=CONCURRENCY,
+                     api_visibility="private", concurrency_id="draw")  # fmt: skip
+        api_button = gr.Button(visible=False)
+        api_button.click(draw_api, [audio, choices, extra], [api_faces, settle, spectrogram, strip, notes],
+                         api_name="faces", concurrency_limit=CONCURRENCY, concurrency_id="draw")  # fmt: skip
+        live_state = gr.State(None)
+        live_audio.start_recording(live_start, None, [live_state, live_face, live_caption], api_visibility="private",
+                                   show_progress="hidden")  # fmt: skip
+        live_audio.stream(live_update, [live_audio, live_state], [live_state, live_face, live_caption],
+                          stream_every=LIVE_EVERY_S, time_limit=MAX_AUDIO_SECONDS, concurrency_limit=8,
+                          api_visibility="private", show_progress="hidden")  # fmt: skip
+        live_audio.stop_recording(live_finish, [live_state, choices, extra], page_outputs, api_visibility="private",
+                                  concurrency_id="draw")  # fmt: skip
+        if is_untrained(model):
+            gr.Markdown("⚠️ This checkpoint is untrained: the faces do not reflect the voice.")
+    warm_up(model)
     return demo
 
 
 def launch(demo: gr.Blocks, host: str, port: int, share: bool, block: bool = True) -> None:
     """Serve the page; if a share link was asked for but cannot be made, keep serving locally."""
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=32)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     demo.launch(
         server_name=host,
         server_port=port,
@@ -101,14 +222,19 @@ def launch(demo: gr.Blocks, host: str, port: int, share: bool, block: bool = Tru
         max_file_size=MAX_UPLOAD,
         prevent_thread_lock=True,
         show_error=True,
+        quiet=True,
+        css=CSS,
         theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["monospace"]),
     )
+    print(f"voice2face is serving at http://{host}:{port} (python app.py --share for a temporary public link)")
     if share and not demo.share_url:
         print(
             "\nCould not open a public share link (this machine is offline, or Gradio's tunnel helper is missing). "
             f"The demo is still serving locally at http://{host}:{port}\n",
             file=sys.stderr,
         )
+    elif demo.share_url:
+        print(f"public link: {demo.share_url}")
     if block:
         demo.block_thread()
 
@@ -127,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--share", action="store_true", help="also open a temporary public link through Gradio's share service")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     args = parser.parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
     try:
         model = Voice2Face.from_pretrained(args.checkpoint, device=args.device)
     except Voice2FaceError as err:

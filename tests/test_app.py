@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +17,17 @@ from PIL import Image
 
 import app
 from voice2face import Voice2Face, Voice2FaceError
-from voice2face.webui import DEFAULT_CHOICES, demo_request, display_levels, durations_from_choices, example_clips, model_card
+from voice2face.webui import (
+    DEFAULT_CHOICES,
+    demo_request,
+    display_levels,
+    durations_from_choices,
+    example_clips,
+    faces_html,
+    message_html,
+    model_card,
+    save_png,
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +72,45 @@ def test_linear_mel_energies_are_drawn_in_decibels():
 
 def test_demo_request_gives_everything_the_page_shows(model, speech_wav):
     out = demo_request(model, str(speech_wav), DEFAULT_CHOICES)
-    assert len(out.gallery) == 5
-    assert all(face.size == (192, 192) for face, _ in out.gallery)
-    assert [caption for _, caption in out.gallery][:4] == ["1.0 s", "2.0 s", "4.0 s", "8.0 s"]
+    assert len(out.faces) == 5
+    assert all(face.size == (192, 192) for face, _ in out.faces)
+    assert [caption for _, caption in out.faces][:4] == ["1.0 s", "2.0 s", "4.0 s", "8.0 s"]
+    low, high = out.settle_limits
+    assert high == 1.0 and low <= out.settle["similarity to whole clip"].min() - 0.04
     assert list(out.settle["seconds of speech"][:4]) == [1.0, 2.0, 4.0, 8.0]
     assert out.settle["similarity to whole clip"].iloc[-1] == pytest.approx(1.0, abs=1e-3)
     assert out.spectrogram.width > 400 and out.strip.width > 5 * 160
     assert "of speech" in out.notes
+
+
+def test_lengths_box_is_checked_before_any_audio_is_read():
+    with pytest.raises(Voice2FaceError, match="'abc' in the lengths box is not a number of seconds"):
+        durations_from_choices(["1 s"], "abc")
+    with pytest.raises(Voice2FaceError, match="at most 100 characters"):
+        durations_from_choices(["1 s"], " ".join(["2"] * 2000))
+    with pytest.raises(Voice2FaceError, match="at most 16 lengths"):
+        durations_from_choices([], " ".join(str(k) for k in range(1, 30)))
+    assert durations_from_choices(["1 s"], "whole") == (1.0, None)
+
+
+def test_faces_html_puts_captions_under_faces_and_escapes_them(model, speech_wav):
+    out = demo_request(model, str(speech_wav), ["1 s", "whole clip"])
+    page = faces_html(out.faces)
+    assert page.count("<figure") == 2 and page.count("data:image/png;base64,") == 2
+    assert "<figcaption>1.0 s</figcaption>" in page
+    assert "&lt;script&gt;" in faces_html([(out.faces[0][0], "<script>")])
+    error = message_html("Bad <file>")
+    assert "Could not draw a face" in error and "&lt;file&gt;" in error
+
+
+def test_save_png_is_atomic_and_named_by_content(tmp_path, model, speech_wav):
+    out = demo_request(model, str(speech_wav), ["1 s"])
+    first = save_png(out.strip, tmp_path)
+    again = save_png(out.strip, tmp_path)
+    other = save_png(out.spectrogram, tmp_path)
+    assert first == again != other
+    assert Image.open(first).size == out.strip.size
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({Path(first).name, Path(other).name})  # no .part left
 
 
 def test_no_audio_is_a_clear_message(model):
@@ -117,6 +161,37 @@ def test_api_silence_is_an_error_then_the_server_still_answers(server, speech_wa
     assert len(gallery) == 1
 
 
+def test_api_refuses_web_addresses_instead_of_downloading_them(server):
+    client = Client(server, verbose=False)
+    with pytest.raises(AppError, match="web addresses are not fetched"):
+        client.predict(handle_file("http://127.0.0.1:9/huge.wav"), ["1 s"], "", api_name="/faces")
+
+
+def test_api_names_its_outputs_and_marks_the_lengths_box_optional(server):
+    info = Client(server, verbose=False).view_api(print_info=False, return_format="dict")
+    endpoint = info["named_endpoints"]["/faces"]
+    assert [r["label"] for r in endpoint["returns"]] == [
+        "Faces with captions", "How the voice embedding settles", "Spectrogram", "Side-by-side strip", "What was used",
+    ]  # fmt: skip
+    extra = next(p for p in endpoint["parameters"] if p["parameter_name"] == "extra")
+    assert extra["parameter_has_default"]
+    assert set(info["named_endpoints"]) == {"/faces"}  # the page's own events are not API endpoints
+
+
+@pytest.mark.slow
+def test_identical_concurrent_requests_all_succeed(server, speech_wav):
+    """Several people clicking the same example at once: every download must be whole."""
+
+    def one(_):
+        client = Client(server, verbose=False)
+        gallery, _, spectrogram, strip, _ = client.predict(handle_file(str(speech_wav)), ["1 s", "whole clip"], "", api_name="/faces")
+        return [Image.open(item["image"]).size for item in gallery], Image.open(strip).size
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, range(16)))
+    assert len(results) == 16 and len(set(map(str, results))) == 1
+
+
 # --------------------------------------------------------------------------- real browser
 
 CHROMIUM = shutil.which("chromium")
@@ -134,42 +209,89 @@ def browser(playwright, extra_args=()):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=[*BROWSER_ARGS, *extra_args])
 
 
+NEEDS_CHROMIUM = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)")
+FAKE_MICROPHONE = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+VIEWPORTS = {"phone": (390, 844), "desktop": (1366, 900)}
+
+#: Boxes of every face, the spectrogram, the strip and every visible label on the page.
+BOXES_JS = """() => {
+  const box = e => { const r = e.getBoundingClientRect(); return {x: r.left + window.scrollX, y: r.top + window.scrollY,
+                     w: r.width, h: r.height, text: (e.innerText || '').trim().slice(0, 40)}; };
+  const visible = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const all = sel => [...document.querySelectorAll(sel)].filter(visible).map(box);
+  return {faces: all('#faces .v2f-face img'), pictures: all('#spectrogram img, #strip img'),
+          labels: all('[data-testid="block-label"], [data-testid="block-info"], label, .label-wrap'),
+          captions: all('#faces figcaption')};
+}"""
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+
+
+def open_page(playwright, server, viewport, extra_args=()):
+    b = browser(playwright, extra_args)
+    page = b.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    page.goto(server)
+    return b, page
+
+
+def upload(page, path) -> None:
+    page.click('#voice button[aria-label="Upload file"]')
+    page.set_input_files("#voice input[type=file]", str(path))
+    page.wait_for_selector("#voice button[aria-label='Clear']")
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)")
-def test_browser_upload_draws_one_face_per_length(server, speech_wav, tmp_path):
+@NEEDS_CHROMIUM
+@pytest.mark.parametrize("viewport", VIEWPORTS.values(), ids=VIEWPORTS.keys())
+def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path, viewport):
     from playwright.sync_api import sync_playwright
 
+    not_audio = tmp_path / "notaudio.wav"
+    not_audio.write_text("this is a text file, not a recording")
     with sync_playwright() as p:
-        b = browser(p)
-        page = b.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(server)
-        page.click('#voice button[aria-label="Upload file"]')
-        page.set_input_files("#voice input[type=file]", str(speech_wav))
-        page.wait_for_selector("#voice audio, #voice [data-testid='waveform-controls'], #voice button[aria-label='Clear']")
+        b, page = open_page(p, server, viewport)
+        # a bad file: the message stays, names no server path, and no pane says "Error"
+        upload(page, not_audio)
         page.click("#draw")
-        page.wait_for_function("document.querySelectorAll('#faces img').length >= 5", timeout=60000)
-        faces = page.query_selector_all("#faces img")
-        page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
+        page.wait_for_selector("#faces .v2f-error")
+        shown_at = page.evaluate("performance.now()")
+        page.wait_for_function(f"performance.now() - {shown_at} > 15000", timeout=30000, polling=500)
+        error = page.inner_text("#faces .v2f-error")
+        error_badges = page.locator("text=/^Error$/").count()
+        page.screenshot(path=str(tmp_path / "error.png"))
+        # a clip of about 7 s of speech with 30 s asked for as well: one whole-clip face, no copies
+        page.click("#voice button[aria-label='Clear']")
+        upload(page, speech_wav)
+        page.click("#lengths-accordion .label-wrap")
+        page.check("#lengths label:has-text('30 s') input")
+        page.click("#draw")
+        page.wait_for_selector("#faces .v2f-face img")
+        page.wait_for_selector("#strip img")
+        boxes = page.evaluate(BOXES_JS)
+        page.screenshot(path=str(tmp_path / "faces.png"), full_page=True)
         b.close()
-    assert len(faces) == 5
+    assert "Could not draw a face" in error and "notaudio.wav" in error and "/tmp" not in error
+    assert error_badges == 0
+    captions = [c["text"] for c in boxes["captions"]]
+    assert captions[:4] == ["1.0 s", "2.0 s", "4.0 s", "8.0 s"] or captions[:3] == ["1.0 s", "2.0 s", "4.0 s"]
+    assert len(captions) == len(set(captions)) and captions[-1].endswith("(all)")
+    assert sum(c.endswith("(all)") for c in captions) == 1
+    for face in boxes["faces"]:
+        assert face["x"] >= 0 and face["x"] + face["w"] <= viewport[0], face
+    for label in boxes["labels"]:
+        for picture in boxes["faces"] + boxes["pictures"]:
+            assert not overlaps(label, picture), (label, picture)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)")
+@NEEDS_CHROMIUM
 def test_browser_microphone_recording_draws_faces(server, speech_wav, tmp_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = browser(
-            p,
-            [
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={speech_wav}",
-            ],
-        )
-        page = b.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(server)
+        b, page = open_page(p, server, VIEWPORTS["desktop"], [*FAKE_MICROPHONE, f"--use-file-for-fake-audio-capture={speech_wav}"])
         page.click("#voice button.record")
         # record until the recorder's own clock shows 4 s, then stop and wait for the clip to be in place
         page.wait_for_function(
@@ -180,10 +302,41 @@ def test_browser_microphone_recording_draws_faces(server, speech_wav, tmp_path):
         page.wait_for_selector("#voice audio, #voice [data-testid='waveform-controls']", state="attached", timeout=20000)
         page.click("#draw")
         page.wait_for_function("document.querySelector('#notes').innerText.includes('of speech')", timeout=60000)
-        count = len(page.query_selector_all("#faces img"))
-        page.screenshot(path=str(tmp_path / "microphone.png"), full_page=True)
+        count = len(page.query_selector_all("#faces .v2f-face img"))
         b.close()
     assert 3 <= count <= 4  # about 4 s recorded: 1, 2 and maybe 4 s, then the whole clip once (8 s is the same speech)
+
+
+@pytest.mark.slow
+@NEEDS_CHROMIUM
+def test_browser_live_view_updates_while_recording(server, speech_wav, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b, page = open_page(p, server, VIEWPORTS["phone"], [*FAKE_MICROPHONE, f"--use-file-for-fake-audio-capture={speech_wav}"])
+        page.click("button[role='tab']:has-text('Live')")
+        page.wait_for_selector("#live-voice button.record-button")
+        page.evaluate("""() => {
+            window.v2fCaptions = [];
+            const target = document.querySelector('#live-caption');
+            new MutationObserver(() => window.v2fCaptions.push(target.innerText.trim()))
+                .observe(target, {subtree: true, childList: true, characterData: true});
+        }""")
+        page.click("#live-voice button.record-button")
+        # record until the live caption reports 5 s recorded, then count the different faces-so-far shown meanwhile
+        page.wait_for_function("window.v2fCaptions.some(t => /\\(([5-9]|\\d\\d) s recorded\\)/.test(t))", timeout=20000)
+        captions = page.evaluate("[...new Set(window.v2fCaptions)].filter(t => t.startsWith('Face from'))")
+        live_face = page.query_selector("#live-face img")
+        page.click("#live-voice button.stop-button")
+        page.wait_for_selector("#faces .v2f-face img", timeout=60000)
+        faces = len(page.query_selector_all("#faces .v2f-face img"))
+        page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
+        b.close()
+    seconds_used = sorted({float(c.split()[2]) for c in captions})
+    assert len(seconds_used) >= 3, captions  # the face was redrawn from more speech at least 3 times
+    assert live_face is not None and faces >= 3  # stopping draws the usual side-by-side comparison
+    assert len(captions) >= 3, captions
+    assert live_face is not None
 
 
 def test_app_refuses_a_missing_checkpoint_without_a_traceback(tmp_path):

@@ -1,0 +1,125 @@
+"""A face that forms while someone speaks: constant work and memory per update, however long the recording.
+
+The microphone delivers a chunk about every second. Each chunk is resampled
+(one streaming resampler per recording), its silence removed by the same
+WebRTC VAD as the full pipeline, and the speech appended to a short buffer.
+Whenever the buffer holds a 1.6 s window, the window is embedded and added to
+a running sum; windows overlap by half, as GE2E's own partials do. The face
+shown is the generator's for the normalised sum (plus the unfinished window),
+so an update costs one window's embedding and one face, never the whole
+recording. The recording itself is kept (16-bit, 16 kHz, at most
+MAX_AUDIO_SECONDS) so that the usual side-by-side comparison can be drawn
+when recording stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .audio import log_mel, speech_frames
+from .decode import to_float_mono, whole_rate
+from .errors import AudioError
+from .images import to_pil
+from .limits import MAX_AUDIO_SECONDS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from .pipeline import Voice2Face
+
+WINDOW_SECONDS = 1.6
+
+
+@dataclass
+class LiveUpdate:
+    face: Image.Image | None  # None until any speech has been heard
+    speech_seconds: float  # seconds of speech the face is drawn from
+    recorded_seconds: float
+
+    @property
+    def caption(self) -> str:
+        if self.face is None:
+            return f"Listening… no speech yet in {self.recorded_seconds:.0f} s"
+        return f"Face from {self.speech_seconds:.1f} s of speech ({self.recorded_seconds:.0f} s recorded)"
+
+
+class LiveFaces:
+    """The face for the speech so far, updated one microphone chunk at a time."""
+
+    def __init__(self, model: Voice2Face, max_seconds: float = MAX_AUDIO_SECONDS):
+        self.model, self.front_end = model, model.front_end
+        self.rate = self.front_end.sample_rate
+        self.window = int(WINDOW_SECONDS * self.rate)
+        self.vad_frame = self.rate * self.front_end.vad_frame_ms // 1000
+        self.max_samples = int(max_seconds * self.rate)
+        self.source_rate: int | None = None
+        self.resampler: soxr.ResampleStream | None = None
+        self.recorded: list[np.ndarray] = []  # int16 chunks of the whole recording, for the final comparison
+        self.recorded_samples = 0
+        self.unvoiced = np.zeros(0, np.float32)  # audio not yet run through the VAD (under one VAD frame)
+        self.speech = np.zeros(0, np.float32)  # speech not yet embedded in a full window
+        self.embedded_samples = 0  # speech covered by finished windows
+        self.total: torch.Tensor | None = None  # sum of the finished windows' embeddings
+
+    def add(self, source_rate: object, samples: np.ndarray) -> LiveUpdate:
+        """Take the next microphone chunk, as Gradio streams it: (rate, int16 or float samples)."""
+        rate = whole_rate(source_rate)
+        if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+            raise AudioError(f"The microphone's sample rate of {rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz.")
+        if self.source_rate is None:
+            self.source_rate = rate
+            self.resampler = None if rate == self.rate else soxr.ResampleStream(rate, self.rate, 1, dtype="float32")
+        elif rate != self.source_rate:
+            raise AudioError("The microphone changed its sample rate during the recording; record again.")
+        mono, _ = to_float_mono(np.asarray(samples))
+        mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
+        if self.resampler is not None:
+            mono = self.resampler.resample_chunk(mono)
+        room = self.max_samples - self.recorded_samples
+        mono = mono[: max(room, 0)]
+        if len(mono):
+            self.recorded.append((np.clip(mono, -1, 1) * 32767).astype(np.int16))
+            self.recorded_samples += len(mono)
+            self._listen(mono)
+        return self.current()
+
+    def _listen(self, mono: np.ndarray) -> None:
+        audio = np.concatenate([self.unvoiced, mono])
+        whole = len(audio) // self.vad_frame * self.vad_frame
+        self.unvoiced = audio[whole:]
+        if whole == 0 or np.abs(audio[:whole]).max() < 1e-3:
+            return
+        voiced = speech_frames(audio[:whole], self.front_end)
+        speech = audio[:whole].reshape(-1, self.vad_frame)[voiced].reshape(-1)
+        self.speech = np.concatenate([self.speech, speech])
+        while len(self.speech) >= self.window:
+            embedding = self._embed(self.speech[: self.window])
+            self.total = embedding if self.total is None else self.total + embedding
+            self.embedded_samples += self.window // 2 if self.embedded_samples else self.window
+            self.speech = self.speech[self.window // 2 :]
+
+    @torch.inference_mode()
+    def _embed(self, speech: np.ndarray) -> torch.Tensor:
+        features = log_mel(speech, self.front_end).to(self.model.device)
+        return self.model.voice_encoder.embed_prefixes(features, [features.shape[-1]])[0]
+
+    @torch.inference_mode()
+    def current(self) -> LiveUpdate:
+        """The face for the finished windows (or, before the first, for the speech heard so far)."""
+        recorded = self.recorded_samples / self.rate
+        if self.total is not None:
+            direction, used = self.total, self.embedded_samples
+        elif len(self.speech) >= self.front_end.win_length:
+            direction, used = self._embed(self.speech), len(self.speech)
+        else:
+            return LiveUpdate(None, 0.0, recorded)
+        face = to_pil(self.model.generator(F.normalize(direction, dim=0)[None]))[0]
+        return LiveUpdate(face, used / self.rate, recorded)
+
+    def recording(self) -> tuple[int, np.ndarray]:
+        """The whole recording so far as a (rate, int16 samples) pair, as `load_audio` takes it."""
+        if not self.recorded:
+            raise AudioError("Nothing was recorded. Allow the page to use the microphone and try again.")
+        return self.rate, np.concatenate(self.recorded)
