@@ -23,6 +23,8 @@ MAX_DECODED_SAMPLES = 300 * 48_000 * 2
 #: Address space of the process that decodes uploads; a decoder bug that allocates
 #: without bound fails there, not in the server.
 DECODER_MEMORY_BYTES = 1536 * 1024 * 1024
+#: A file that takes longer than this to decode is given up (its worker is killed).
+DECODE_TIMEOUT_S = 60.0
 
 #: Lengths of speech one request may ask for.
 MAX_DURATIONS = 16
