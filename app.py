@@ -78,12 +78,13 @@ class VoiceInput(gr.Audio):
         return await super().async_move_resource_to_block_cache(url_or_file_path)
 
 
-def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
+def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int] = (CACHE_SWEEP_S, CACHE_AGE_S)) -> gr.Blocks:
+    """The page; `cache_sweep` is (every, older than) in seconds for deleting uploads and outputs."""
     outputs_folder: list[Path] = []  # Gradio's cache folder, known once the Blocks exist
 
-    def output_files(out: DemoOutput) -> tuple[str, str]:
-        folder = outputs_folder[0]
-        return save_png(out.spectrogram, folder), save_png(out.strip, folder)
+    def files(*images) -> list[str]:
+        """Saved where Gradio serves and sweeps them; every file saved must be returned, or it is never swept."""
+        return [save_png(image, outputs_folder[0]) for image in images]
 
     def request(audio, choices, extra) -> DemoOutput:
         try:
@@ -97,9 +98,8 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         try:
             out = request(audio, choices, extra)
         except Voice2FaceError as err:
-            return message_html(str(err)), gr.LinePlot(value=None), None, None, ""
-        spectrogram, strip = output_files(out)
-        return faces_html(out.faces), gr.LinePlot(value=out.settle, y_lim=out.settle_limits), spectrogram, strip, out.notes
+            return message_html(str(err)), None, None, None, ""
+        return faces_html(out.faces), *files(out.settle_plot, out.spectrogram, out.strip), out.notes
 
     def draw_api(audio, choices, extra):
         """The /faces endpoint: errors are errors, faces a gallery of files with captions."""
@@ -107,9 +107,8 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
             out = request(audio, choices, extra)
         except Voice2FaceError as err:
             raise gr.Error(str(err), title="Could not draw a face", print_exception=False) from None
-        spectrogram, strip = output_files(out)
-        faces = [(save_png(face, outputs_folder[0]), caption) for face, caption in out.faces]
-        return faces, out.settle, spectrogram, strip, out.notes
+        faces = list(zip(files(*(face for face, _ in out.faces)), (caption for _, caption in out.faces)))
+        return faces, out.settle, *files(out.spectrogram, out.strip), out.notes
 
     def live_start():
         return LiveFaces(model), None, "Listening…"
@@ -129,7 +128,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
             return draw_page(None, choices, extra)
         return draw_page(live.recording(), choices, extra)
 
-    with gr.Blocks(title="voice2face", delete_cache=(CACHE_SWEEP_S, CACHE_AGE_S)) as demo:
+    with gr.Blocks(title="voice2face", delete_cache=cache_sweep) as demo:
         outputs_folder.append(Path(demo.GRADIO_CACHE) / "voice2face")
         gr.Markdown(INTRO)
         gr.Markdown(PLAIN_SUMMARY, elem_id="summary")
@@ -167,16 +166,8 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         gr.Examples(example_clips(), inputs=[audio], label="Examples (synthetic espeak-ng voices)")
         with gr.Row(equal_height=False):  # min_width: on a phone the two stack instead of squeezing
             with gr.Column(min_width=340):
-                settle = gr.LinePlot(
-                    x="seconds of speech",
-                    y="similarity to whole clip",
-                    title="How the voice embedding settles",
-                    label="How the voice embedding settles",
-                    show_label=False,
-                    y_lim=[0.5, 1.0],
-                    height=260,
-                    elem_id="settle",
-                )
+                settle = gr.Image(label="How the voice embedding settles", show_label=False, type="filepath",
+                                  elem_id="settle", buttons=["download"])  # fmt: skip
             with gr.Column(min_width=340):
                 gr.Markdown("**Spectrogram of the speech**, with the cut points marked")
                 spectrogram = gr.Image(
@@ -191,12 +182,13 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
                 "Method: Wen, Singh & Raj, *Reconstructing faces from voices*, NeurIPS 2019."
             )
         api_faces = gr.Gallery(label="Faces with captions", visible=False, format="png")
+        api_settle = gr.JSON(label="How the voice embedding settles", visible=False)
 
         page_outputs = [faces, settle, spectrogram, strip, notes]
         button.click(draw_page, [audio, choices, extra], page_outputs, concurrency_limit=CONCURRENCY,
-                     api_visibility="private", concurrency_id="draw")  # fmt: skip
+                     api_visibility="private", concurrency_id="draw", show_progress="minimal")  # fmt: skip
         api_button = gr.Button(visible=False)
-        api_button.click(draw_api, [audio, choices, extra], [api_faces, settle, spectrogram, strip, notes],
+        api_button.click(draw_api, [audio, choices, extra], [api_faces, api_settle, spectrogram, strip, notes],
                          api_name="faces", concurrency_limit=CONCURRENCY, concurrency_id="draw")  # fmt: skip
         live_state = gr.State(None)
         live_audio.start_recording(live_start, None, [live_state, live_face, live_caption], api_visibility="private",
@@ -206,6 +198,9 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
                           api_visibility="private", show_progress="hidden")  # fmt: skip
         live_audio.stop_recording(live_finish, [live_state, choices, extra], page_outputs, api_visibility="private",
                                   concurrency_id="draw")  # fmt: skip
+        # a no-op through the queue as the page opens: the browser sets up its event stream now,
+        # not on the visitor's first click (which was 3x slower than later ones without it)
+        demo.load(lambda: None, None, None, api_visibility="private", show_progress="hidden")
         if is_untrained(model):
             gr.Markdown("⚠️ This checkpoint is untrained: the faces do not reflect the voice.")
     warm_up(model)

@@ -1,27 +1,85 @@
-"""Start-up and response time of the web demo, measured from outside like a user.
+"""The web demo measured from outside, as visitors use it.
 
-    python benchmarks/bench_app.py [--checkpoint DIR] [--requests 10]
+    python benchmarks/bench_app.py [--parts startup,browser,live,load,hostile] [--live-seconds 120]
 
-1. Start-up: from launching `python app.py` to the first served page (HTTP 200).
-2. Response: a 30 s recording sent through the API (`gradio_client`, api_name
-   /faces), median over several requests, compared as a ratio with calling the
-   pipeline directly in-process (the floor the web layer adds to).
+- startup: `python app.py` to the first served page.
+- browser: in headless Chromium, click "Draw faces" for a 10 s clip until the last face is on the
+  page: the first request after start, then the median (p50) of later ones; the API's time for
+  the same request and the in-process pipeline's, as ratios.
+- live: the live view over a long recording. In-process, `LiveFaces` fed 1 s chunks: latency per
+  update at the start and the end, and memory growth. In the browser (Chromium's fake microphone
+  playing speech for --live-seconds): updates seen, and the server's memory at start and end.
+- load: 1, 4, 8 and 16 concurrent API clients: throughput, p50/p95 latency; then the server's
+  memory and cache files over 200 requests.
+- hostile: the reproductions of issue 13 sent through the API (8-channel opus and aac, a FLAC
+  bomb, 2000 lengths, tone, noise, DC); after each, whether the server still serves GET / and how
+  much its peak memory rose. Needs ffmpeg and sox.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import tracemalloc
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import numpy as np
+import soundfile
+from common import median_seconds, peak_rss_mib, speech_clip
 
-from common import median_seconds, speech_clip
+ROOT = Path(__file__).resolve().parent.parent
+CHOICES = ["1 s", "2 s", "4 s", "8 s", "whole clip"]
+
+
+# --------------------------------------------------------------------------- a server to measure
+
+
+class Server:
+    """`python app.py` in a subprocess with its own cache folder; memory read from /proc."""
+
+    def __init__(self, checkpoint: Path | None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.cache = Path(tempfile.mkdtemp(prefix="v2f-bench-cache-"))
+        command = [sys.executable, str(ROOT / "app.py"), "--port", str(self.port)]
+        if checkpoint:
+            command += ["--checkpoint", str(checkpoint)]
+        env = {**os.environ, "GRADIO_TEMP_DIR": str(self.cache)}
+        start = time.perf_counter()
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_page(self.url)
+        self.startup_s = time.perf_counter() - start
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url, timeout=5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def memory_mib(self, field: str = "VmRSS") -> float:
+        """`field` of the server process (VmRSS now, VmHWM its peak), in MiB."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def cache_files(self) -> int:
+        return sum(1 for p in self.cache.rglob("*") if p.is_file())
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+        shutil.rmtree(self.cache, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -30,55 +88,235 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_page(url: str, timeout: float = 120) -> float:
+def wait_for_page(url: str, timeout: float = 180) -> None:
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
-                    return time.perf_counter() - start
+                    return
         except OSError:
             time.sleep(0.05)
     raise SystemExit(f"no page at {url} after {timeout} s")
 
 
+def api_request(client, clip: Path, choices=CHOICES, extra: str = "") -> float:
+    """One /faces request through a `gradio_client.Client` (one per simulated visitor), in seconds."""
+    from gradio_client import handle_file
+
+    start = time.perf_counter()
+    client.predict(handle_file(str(clip)), choices, extra, api_name="/faces")
+    return time.perf_counter() - start
+
+
+def clients(url: str, count: int) -> list:
+    from gradio_client import Client
+
+    return [Client(url, verbose=False) for _ in range(count)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    other = speech_clip(10, voice="en+f3")  # two clips in turn, so each click gives new faces
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.goto(server.url)
+        for k in range(requests + 1):
+            if k:
+                page.click("#voice button[aria-label='Clear']")
+            page.click('#voice button[aria-label="Upload file"]')
+            page.set_input_files("#voice input[type=file]", str(clip if k % 2 == 0 else other))
+            page.wait_for_selector("#voice button[aria-label='Clear']")
+            faces = "[...document.querySelectorAll('#faces .v2f-face img')]"
+            page.evaluate(f"window.v2fBefore = {faces}.map(i => i.src).join()")
+            # clicked from inside the page: Playwright's own click waits 80-130 ms on its checks first
+            start = page.evaluate("(() => { const t = performance.now(); document.querySelector('#draw').click(); return t; })()")
+            page.wait_for_function(  # the other clip's faces are all in place
+                f"(() => {{ const imgs = {faces}; return imgs.length >= 5 && imgs.every(i => i.complete)"
+                " && imgs.map(i => i.src).join() !== window.v2fBefore; })()",
+                timeout=60000,
+                polling="raf",
+            )
+            times.append((page.evaluate("performance.now()") - start) / 1000)
+        browser.close()
+    first, later = times[0], statistics.median(times[1:])
+    client = clients(server.url, 1)[0]
+    api = statistics.median(api_request(client, clip) for _ in range(requests))
+    from voice2face import Voice2Face
+    from voice2face.webui import demo_request
+
+    model = Voice2Face.from_pretrained(checkpoint)
+    direct = median_seconds(lambda: demo_request(model, str(clip), CHOICES), requests)
+    print(f"browser, click to last face, 10 s clip, 5 lengths: first request after start {1000 * first:.0f} ms; "
+          f"later p50 {1000 * later:.0f} ms (first / later {first / later:.2f}x)")  # fmt: skip
+    print(f"same request through the API (gradio_client), p50: {1000 * api:.0f} ms; in-process demo_request: "
+          f"{1000 * direct:.0f} ms; browser / in-process {later / direct:.2f}x")  # fmt: skip
+
+
+def bench_live_in_process(seconds: float, checkpoint: Path) -> None:
+    from voice2face import Voice2Face
+    from voice2face.live import LiveFaces
+
+    model = Voice2Face.from_pretrained(checkpoint)
+    speech, rate = soundfile.read(speech_clip(seconds), dtype="float32")
+    live = LiveFaces(model)
+    live.add(rate, (speech[:rate] * 32767).astype(np.int16))  # warm-up
+    live = LiveFaces(model)
+    tracemalloc.start()
+    latencies, held = [], []
+    for start in range(0, len(speech) - rate + 1, rate):
+        t = time.perf_counter()
+        live.add(rate, (speech[start : start + rate] * 32767).astype(np.int16))
+        latencies.append(time.perf_counter() - t)
+        held.append(tracemalloc.get_traced_memory()[0] / 2**20)
+    tracemalloc.stop()
+    n = max(1, len(latencies) // 10)
+    print(f"live, in-process, {len(latencies)} one-second chunks of speech: update latency first {n} p50 "
+          f"{1000 * statistics.median(latencies[:n]):.1f} ms, last {n} p50 {1000 * statistics.median(latencies[-n:]):.1f} ms, "
+          f"max {1000 * max(latencies):.1f} ms")  # fmt: skip
+    print(f"live, in-process: Python memory held after 10 s {held[9]:.2f} MiB, at the end {held[-1]:.2f} MiB "
+          f"(the recording kept for the final comparison is 16-bit: {32 * len(latencies) / 1024:.2f} MiB)")
+
+
+def bench_live_browser(server: Server, seconds: float) -> None:
+    from playwright.sync_api import sync_playwright
+
+    clip = speech_clip(seconds + 10)
+    wav = Path(tempfile.mkdtemp()) / "mic.wav"  # Chromium wants 16-bit PCM for its fake microphone
+    data, rate = soundfile.read(clip, dtype="int16")
+    soundfile.write(wav, data, rate, subtype="PCM_16")
+    args = ["--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}"]  # fmt: skip
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=args)
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(server.url)
+        page.click("button[role='tab']:has-text('Live')")
+        page.evaluate("""() => {
+            window.v2fUpdates = [];
+            const target = document.querySelector('#live-caption');
+            new MutationObserver(() => window.v2fUpdates.push([performance.now(), target.innerText.trim()]))
+                .observe(target, {subtree: true, childList: true, characterData: true});
+        }""")
+        rss_start = server.memory_mib()
+        page.click("#live-voice button.record-button")
+        page.wait_for_function(
+            f"window.v2fUpdates.some(u => /\\(({int(seconds)}|{int(seconds) + 1}) s recorded\\)/.test(u[1]))",
+            timeout=(seconds + 60) * 1000,
+        )
+        rss_end = server.memory_mib()
+        updates = page.evaluate("window.v2fUpdates.filter(u => u[1].startsWith('Face from'))")
+        page.click("#live-voice button.stop-button")
+        page.wait_for_selector("#faces .v2f-face img", timeout=60000)
+        browser.close()
+    times = [u[0] / 1000 for u in updates]
+    gaps = np.diff(times)
+    early, late = gaps[: len(gaps) // 10], gaps[-(len(gaps) // 10) :]
+    print(f"live, browser, {seconds:.0f} s recording: {len(updates)} updates; gap between updates p50 "
+          f"{statistics.median(gaps):.2f} s (first tenth {statistics.median(early):.2f} s, last tenth {statistics.median(late):.2f} s)")
+    print(f"live, browser: server memory {rss_start:.0f} MiB at the start, {rss_end:.0f} MiB after {seconds:.0f} s")
+
+
+def bench_load(server: Server, clip: Path) -> None:
+    for count in (1, 4, 8, 16):
+        visitors = clients(server.url, count)
+        per_client = max(2, 16 // count)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(count) as pool:
+            latencies = list(pool.map(lambda k: api_request(visitors[k % count], clip), range(count * per_client)))
+        elapsed = time.perf_counter() - start
+        print(f"load, {count:2d} clients: {len(latencies) / elapsed:.2f} requests/s, "
+              f"p50 {percentile(latencies, 50):.2f} s, p95 {percentile(latencies, 95):.2f} s")  # fmt: skip
+    rss, files = server.memory_mib(), server.cache_files()
+    visitors = clients(server.url, 4)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda k: api_request(visitors[k % 4], clip), range(200)))
+    print(f"load, 200 more requests: server memory {rss:.0f} -> {server.memory_mib():.0f} MiB; "
+          f"cache files {files} -> {server.cache_files()} (swept every minute, files older than 5 minutes)")
+
+
+def hostile_files(folder: Path) -> dict[str, Path]:
+    if not (shutil.which("ffmpeg") and shutil.which("sox")):
+        raise SystemExit("the hostile part needs ffmpeg and sox: apt-get install ffmpeg sox")
+    pan = "pan=7.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0|c6=c0|c7=c0"
+    commands = {
+        "ch8.webm": ["ffmpeg", "-y", "-f", "lavfi", "-i", "sine=f=300:d=2", "-af", pan, "-c:a", "libopus"],
+        "ch8.m4a": ["ffmpeg", "-y", "-f", "lavfi", "-i", "sine=f=300:d=2", "-af", pan, "-c:a", "aac"],
+        "bomb.flac": ["sox", "-n", "-D", "-r", "192000", "-c", "8", "-b", "16", "{out}", "synth", "300", "sine", "0", "dcshift", "0.3"],
+        "bomb655.flac": ["sox", "-n", "-D", "-r", "655000", "-c", "1", "-b", "16", "{out}", "synth", "300", "sine", "0", "dcshift", "0.3"],
+        "tone.wav": ["sox", "-n", "-r", "16000", "{out}", "synth", "5", "sine", "440"],
+        "noise.wav": ["sox", "-n", "-r", "16000", "{out}", "synth", "5", "whitenoise", "vol", "0.3"],
+        "dc.wav": ["sox", "-n", "-r", "16000", "{out}", "synth", "5", "sine", "0", "dcshift", "0.3"],
+    }
+    paths = {}
+    for name, command in commands.items():
+        out = folder / name
+        command = [str(out) if c == "{out}" else c for c in command] + ([] if "{out}" in command else [str(out)])
+        subprocess.run(command, check=True, capture_output=True)
+        paths[name] = out
+    return paths
+
+
+def bench_hostile(server: Server, clip: Path) -> None:
+    from gradio_client import handle_file
+
+    folder = Path(tempfile.mkdtemp())
+    cases = [(name, path, CHOICES, "") for name, path in hostile_files(folder).items()]
+    cases.append(("2000 lengths", clip, ["1 s"], " ".join(["1"] * 2000)))
+    client = clients(server.url, 1)[0]
+    for name, path, choices, extra in cases:
+        peak_before = server.memory_mib("VmHWM")
+        start = time.perf_counter()
+        try:
+            client.predict(handle_file(str(path)), choices, extra, api_name="/faces")
+            outcome = "faces"
+        except Exception as err:  # the API's error, as a visitor sees it
+            outcome = str(err).splitlines()[0][:110]
+        elapsed = time.perf_counter() - start
+        print(f"hostile, {name:13s}: {elapsed:5.2f} s, server peak +{server.memory_mib('VmHWM') - peak_before:4.0f} MiB, "
+              f"GET / {'answers' if server.answers() else 'DOES NOT ANSWER'}: {outcome}")  # fmt: skip
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--parts", default="startup,browser,live,load,hostile")
     parser.add_argument("--requests", type=int, default=10)
+    parser.add_argument("--live-seconds", type=float, default=120)
     args = parser.parse_args()
-    from gradio_client import Client, handle_file
-
-    from voice2face import DEFAULT_CHECKPOINT, Voice2Face
-    from voice2face.webui import DEFAULT_CHOICES, demo_request
+    from voice2face import DEFAULT_CHECKPOINT
 
     checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
-    port = free_port()
-    command = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoint", str(checkpoint)]
-    start = time.perf_counter()
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parts = set(args.parts.split(","))
+    clip = speech_clip(10)
+    print(f"checkpoint: {checkpoint}; {os.cpu_count()} CPU cores")
+    if "live" in parts:
+        bench_live_in_process(args.live_seconds, checkpoint)
+    server = Server(checkpoint)
     try:
-        wait_for_page(f"http://127.0.0.1:{port}/", timeout=120)
-        startup = time.perf_counter() - start
-        clip = speech_clip(30)
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        client.predict(handle_file(str(clip)), DEFAULT_CHOICES, "", api_name="/faces")  # warm-up
-        times = []
-        for _ in range(args.requests):
-            t = time.perf_counter()
-            client.predict(handle_file(str(clip)), DEFAULT_CHOICES, "", api_name="/faces")
-            times.append(time.perf_counter() - t)
-        api = statistics.median(times)
+        print(f"start-up, `python app.py` to first served page (includes one warm-up request): {server.startup_s:.2f} s")
+        if "browser" in parts:
+            bench_browser(server, clip, args.requests, checkpoint)
+        if "live" in parts:
+            bench_live_browser(server, args.live_seconds)
+        if "load" in parts:
+            bench_load(server, clip)
+        if "hostile" in parts:
+            bench_hostile(server, clip)
     finally:
-        server.terminate()
-        server.wait()
-    model = Voice2Face.from_pretrained(checkpoint)
-    direct = median_seconds(lambda: demo_request(model, str(clip), DEFAULT_CHOICES), args.requests)
-    print(f"checkpoint: {checkpoint}")
-    print(f"start-up, `python app.py` to first served page: {startup:.2f} s")
-    print(f"30 s clip, 1/2/4/8 s + whole, through the API (median of {args.requests}): {1000 * api:.0f} ms")
-    print(f"same request in-process (demo_request: pipeline + spectrogram + strip): {1000 * direct:.0f} ms")
-    print(f"ratio API / in-process: {api / direct:.2f}x")
+        server.close()
+    print(f"this process's peak memory: {peak_rss_mib():.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -21,13 +21,13 @@ PASSAGE = (
 )
 
 
-def speech_clip(seconds: float, folder: Path | None = None) -> Path:
+def speech_clip(seconds: float, folder: Path | None = None, voice: str = "en") -> Path:
     """A wav of about `seconds` of espeak-ng speech (the passage repeated), at 22.05 kHz."""
     if shutil.which("espeak-ng") is None:
         raise SystemExit("espeak-ng is needed: apt-get install espeak-ng")
     folder = folder or Path(tempfile.mkdtemp())
     one = folder / "passage.wav"
-    subprocess.run(["espeak-ng", "-w", str(one), PASSAGE], check=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(one), PASSAGE], check=True)
     data, rate = soundfile.read(one, dtype="float32")
     repeats = int(np.ceil(seconds * rate / len(data)))
     clip = np.tile(data, repeats)[: int(seconds * rate)]
