@@ -121,7 +121,7 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
             update = live.add(*chunk)
         except Voice2FaceError as err:
             return live, None, str(err)
-        return live, update.face, update.caption
+        return live, update.face if update.new_face else gr.skip(), update.caption
 
     def live_finish(live: LiveFaces | None, choices, extra):
         if live is None or not live.recorded:

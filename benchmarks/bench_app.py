@@ -73,6 +73,15 @@ class Server:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def workers_peak_mib(self) -> float:
+        """The highest peak memory among the server's child processes (the decoder workers)."""
+        peaks = [0.0]
+        for child in Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split():
+            for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        return max(peaks)
+
     def cache_files(self) -> int:
         return sum(1 for p in self.cache.rglob("*") if p.is_file())
 
@@ -161,6 +170,30 @@ def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path) -
           f"later p50 {1000 * later:.0f} ms (first / later {first / later:.2f}x)")  # fmt: skip
     print(f"same request through the API (gradio_client), p50: {1000 * api:.0f} ms; in-process demo_request: "
           f"{1000 * direct:.0f} ms; browser / in-process {later / direct:.2f}x")  # fmt: skip
+
+
+def save_screenshots(server: Server, folder: Path) -> None:
+    """The page after drawing the bundled female example, on a desktop and on a phone (for the README)."""
+    from playwright.sync_api import sync_playwright
+
+    from voice2face.webui import example_clips
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
+        for name, (width, height) in {"desktop": (1366, 900), "phone": (390, 844)}.items():
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(server.url)
+            page.click('#voice button[aria-label="Upload file"]')
+            page.set_input_files("#voice input[type=file]", example_clips()[0])
+            page.wait_for_selector("#voice button[aria-label='Clear']")
+            page.click("#draw")
+            page.wait_for_selector("#strip img")
+            if name == "phone":
+                page.locator("#faces").scroll_into_view_if_needed()
+            page.screenshot(path=str(folder / f"{name}.png"))
+        browser.close()
+    print(f"screenshots: {folder}/desktop.png, {folder}/phone.png")
 
 
 def bench_live_in_process(seconds: float, checkpoint: Path) -> None:
@@ -283,7 +316,8 @@ def bench_hostile(server: Server, clip: Path) -> None:
         except Exception as err:  # the API's error, as a visitor sees it
             outcome = str(err).splitlines()[0][:110]
         elapsed = time.perf_counter() - start
-        print(f"hostile, {name:13s}: {elapsed:5.2f} s, server peak +{server.memory_mib('VmHWM') - peak_before:4.0f} MiB, "
+        print(f"hostile, {name:13s}: {elapsed:5.2f} s, server peak +{server.memory_mib('VmHWM') - peak_before:4.0f} MiB "
+              f"(decoder workers' peak {server.workers_peak_mib():.0f} MiB), "
               f"GET / {'answers' if server.answers() else 'DOES NOT ANSWER'}: {outcome}")  # fmt: skip
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -294,6 +328,7 @@ def main() -> None:
     parser.add_argument("--parts", default="startup,browser,live,load,hostile")
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--live-seconds", type=float, default=120)
+    parser.add_argument("--screenshots", type=Path, default=None, help="also save the page's screenshots here")
     args = parser.parse_args()
     from voice2face import DEFAULT_CHECKPOINT
 
@@ -308,12 +343,14 @@ def main() -> None:
         print(f"start-up, `python app.py` to first served page (includes one warm-up request): {server.startup_s:.2f} s")
         if "browser" in parts:
             bench_browser(server, clip, args.requests, checkpoint)
+        if args.screenshots:
+            save_screenshots(server, args.screenshots)
         if "live" in parts:
             bench_live_browser(server, args.live_seconds)
+        if "hostile" in parts:  # before the load, so the server's peak memory is still its own
+            bench_hostile(server, clip)
         if "load" in parts:
             bench_load(server, clip)
-        if "hostile" in parts:
-            bench_hostile(server, clip)
     finally:
         server.close()
     print(f"this process's peak memory: {peak_rss_mib():.0f} MiB")

@@ -37,6 +37,7 @@ class LiveUpdate:
     face: Image.Image | None  # None until any speech has been heard
     speech_seconds: float  # seconds of speech the face is drawn from
     recorded_seconds: float
+    new_face: bool  # False when the face is the one already shown (no new speech was embedded)
 
     @property
     def caption(self) -> str:
@@ -62,6 +63,8 @@ class LiveFaces:
         self.speech = np.zeros(0, np.float32)  # speech not yet embedded in a full window
         self.embedded_samples = 0  # speech covered by finished windows
         self.total: torch.Tensor | None = None  # sum of the finished windows' embeddings
+        self.face: Image.Image | None = None  # the face last drawn, and from how many samples of speech
+        self.drawn_samples = 0
 
     def add(self, source_rate: object, samples: np.ndarray) -> LiveUpdate:
         """Take the next microphone chunk, as Gradio streams it: (rate, int16 or float samples)."""
@@ -109,14 +112,13 @@ class LiveFaces:
     def current(self) -> LiveUpdate:
         """The face for the finished windows (or, before the first, for the speech heard so far)."""
         recorded = self.recorded_samples / self.rate
-        if self.total is not None:
-            direction, used = self.total, self.embedded_samples
-        elif len(self.speech) >= self.front_end.win_length:
-            direction, used = self._embed(self.speech), len(self.speech)
-        else:
-            return LiveUpdate(None, 0.0, recorded)
-        face = to_pil(self.model.generator(F.normalize(direction, dim=0)[None]))[0]
-        return LiveUpdate(face, used / self.rate, recorded)
+        used = self.embedded_samples if self.total is not None else len(self.speech)
+        if used == self.drawn_samples or used < self.front_end.win_length:
+            return LiveUpdate(self.face, self.drawn_samples / self.rate, recorded, new_face=False)
+        direction = self.total if self.total is not None else self._embed(self.speech)
+        self.face = to_pil(self.model.generator(F.normalize(direction, dim=0)[None]))[0]
+        self.drawn_samples = used
+        return LiveUpdate(self.face, used / self.rate, recorded, new_face=True)
 
     def recording(self) -> tuple[int, np.ndarray]:
         """The whole recording so far as a (rate, int16 samples) pair, as `load_audio` takes it."""

@@ -234,9 +234,9 @@ def spectrogram_image(
         x = x_of(cut.seconds)
         draw.line([(x, top), (x, top + plot_h)], fill=(0, 255, 255), width=2)
         label = "whole" if cut.requested is None else f"{cut.requested:g} s"
-        y = top + (4 if k % 2 == 0 else 24)
+        y = top + plot_h - (4 if k % 2 == 0 else 24)  # at the bottom: the page puts a download button top right
         last = cut is result.cuts[-1]
-        draw.text((x - 4 if last else x + 4, y), label, fill=(0, 255, 255), font=bold, anchor="ra" if last else "la",
+        draw.text((x - 4 if last else x + 4, y), label, fill=(0, 255, 255), font=bold, anchor="rd" if last else "ld",
                   stroke_width=2, stroke_fill="black")  # fmt: skip
     draw.rectangle([left - 1, top - 1, left + plot_w, top + plot_h], outline="black")
     return canvas
