@@ -147,7 +147,7 @@ def test_api_returns_faces_captions_and_plot(server, speech_wav):
     assert "of speech" in notes
 
 
-def test_api_silence_is_an_error_then_the_server_still_answers(server, speech_wav, tmp_path):
+def test_api_silence_is_an_error_then_the_server_still_answers(server, speech_wav, tmp_path, capfd):
     silent = tmp_path / "silent.wav"
     soundfile.write(silent, np.zeros(32000, np.float32), 16000)
     client = Client(server, verbose=False)
@@ -159,6 +159,7 @@ def test_api_silence_is_an_error_then_the_server_still_answers(server, speech_wa
         client.predict(handle_file(str(corrupt)), DEFAULT_CHOICES, "", api_name="/faces")
     gallery, *_ = client.predict(handle_file(str(speech_wav)), ["1 s"], "", api_name="/faces")
     assert len(gallery) == 1
+    assert "Traceback" not in capfd.readouterr().err  # the visitor's mistakes are not the server's errors
 
 
 def test_api_refuses_web_addresses_instead_of_downloading_them(server):

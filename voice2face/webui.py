@@ -31,7 +31,8 @@ WHOLE_CLIP = "whole clip"
 DURATION_CHOICES = ["0.5 s", "1 s", "2 s", "4 s", "8 s", "16 s", "30 s", WHOLE_CLIP]
 DEFAULT_CHOICES = ["1 s", "2 s", "4 s", "8 s", WHOLE_CLIP]
 #: Uploads above this size are refused by the server before any decoding.
-MAX_UPLOAD = "50mb"
+MAX_UPLOAD_MB = 50
+MAX_UPLOAD = f"{MAX_UPLOAD_MB}mb"
 #: Faces are shown this many pixels wide (the model draws 64x64).
 DISPLAY_SIZE = 192
 #: matplotlib's magma colour table, 256 RGB rows, for the spectrogram.
@@ -82,7 +83,7 @@ def demo_request(
 ) -> DemoOutput:
     """Everything the page shows for one clip; raises Voice2FaceError with a readable message."""
     if audio is None or (isinstance(audio, str) and not audio):
-        raise Voice2FaceError("Record or upload a clip first.")
+        raise Voice2FaceError(f"Record or upload a clip first (files up to {MAX_UPLOAD_MB} MB).")
     durations = durations_from_choices(choices, extra)
     result = model.faces_for_durations(audio, durations, max_seconds=MAX_AUDIO_SECONDS)
     faces = [(upscale(im, DISPLAY_SIZE), cut.short_label) for im, cut in zip(result.images, result.cuts)]

@@ -122,7 +122,7 @@ class VoiceMapStage(Stage):
         n_real = sum(s.real for s in self.speakers)
         self.trained_on = config.trained_on or (
             f"voices of {len(self.speakers) - n_real} synthetic (espeak-ng) and {n_real} real (EmoDB) speakers, mapped into "
-            f"the face space of {Path(config.decoder).name} ({decoder_info.trained_on}); voices and faces paired by gender "
+            f"the face space of a face decoder trained on {decoder_info.trained_on}; voices and faces paired by gender "
             "and age, not by identity"
         )
         self.encoder = self.encoder.to(rt.device)
