@@ -67,15 +67,21 @@ of speech and the whole clip**, side by side.
 """
 
 
-class VoiceInput(gr.Audio):
-    """gr.Audio that refuses web addresses: the server would download them with no size cap."""
+def refuse_web_addresses(component: gr.Audio) -> gr.Audio:
+    """Make `component` refuse web addresses as input: the server would download them with no size cap.
 
-    is_template = True  # drawn in the browser as a plain gr.Audio
+    Gradio fetches a URL given as a file input before any event code runs; this wraps the one
+    method that does it, on this component only (a subclass would make Gradio write a .pyi stub).
+    """
+    fetch = component.async_move_resource_to_block_cache
 
-    async def async_move_resource_to_block_cache(self, url_or_file_path):
+    async def move_local_files_only(url_or_file_path):
         if isinstance(url_or_file_path, str) and is_http_url_like(url_or_file_path):
             raise gr.Error("Send the audio file itself; web addresses are not fetched.", print_exception=False)
-        return await super().async_move_resource_to_block_cache(url_or_file_path)
+        return await fetch(url_or_file_path)
+
+    component.async_move_resource_to_block_cache = move_local_files_only
+    return component
 
 
 def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int] = (CACHE_SWEEP_S, CACHE_AGE_S)) -> gr.Blocks:
@@ -136,13 +142,13 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
             with gr.Column(scale=2, min_width=300):
                 with gr.Tabs():
                     with gr.Tab("Record or upload", id="clip"):
-                        audio = VoiceInput(
+                        audio = refuse_web_addresses(gr.Audio(
                             sources=["microphone", "upload"],
                             type="filepath",
                             label="Your voice",
                             elem_id="voice",
                             buttons=["download"],  # Gradio's share button works only on Spaces
-                        )
+                        ))  # fmt: skip
                         button = gr.Button("Draw faces", variant="primary", elem_id="draw")
                     with gr.Tab("Live", id="live", elem_id="live-tab"):
                         gr.Markdown("Record, and watch the face form from the speech so far; stop to compare lengths.")

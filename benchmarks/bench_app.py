@@ -248,14 +248,18 @@ def bench_live_browser(server: Server, seconds: float) -> None:
             timeout=(seconds + 60) * 1000,
         )
         rss_end = server.memory_mib()
-        updates = page.evaluate("window.v2fUpdates.filter(u => u[1].startsWith('Face from'))")
+        # one entry per change of the caption (a DOM update fires several mutation records)
+        updates = page.evaluate(
+            "window.v2fUpdates.filter((u, k, all) => u[1].startsWith('Face from') && (k === 0 || all[k - 1][1] !== u[1]))"
+        )
+        faces_drawn = len({u[1].split(" s of speech")[0] for u in updates})
         page.click("#live-voice button.stop-button")
         page.wait_for_selector("#faces .v2f-face img", timeout=60000)
         browser.close()
     times = [u[0] / 1000 for u in updates]
     gaps = np.diff(times)
     early, late = gaps[: len(gaps) // 10], gaps[-(len(gaps) // 10) :]
-    print(f"live, browser, {seconds:.0f} s recording: {len(updates)} updates; gap between updates p50 "
+    print(f"live, browser, {seconds:.0f} s recording: {len(updates)} caption updates, {faces_drawn} different faces; gap p50 "
           f"{statistics.median(gaps):.2f} s (first tenth {statistics.median(early):.2f} s, last tenth {statistics.median(late):.2f} s)")
     print(f"live, browser: server memory {rss_start:.0f} MiB at the start, {rss_end:.0f} MiB after {seconds:.0f} s")
 
