@@ -232,7 +232,9 @@ def browser(playwright, extra_args=()):
 
 
 NEEDS_CHROMIUM = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)")
-FAKE_MICROPHONE = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+def fake_microphone(clip) -> list[str]:
+    """Chromium flags: a microphone that plays `clip`, allowed without asking."""
+    return ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={clip}"]
 VIEWPORTS = {"phone": (390, 844), "desktop": (1366, 900)}
 
 #: Boxes of every face, the spectrogram, the strip and every visible label on the page.
@@ -313,7 +315,7 @@ def test_browser_microphone_recording_draws_faces(server, speech_wav, tmp_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b, page = open_page(p, server, VIEWPORTS["desktop"], [*FAKE_MICROPHONE, f"--use-file-for-fake-audio-capture={speech_wav}"])
+        b, page = open_page(p, server, VIEWPORTS["desktop"], fake_microphone(speech_wav))
         page.click("#voice button.record")
         # record until the recorder's own clock shows 4 s, then stop and wait for the clip to be in place
         page.wait_for_function(
@@ -335,7 +337,7 @@ def test_browser_live_view_updates_while_recording(server, speech_wav, tmp_path)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b, page = open_page(p, server, VIEWPORTS["phone"], [*FAKE_MICROPHONE, f"--use-file-for-fake-audio-capture={speech_wav}"])
+        b, page = open_page(p, server, VIEWPORTS["phone"], fake_microphone(speech_wav))
         page.click("button[role='tab']:has-text('Live')")
         page.wait_for_selector("#live-voice button.record-button")
         page.evaluate("""() => {
