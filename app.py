@@ -113,7 +113,7 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
             out = request(audio, choices, extra)
         except Voice2FaceError as err:
             raise gr.Error(str(err), title="Could not draw a face", print_exception=False) from None
-        faces = list(zip(files(*(face for face, _ in out.faces)), (caption for _, caption in out.faces)))
+        faces = list(zip(files(*(face for face, _ in out.faces)), (caption for _, caption in out.faces), strict=True))
         return faces, out.settle, *files(out.spectrogram, out.strip), out.notes
 
     def live_start():

@@ -270,14 +270,14 @@ def bench_load(server: Server, clip: Path) -> None:
         per_client = max(2, 16 // count)
         start = time.perf_counter()
         with ThreadPoolExecutor(count) as pool:
-            latencies = list(pool.map(lambda k: api_request(visitors[k % count], clip), range(count * per_client)))
+            latencies = list(pool.map(lambda client: api_request(client, clip), visitors * per_client))
         elapsed = time.perf_counter() - start
         print(f"load, {count:2d} clients: {len(latencies) / elapsed:.2f} requests/s, "
               f"p50 {percentile(latencies, 50):.2f} s, p95 {percentile(latencies, 95):.2f} s")  # fmt: skip
     rss, files = server.memory_mib(), server.cache_files()
     visitors = clients(server.url, 4)
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda k: api_request(visitors[k % 4], clip), range(200)))
+        list(pool.map(lambda client: api_request(client, clip), visitors * 50))
     print(f"load, 200 more requests: server memory {rss:.0f} -> {server.memory_mib():.0f} MiB; "
           f"cache files {files} -> {server.cache_files()} (swept every minute, files older than 5 minutes)")
 

@@ -14,9 +14,8 @@ import argparse
 from pathlib import Path
 
 import torch
-
-
 from common import median_seconds, peak_rss_mib, speech_clip
+
 from voice2face.audio import DEFAULT_DURATIONS, log_mel, plan_cuts, remove_silence
 from voice2face.checkpoint import CheckpointInfo, build_network
 from voice2face.decode import load_audio

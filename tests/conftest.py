@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 from voice2face.checkpoint import CheckpointInfo, build_network, save_checkpoint
-from voice2face.models import ModelConfig, GeneratorConfig
+from voice2face.models import GeneratorConfig, ModelConfig
 
 TEXT = (
     "The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore, "

@@ -13,7 +13,6 @@ from voice2face.models import (
     Generator,
     GeneratorConfig,
     IdentityClassifier,
-    ModelConfig,
     VoiceEmbedder,
     VoiceEncoderConfig,
     build_voice_encoder,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import csv
-import time
-
 import shutil
+import time
 
 import numpy as np
 import pytest

@@ -13,12 +13,13 @@ import pytest
 import torch
 
 from voice2face.audio import FrontEndConfig
-from voice2face.data import load_identities, paper_split, read_voxceleb_meta, split_identities, list_split
+from voice2face.data import list_split, load_identities, paper_split, read_voxceleb_meta, split_identities
 from voice2face.errors import Voice2FaceError
 from voice2face.pipeline import Voice2Face
 from voice2face.training import load_config, train
 
-from .conftest import losses, tiny_config as config
+from .conftest import losses
+from .conftest import tiny_config as config
 
 # --------------------------------------------------------------------------- data
 
@@ -179,8 +180,7 @@ def small_gan_model():
 
 
 def test_gan_step_loss_weights():
-    from voice2face.models import Generator
-    from voice2face.models import FaceCritic
+    from voice2face.models import FaceCritic, Generator
     from voice2face.training.config import TrainConfig
     from voice2face.training.gan import gan_step
 
@@ -235,8 +235,7 @@ def test_attribute_group_faces_average_each_group(tmp_path):
 
 
 def test_attribute_weight_pulls_faces_to_their_group():
-    from voice2face.models import Generator
-    from voice2face.models import FaceCritic
+    from voice2face.models import FaceCritic, Generator
     from voice2face.training.config import TrainConfig
     from voice2face.training.gan import gan_step
 

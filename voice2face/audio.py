@@ -25,6 +25,7 @@ from .limits import MAX_DURATIONS
 from .speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
 from .speech_check import require_speech
 
+
 @dataclass(frozen=True)
 class FrontEndConfig:
     """How a voice encoder wants its input frames; stored in every checkpoint."""

@@ -21,13 +21,12 @@ import select
 import struct
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import IO, Callable, TypeVar
 
 from .decode import Audio, decode_file
 from .errors import AudioError
-from .limits import DECODER_MEMORY_BYTES, DECODE_TIMEOUT_S
+from .limits import DECODE_TIMEOUT_S, DECODER_MEMORY_BYTES
 
 T = TypeVar("T")
 

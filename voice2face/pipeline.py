@@ -21,7 +21,6 @@ from .models import VoiceEncoder
 from .paths import DEFAULT_CHECKPOINT
 
 
-
 @dataclass
 class FacesResult:
     """Faces for several lengths of one clip, and what each length really used."""

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +41,9 @@ from scipy.signal import fftconvolve
 from tqdm import tqdm
 
 from .errors import Voice2FaceError
+from .images import to_pil
 from .judges import AgeGenderJudge
 from .models import FaceDecoder, packaged_decoder_state
-from .images import to_pil
 
 SAMPLE_RATE = 16000
 ACCENTS = ["en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan"]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import math
 import html
 import io
+import math
 import os
 import uuid
 from dataclasses import dataclass
@@ -21,9 +21,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .audio import WHOLE_CLIP_WORDS, parse_durations
 from .decode import AudioSource
-from .limits import MAX_AUDIO_SECONDS
 from .errors import Voice2FaceError
 from .images import upscale
+from .limits import MAX_AUDIO_SECONDS
 from .pipeline import FacesResult, Voice2Face
 
 #: Lengths offered as check boxes; "whole clip" is the full speech.
@@ -86,7 +86,7 @@ def demo_request(
         raise Voice2FaceError(f"Record or upload a clip first (files up to {MAX_UPLOAD_MB} MB).")
     durations = durations_from_choices(choices, extra)
     result = model.faces_for_durations(audio, durations, max_seconds=MAX_AUDIO_SECONDS)
-    faces = [(upscale(im, DISPLAY_SIZE), cut.short_label) for im, cut in zip(result.images, result.cuts)]
+    faces = [(upscale(im, DISPLAY_SIZE), cut.short_label) for im, cut in zip(result.images, result.cuts, strict=True)]
     settle = {"seconds of speech": result.seconds, "similarity to whole clip": result.similarity_to_longest().round(4).tolist()}
     spectrogram = spectrogram_image(result, model.front_end.hop_ms / 1000, model.front_end.log_compress)
     return DemoOutput(faces, settle, settle_image(settle), spectrogram, result.strip(size=160), notes_markdown(result))
@@ -181,7 +181,7 @@ def settle_image(settle: dict[str, list[float]], width_px: int = 560, height_px:
         draw.text((left - 6, y), f"{v:.2f}", fill="black", font=small, anchor="rm")
     for s in seconds:
         draw.text((x_of(s), top + plot_h + 6), f"{s:.1f}", fill="black", font=small, anchor="ma")
-    points = [(x_of(s), y_of(v)) for s, v in zip(seconds, similarity)]
+    points = [(x_of(s), y_of(v)) for s, v in zip(seconds, similarity, strict=True)]
     draw.line(points, fill=(79, 70, 229), width=2)
     for x, y in points:
         draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=(79, 70, 229))

@@ -33,8 +33,8 @@ from ..errors import Voice2FaceError
 from ..images import to_pil
 from ..judges import AgeGenderJudge
 from ..pipeline import Voice2Face
-from .report import duration_label
 from .faces import gender_agreement, generated_faces, majority_share
+from .report import duration_label
 from .stats import mean_interval, rate
 
 # --------------------------------------------------------------------------- the grader

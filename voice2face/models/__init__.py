@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from torch import nn
+
 from .config import (
     GENERATOR_BACKENDS,
     VOICE_BACKENDS,
@@ -20,8 +22,6 @@ from .config import (
 from .face_space import FaceAttributeNet, FaceDecoder, FaceDiscriminator, FaceSpaceGenerator, packaged_decoder_state
 from .paper import Discriminator, FaceCritic, FaceEmbedder, Generator, GraderNetwork, IdentityClassifier
 from .voice import GE2E_CONFIG, GE2E_FRONT_END, GE2EEncoder, SpeakerClassifier, VoiceEmbedder, VoiceEncoder, build_voice_encoder
-
-from torch import nn
 
 
 def build_generator(config: GeneratorConfig, embedding_dim: int) -> nn.Module:

@@ -18,7 +18,6 @@ from ..audio import FrontEndConfig, cmvn, pad_features
 from ..errors import CheckpointError
 from .config import VoiceEncoderConfig
 
-
 # --------------------------------------------------------------------------- voice
 
 

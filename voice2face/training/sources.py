@@ -16,7 +16,7 @@ from ..errors import Voice2FaceError
 from ..models import ModelConfig, VoiceEncoder
 from ..paths import voice_encoder_checkpoint
 from .config import TrainConfig
-from .loop import Runtime
+
 
 def describe_data(config: TrainConfig, train: list[Identity], test: list[Identity]) -> str:
     return config.trained_on or (
