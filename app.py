@@ -58,6 +58,8 @@ CSS = """
 .v2f-error { border: 2px solid #c0392b; background: #fdecea; color: #611a15; border-radius: 8px; padding: 10px 14px; }
 .v2f-error p { margin: 4px 0 0 0; }
 #live-face img { max-width: 192px; }
+#voice .controls, #live-voice .controls { flex-wrap: wrap; gap: 8px; }
+#voice select, #live-voice select { max-width: 100%; width: auto; flex: 1 1 12rem; }  /* the microphone's whole name */
 @media (max-width: 600px) { .v2f-face { flex-basis: calc(33.3% - 7px); } }
 """
 
