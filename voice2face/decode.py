@@ -100,9 +100,14 @@ def _check_path(path: Path) -> None:
         raise AudioError(f"The audio file {path.name} is empty (0 bytes).")
 
 
+def source_name(source: str | Path | bytes) -> str:
+    """How messages name a file: by its name, never its path (a server's temp path means nothing to a visitor)."""
+    return "the uploaded file" if isinstance(source, (bytes, bytearray)) else f"the file {Path(source).name}"
+
+
 def decode_file(source: str | Path | bytes, sample_rate: int, max_seconds: float) -> Audio:
     """Decode a file (path or bytes) in this process: soundfile first (fast, exact), then PyAV."""
-    name = "the uploaded file" if isinstance(source, (bytes, bytearray)) else f"the file {Path(source).name}"
+    name = source_name(source)
     src = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     try:
         return _decode_soundfile(src, name, sample_rate, max_seconds)
@@ -125,7 +130,7 @@ def decode_file(source: str | Path | bytes, sample_rate: int, max_seconds: float
 # --------------------------------------------------------------------------- bounds
 
 
-def _check_layout(name: str, rate: float, channels: int) -> None:
+def check_layout(name: str, rate: float, channels: int) -> None:
     """Refuse headers that no recording has, before any sample is decoded."""
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise AudioError(
@@ -169,7 +174,7 @@ class _MonoResampler:
 def _decode_soundfile(src, name: str, sample_rate: int, max_seconds: float) -> Audio:
     with soundfile.SoundFile(src) as f:
         rate, channels, frames = f.samplerate, f.channels, f.frames
-        _check_layout(name, rate, channels)
+        check_layout(name, rate, channels)
         missing = _wav_missing_bytes(src) if f.format in ("WAV", "WAVEX") else 0
         if missing:
             bytes_per_second = rate * channels * max(1, _SUBTYPE_BYTES.get(f.subtype, 2))
@@ -257,7 +262,7 @@ def _decode_pyav(src, name: str, sample_rate: int, max_seconds: float) -> Audio:
         stream = container.streams.audio[0]
         rate = stream.codec_context.sample_rate or stream.rate or 0
         channels = stream.codec_context.layout.nb_channels
-        _check_layout(name, rate, channels)
+        check_layout(name, rate, channels)
         declared = container.duration / av.time_base if container.duration else 0.0
         # FFmpeg downmixes and resamples each frame: no multi-channel array is ever
         # handed to numpy (PyAV 18 crashes converting 8-plane float frames).
@@ -297,7 +302,7 @@ def _from_array(source: tuple, sample_rate: int, max_seconds: float) -> Audio:
     if len(source) != 2:
         raise AudioError("Audio given as a tuple must be (sample_rate, samples).")
     rate = whole_rate(source[0])
-    _check_layout("the audio", rate, 1)
+    check_layout("the audio", rate, 1)
     try:
         data = np.asarray(source[1])
     except (TypeError, ValueError):

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import IO, Callable, TypeVar
 
-from .decode import Audio, decode_file
+from .decode import Audio, decode_file, source_name
 from .errors import AudioError
 from .limits import DECODE_TIMEOUT_S, DECODER_MEMORY_BYTES
 
@@ -69,8 +69,7 @@ class DecoderPool:
 
     def decode(self, source: str | Path | bytes, sample_rate: int, max_seconds: float) -> Audio:
         """`decode_file` in a worker."""
-        name = "the uploaded file" if isinstance(source, (bytes, bytearray)) else f"the file {Path(source).name}"
-        return self.run(name, decode_file, str(source) if isinstance(source, Path) else source, sample_rate, max_seconds)
+        return self.run(source_name(source), decode_file, str(source) if isinstance(source, Path) else source, sample_rate, max_seconds)
 
     def run(self, name: str, fn: Callable[..., T], *args) -> T:
         """`fn(*args)` in a worker of its own; exceptions it raises are raised here."""

@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .audio import log_mel, speech_frames
-from .decode import to_float_mono, whole_rate
+from .decode import check_layout, to_float_mono, whole_rate
 from .errors import AudioError
 from .images import to_pil
-from .limits import MAX_AUDIO_SECONDS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from .limits import MAX_AUDIO_SECONDS
 from .pipeline import Voice2Face
 
 WINDOW_SECONDS = 1.6
@@ -69,8 +69,7 @@ class LiveFaces:
     def add(self, source_rate: object, samples: np.ndarray) -> LiveUpdate:
         """Take the next microphone chunk, as Gradio streams it: (rate, int16 or float samples)."""
         rate = whole_rate(source_rate)
-        if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-            raise AudioError(f"The microphone's sample rate of {rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz.")
+        check_layout("the microphone", rate, 1)
         if self.source_rate is None:
             self.source_rate = rate
             self.resampler = None if rate == self.rate else soxr.ResampleStream(rate, self.rate, 1, dtype="float32")

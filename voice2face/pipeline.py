@@ -118,8 +118,7 @@ def distinct_cuts(cuts: list[Cut]) -> list[Cut]:
     for cut in cuts:
         if cut.frames not in by_frames or cut.requested is None:
             by_frames[cut.frames] = cut
-    kept = set(map(id, by_frames.values()))
-    return [c for c in cuts if id(c) in kept]
+    return [c for c in cuts if by_frames[c.frames] is c]
 
 
 def _notes(utterance: Utterance, cuts: list[Cut]) -> list[str]:

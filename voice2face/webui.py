@@ -13,6 +13,7 @@ import math
 import os
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +48,14 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 class DemoOutput:
     faces: list[tuple[Image.Image, str]]  # (face at DISPLAY_SIZE, short caption) per distinct length
     settle: dict[str, list[float]]  # seconds of speech, and each cut's cosine to the whole clip's embedding
-    settle_plot: Image.Image  # the same as a picture
     spectrogram: Image.Image  # log-mel of the speech with the cut points marked
     strip: Image.Image  # all faces side by side, for download
     notes: str  # markdown: what was used, anything the user should know
+
+    @cached_property
+    def settle_plot(self) -> Image.Image:
+        """`settle` as a picture, drawn only where it is shown (the page; the API returns the numbers)."""
+        return settle_image(self.settle)
 
 
 def durations_from_choices(choices: list[str] | None, extra: str | None = "") -> tuple[float | None, ...]:
@@ -89,7 +94,7 @@ def demo_request(
     faces = [(upscale(im, DISPLAY_SIZE), cut.short_label) for im, cut in zip(result.images, result.cuts, strict=True)]
     settle = {"seconds of speech": result.seconds, "similarity to whole clip": result.similarity_to_longest().round(4).tolist()}
     spectrogram = spectrogram_image(result, model.front_end.hop_ms / 1000, model.front_end.log_compress)
-    return DemoOutput(faces, settle, settle_image(settle), spectrogram, result.strip(size=160), notes_markdown(result))
+    return DemoOutput(faces, settle, spectrogram, result.strip(size=160), notes_markdown(result))
 
 
 # --------------------------------------------------------------------------- HTML the page shows
@@ -111,10 +116,14 @@ def message_html(message: str, title: str = "Could not draw a face") -> str:
     return f'<div class="v2f-error" role="alert"><strong>{html.escape(title)}</strong><p>{html.escape(message)}</p></div>'
 
 
-def png_data_uri(image: Image.Image) -> str:
+def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)  # 5x faster than the default; a few KB larger
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
+
+
+def png_data_uri(image: Image.Image) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
 
 
 def save_png(image: Image.Image, folder: Path) -> str:
@@ -125,9 +134,7 @@ def save_png(image: Image.Image, folder: Path) -> str:
     another rewrote it ("Too little data for declared Content-Length"). A file
     that is renamed into place is never seen half-written.
     """
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    data = buffer.getvalue()
+    data = png_bytes(image)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
     try:
