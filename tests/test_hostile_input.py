@@ -9,10 +9,13 @@ import math
 import resource
 import time
 
+from pathlib import Path
+
 import av
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from voice2face.audio import parse_durations
 from voice2face.decode import load_audio
@@ -143,6 +146,26 @@ def test_speech_passes_the_speech_check(speech_wav):
     audio = load_audio(speech_wav)
     assert speech_share(audio.samples) > 0.5
     assert speech_share(audio.samples[:1000]) is None  # too short to judge: left to the VAD
+
+
+def test_the_speech_checks_one_call_per_window_matches_silero_streamed_frame_by_frame(speech_wav):
+    """The thresholds were set with Silero's streaming TorchScript model; the ONNX sequence
+    export must hear each frame the same way (the 64 samples of context carried across frames)."""
+    import importlib.util
+    import warnings
+
+    from voice2face.speech_check import CHUNK, frame_probabilities
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        streamed = torch.jit.load(str(Path(importlib.util.find_spec("silero_vad").origin).parent / "data" / "silero_vad.jit"))
+    window = load_audio(speech_wav).samples[: 20 * CHUNK]
+    streamed.reset_states()
+    with torch.inference_mode():
+        expected = np.array([float(streamed(torch.from_numpy(window[i : i + CHUNK].copy()), 16000)) for i in range(0, len(window), CHUNK)])
+    got = frame_probabilities(window)
+    assert len(got) == 20 and expected.max() > 0.5  # speech in it, so the comparison means something
+    np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
 # --------------------------------------------------------------------------- the public API's types
