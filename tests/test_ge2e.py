@@ -52,17 +52,31 @@ def test_ge2e_batch_matches_single_clips(encoder):
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
 
 
-def test_prefixes_share_partials_and_match_one_clip_at_a_time(encoder):
+@pytest.mark.parametrize("lengths", [
+    [100, 200, 400, 800, 1000],  # the app's 1, 2, 4, 8 s and whole clip
+    [37, 159, 160, 161, 239, 240, 1000],  # partials shorter than 1.6 s, ends on and off the 0.8 s grid
+    [50],
+])  # fmt: skip
+def test_prefixes_share_partials_and_match_one_clip_at_a_time(encoder, lengths):
     torch.manual_seed(0)
     clip = torch.rand(40, 1000)
-    lengths = [100, 200, 400, 800, 1000]  # the app's 1, 2, 4, 8 s and whole clip
     with torch.no_grad():
         shared = encoder.embed_prefixes(clip, lengths)
         alone = torch.cat([encoder(clip[None, :, :n]) for n in lengths])
     torch.testing.assert_close(shared, alone, atol=1e-5, rtol=1e-4)
+
+
+def test_prefixes_run_the_lstm_once_per_partial_start(encoder, monkeypatch):
+    lengths = [100, 200, 400, 800, 1000]
     every = sum(len(encoder.partial_spans(n)) for n in lengths)
-    distinct = len({span for n in lengths for span in encoder.partial_spans(n)})
-    assert (every, distinct) == (26, 12)  # what sharing saves here: 14 of 26 LSTM runs
+    starts = len({s for n in lengths for s, _ in encoder.partial_spans(n)})
+    assert (every, starts) == (26, 11)  # the 1 s prefix's partial is read off the run that starts where it does
+    batches = []
+    lstm = encoder.lstm.forward
+    monkeypatch.setattr(encoder.lstm, "forward", lambda x, *a: batches.append(x.shape[:2]) or lstm(x, *a))
+    with torch.no_grad():
+        encoder.embed_prefixes(torch.rand(40, 1000), lengths)
+    assert batches == [(11, 160)]  # one call: 11 rows of 1.6 s, not 26 partials
 
 
 def test_front_end_gain_normalisation_makes_level_irrelevant(speech):

@@ -141,17 +141,23 @@ class GE2EEncoder(VoiceEncoder):
 
     def embed_prefixes(self, features: torch.Tensor, lengths: list[int]) -> torch.Tensor:
         """Prefixes of one clip share most partials (the first 8 s and the whole clip start alike):
-        each distinct partial runs through the LSTM once."""
+        the LSTM runs once per distinct partial start, and a shorter partial with the same start
+        (the 1 s prefix's) is read off the longer one's run at its own last step, since the LSTM
+        runs forwards only."""
         if self.front_end.normalise:  # each prefix is normalised over itself: no shared partials
             return super().embed_prefixes(features, lengths)
         frames = features.T  # (T, n_mels)
-        spans = [self.partial_spans(n) for n in lengths]
-        unique = sorted({span for clip in spans for span in clip})
-        row = {span: k for k, span in enumerate(unique)}
-        per_unique = self.embed_partials([frames[s:e] for s, e in unique])
-        rows = [row[span] for clip in spans for span in clip]
-        owner = [i for i, clip in enumerate(spans) for _ in clip]
-        return self.average(per_unique[rows], owner, len(lengths))
+        spans = [span for n in lengths for span in self.partial_spans(n)]
+        end_of = {}  # partial start -> the furthest end any partial from there reaches
+        for s, e in spans:
+            end_of[s] = max(end_of.get(s, e), e)
+        starts = sorted(end_of)
+        top, _ = self.lstm(nn.utils.rnn.pad_sequence([frames[s : end_of[s]] for s in starts], batch_first=True))
+        run_of = {s: k for k, s in enumerate(starts)}
+        last = top[[run_of[s] for s, _ in spans], [e - s - 1 for s, e in spans]]  # top layer at each partial's last step
+        per_partial = F.normalize(F.relu(self.linear(last)), dim=1)
+        owner = [i for i, n in enumerate(lengths) for _ in self.partial_spans(n)]
+        return self.average(per_partial, owner, len(lengths))
 
 
 #: The front end and widths of `GE2EEncoder` with resemblyzer's weights: 16 kHz, 25 ms / 10 ms,
