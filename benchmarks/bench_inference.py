@@ -4,18 +4,25 @@
 
 Prints the median time of each stage for 10 s and 60 s clips, the whole
 5-length request, and the same request done the naive way (one forward pass
-per length) as a ratio. Without --checkpoint it uses a randomly initialised
+per length) as a ratio; then the speech check (Silero VAD) as we run it, a
+window per ONNX Runtime call, against Silero's TorchScript model fed 32 ms at
+a time. Without --checkpoint it uses a randomly initialised
 model of the paper's full widths, so timings do not depend on what is shipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import warnings
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 from common import median_seconds, peak_rss_mib, speech_clip
 
+from voice2face import speech_check
 from voice2face.audio import DEFAULT_DURATIONS, log_mel, plan_cuts, remove_silence
 from voice2face.checkpoint import CheckpointInfo, build_network
 from voice2face.decode import load_audio
@@ -33,6 +40,28 @@ def naive_request(model: Voice2Face, path: Path) -> None:
     """What a first version would do: the whole pipeline again for every length."""
     for d in DEFAULT_DURATIONS:
         model.faces_for_durations(path, (d,))
+
+
+def torchscript_speech_share(samples) -> float:
+    """The speech check the way Silero's README streams it: TorchScript, one 32 ms frame per call."""
+    model = torchscript_silero()
+    length = speech_check.CHUNKS_PER_SEGMENT * speech_check.CHUNK
+    starts = np.linspace(0, len(samples) - length, speech_check.SEGMENTS).astype(int)
+    x = torch.from_numpy(np.stack([samples[s : s + length] for s in starts]).astype(np.float32))
+    with torch.inference_mode():
+        model.reset_states()
+        chunk = speech_check.CHUNK
+        probs = torch.stack([model(x[:, i * chunk : (i + 1) * chunk], 16000).reshape(-1)
+                             for i in range(speech_check.CHUNKS_PER_SEGMENT)], 1)  # fmt: skip
+    return float((probs[:, speech_check.WARM_UP_CHUNKS :] > speech_check.SPEECH_PROBABILITY).float().mean())
+
+
+@lru_cache(maxsize=1)
+def torchscript_silero() -> torch.jit.ScriptModule:
+    spec = importlib.util.find_spec("silero_vad")
+    with warnings.catch_warnings():  # torch 2.13 marks TorchScript deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(str(Path(spec.origin).parent / "data" / "silero_vad.jit"), map_location="cpu").eval()
 
 
 @torch.inference_mode()
@@ -74,6 +103,13 @@ def main() -> None:
         print(f"{seconds:>4}s {ms(t_decode):>8} {ms(t_vad):>8} {ms(t_feat):>9} {ms(t_embed):>8} {ms(t_gen):>9} "
               f"{ms(t_request):>9} {ms(t_naive_fwd):>10} {t_naive_fwd / t_request:5.2f}x "
               f"{ms(t_naive_all):>10} {t_naive_all / t_request:5.2f}x")
+        if seconds == 10:
+            check = speech
+    t_ours = median_seconds(lambda: speech_check.speech_share(check), args.repeats)
+    t_script = median_seconds(lambda: torchscript_speech_share(check), args.repeats)
+    same = abs(speech_check.speech_share(check) - torchscript_speech_share(check)) < 1e-6
+    print(f"speech check (10 s clip): ONNX sequence {1000 * t_ours:.1f}ms, TorchScript frame by frame "
+          f"{1000 * t_script:.1f}ms, ratio {t_script / t_ours:.2f}x; same share: {same}")
     print(f"peak RSS: {peak_rss_mib():.0f} MiB")
     print("request = faces_for_durations for 1, 2, 4, 8 s and whole clip (decode to images);")
     print("naive fwd = same front end, one forward per length; naive all = whole pipeline per length;")
