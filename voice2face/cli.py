@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--photos", type=Path, help="UTKFace folder: real photos to report beside the generated faces")
     evaluate.add_argument("--grader", type=Path, help="grader checkpoint (train --stage grader) for 1:2 matching")
     evaluate.add_argument("--durations", nargs="+", default=["2", "full"], help="default: 2 full")
-    evaluate.add_argument("--clips-per-speaker", type=int, default=10)
+    evaluate.add_argument("--clips-per-speaker", type=int,
+                          help="judge only each speaker's first N clips (default: all; fewer is quicker but noisier)")  # fmt: skip
     evaluate.add_argument("--trials", type=int, default=2000, help="1:2 trials per duration (default: 2000)")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--out", type=Path, default=Path("evaluation"), help="directory for results.json, plots, face sheets")

@@ -64,10 +64,11 @@ def judge_speakers(
     model: Voice2Face,
     speakers: Sequence[JudgedSpeaker],
     durations: Sequence[float | None] = (2.0, None),
-    clips_per_speaker: int = 10,
+    clips_per_speaker: int | None = None,
     seed: int = 0,
 ) -> tuple[dict, dict, np.ndarray]:
-    """Every figure above for each duration, on `speakers` (which must be held out of training).
+    """Every figure above for each duration, on `speakers` (which must be held out of training),
+    from each speaker's first `clips_per_speaker` clips (None: all of them).
 
     Returns the report, the faces per duration and each face's speaker index (for a face sheet)."""
     durations = list(durations) + ([None] if None not in durations else [])

@@ -29,7 +29,7 @@ def evaluate_checkpoint(
     durations: Sequence[float | None],
     paired: tuple[FaceGrader, Sequence[Identity]] | None = None,
     photos: Path | None = None,
-    clips_per_speaker: int = 10,
+    clips_per_speaker: int | None = None,
     trials: int = 2000,
     seed: int = 0,
 ) -> dict:
