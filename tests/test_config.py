@@ -31,6 +31,7 @@ def test_command_line_values_take_the_fields_type():
     ("model.generator.channels=7", "takes 5 generator.channels"),
     ("model.generator.colour=red", "Unknown setting 'model.generator.colour'"),
     ("model.generator.standardise_input=maybe", "true or false"),
+    ("real_share=1.5", "real_share is a share.*between 0 and 1"),
 ])  # fmt: skip
 def test_bad_values_name_the_key(setting, message):
     with pytest.raises(Voice2FaceError, match=message):

@@ -58,6 +58,7 @@ class TrainConfig:
     attribute_net: str | None = None  # voice-map: face-attributes run dir that steers gender and age
     real_voices: str | None = None  # voice-map: EmoDB folder (wav/ and speakers.csv) of real speech
     real_holdout: tuple[str, ...] = ("03", "08", "09", "10")  # voice-map: EmoDB speakers kept out of training
+    real_share: float = 0.25  # voice-map: share of each batch's speakers drawn from the few real ones
     diversity_weight: float = 1.0  # voice-map: keep the speakers' relative distances in the latent
     consistency_weight: float = 1.0  # voice-map: one speaker's clips to one latent
     prior_weight: float = 1.0  # voice-map: latents distributed as the decoder's N(0, I)
@@ -154,6 +155,8 @@ def load_config(preset_name: str, config_file: str | None, settings: list[str]) 
         raise Voice2FaceError(f"Model settings: {'; '.join(problems)}.")
     if config.steps < 0 or config.batch_size < 1 or config.lr <= 0:
         raise Voice2FaceError("steps must be >= 0, batch_size >= 1 and lr > 0.")
+    if not 0 <= config.real_share <= 1:
+        raise Voice2FaceError(f"real_share is a share of each batch's speakers, between 0 and 1; got {config.real_share}.")
     if config.stage == "gan" and not (config.adversarial_weight or config.identity_weight or config.reconstruction_weight or config.attribute_weight):
         raise Voice2FaceError(
             "adversarial_weight, identity_weight, reconstruction_weight and attribute_weight are all 0: the generator would learn nothing."

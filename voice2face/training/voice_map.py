@@ -26,7 +26,7 @@ face of their own, fixed but arbitrary. The loss, per batch of
 Voices: synthetic speakers from `data` (generic layout, meta.csv with gender
 and age_band; the `split` list held out) and real speakers from an EmoDB
 folder (`real_voices`, `real_holdout` held out). Real speakers are few, so
-each batch draws `REAL_SHARE` of its speakers from them.
+each batch draws `real_share` of its speakers from them.
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ from .sources import embed_crops, frozen_voice_encoder
 
 SPEAKERS_PER_BATCH = 16
 CLIPS_PER_SPEAKER = 4
-REAL_SHARE = 0.25
 #: Real speakers' faces are asked to look their age +- this many years (synthetic ones: `AGE_BANDS`).
 REAL_AGE_SLACK = 6.0
 
@@ -144,7 +143,8 @@ class VoiceMapStage(Stage):
 
     def batch(self) -> tuple[torch.Tensor, list[int]]:
         """Clip embeddings of SPEAKERS_PER_BATCH speakers, CLIPS_PER_SPEAKER each, and each row's speaker."""
-        n_real = min(round(SPEAKERS_PER_BATCH * REAL_SHARE), len(self.real_ids)) if self.synthetic_ids else SPEAKERS_PER_BATCH
+        n_real = round(SPEAKERS_PER_BATCH * self.config.real_share) if self.synthetic_ids else SPEAKERS_PER_BATCH
+        # drawn with replacement: a real speaker drawn twice is one speaker with twice the clips
         chosen = random.choices(self.real_ids, k=n_real) if self.real_ids else []
         chosen += random.sample(self.synthetic_ids, min(SPEAKERS_PER_BATCH - len(chosen), len(self.synthetic_ids)))
         rows, owners = [], []
