@@ -251,8 +251,8 @@ def spectrogram_image(
 
 
 PLAIN_SUMMARY = (
-    "**What to expect:** a made-up face that fits what the voice suggests, mainly whether it sounds like a man "
-    "or a woman, and a little of the age. It is not a picture of the speaker: the model never saw who is speaking, "
+    "**What to expect:** a made-up face that fits what the voice suggests: mainly whether it sounds like a man "
+    "or a woman (not yet the age). It is not a picture of the speaker: the model never saw who is speaking, "
     "only voices and photos of different people matched by gender and age."
 )
 
