@@ -59,6 +59,7 @@ class TrainConfig:
     real_voices: str | None = None  # voice-map: EmoDB folder (wav/ and speakers.csv) of real speech
     real_holdout: tuple[str, ...] = ("03", "08", "09", "10")  # voice-map: EmoDB speakers kept out of training
     real_share: float = 0.25  # voice-map: share of each batch's speakers drawn from the few real ones
+    speakers_per_batch: int = 16  # voice-map: speakers in each batch (4 clip embeddings each)
     diversity_weight: float = 1.0  # voice-map: keep the speakers' relative distances in the latent
     consistency_weight: float = 1.0  # voice-map: one speaker's clips to one latent
     prior_weight: float = 1.0  # voice-map: latents distributed as the decoder's N(0, I)
@@ -155,6 +156,8 @@ def load_config(preset_name: str, config_file: str | None, settings: list[str]) 
         raise Voice2FaceError(f"Model settings: {'; '.join(problems)}.")
     if config.steps < 0 or config.batch_size < 1 or config.lr <= 0:
         raise Voice2FaceError("steps must be >= 0, batch_size >= 1 and lr > 0.")
+    if config.speakers_per_batch < 2:
+        raise Voice2FaceError(f"speakers_per_batch must be at least 2 (the losses compare speakers); got {config.speakers_per_batch}.")
     if not 0 <= config.real_share <= 1:
         raise Voice2FaceError(f"real_share is a share of each batch's speakers, between 0 and 1; got {config.real_share}.")
     if config.stage == "gan" and not (config.adversarial_weight or config.identity_weight or config.reconstruction_weight or config.attribute_weight):

@@ -9,7 +9,7 @@ draws from its photo-like space. No voice here has a face of its own, so
 identity cannot be learned: what is learned is what the voice tells (gender,
 roughly age), and the map is kept from collapsing so that each speaker gets a
 face of their own, fixed but arbitrary. The loss, per batch of
-`SPEAKERS_PER_BATCH` speakers x `CLIPS_PER_SPEAKER` clip embeddings:
+`speakers_per_batch` speakers x `CLIPS_PER_SPEAKER` clip embeddings:
 
 - attribute (`attribute_weight`): the frozen attribute net (`face-attributes`)
   must read the voice's gender from the face (cross-entropy), and an age in
@@ -51,7 +51,6 @@ from .face_gan import DECODER_CONFIG
 from .loop import Runtime, Stage, wrap
 from .sources import embed_crops, frozen_voice_encoder
 
-SPEAKERS_PER_BATCH = 16
 CLIPS_PER_SPEAKER = 4
 #: Real speakers' faces are asked to look their age +- this many years (synthetic ones: `AGE_BANDS`).
 REAL_AGE_SLACK = 6.0
@@ -142,11 +141,12 @@ class VoiceMapStage(Stage):
             self.generator.standardise.fit(self.embeddings.to(self.rt.device))
 
     def batch(self) -> tuple[torch.Tensor, list[int]]:
-        """Clip embeddings of SPEAKERS_PER_BATCH speakers, CLIPS_PER_SPEAKER each, and each row's speaker."""
-        n_real = round(SPEAKERS_PER_BATCH * self.config.real_share) if self.synthetic_ids else SPEAKERS_PER_BATCH
+        """Clip embeddings of `speakers_per_batch` speakers, CLIPS_PER_SPEAKER each, and each row's speaker."""
+        size = self.config.speakers_per_batch
+        n_real = round(size * self.config.real_share) if self.synthetic_ids else size
         # drawn with replacement: a real speaker drawn twice is one speaker with twice the clips
         chosen = random.choices(self.real_ids, k=n_real) if self.real_ids else []
-        chosen += random.sample(self.synthetic_ids, min(SPEAKERS_PER_BATCH - len(chosen), len(self.synthetic_ids)))
+        chosen += random.sample(self.synthetic_ids, min(size - len(chosen), len(self.synthetic_ids)))
         rows, owners = [], []
         for k in chosen:
             rows += random.choices(self.rows_of[k], k=CLIPS_PER_SPEAKER)
