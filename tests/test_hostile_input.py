@@ -8,7 +8,6 @@ import io
 import math
 import resource
 import time
-
 from pathlib import Path
 
 import av

@@ -147,7 +147,8 @@ class GE2EEncoder(VoiceEncoder):
         if self.front_end.normalise:  # each prefix is normalised over itself: no shared partials
             return super().embed_prefixes(features, lengths)
         frames = features.T  # (T, n_mels)
-        spans = [span for n in lengths for span in self.partial_spans(n)]
+        per_clip = [self.partial_spans(n) for n in lengths]
+        spans = [span for clip in per_clip for span in clip]
         end_of = {}  # partial start -> the furthest end any partial from there reaches
         for s, e in spans:
             end_of[s] = max(end_of.get(s, e), e)
@@ -156,7 +157,7 @@ class GE2EEncoder(VoiceEncoder):
         run_of = {s: k for k, s in enumerate(starts)}
         last = top[[run_of[s] for s, _ in spans], [e - s - 1 for s, e in spans]]  # top layer at each partial's last step
         per_partial = F.normalize(F.relu(self.linear(last)), dim=1)
-        owner = [i for i, n in enumerate(lengths) for _ in self.partial_spans(n)]
+        owner = [i for i, clip in enumerate(per_clip) for _ in clip]
         return self.average(per_partial, owner, len(lengths))
 
 
