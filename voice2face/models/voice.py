@@ -116,16 +116,13 @@ class GE2EEncoder(VoiceEncoder):
         last_start = max(n_frames - self.PARTIAL_FRAMES, 0)
         return [(s, min(s + self.PARTIAL_FRAMES, n_frames)) for s in range(0, last_start + 1, self.PARTIAL_STEP)]
 
-    def embed_partials(self, chunks: list[torch.Tensor]) -> torch.Tensor:
-        """Chunks (t, n_mels) -> (len(chunks), embedding_dim), one LSTM batch per chunk length (no padding)."""
-        out = chunks[0].new_empty(len(chunks), self.embedding_dim)
-        by_length: dict[int, list[int]] = {}
-        for k, chunk in enumerate(chunks):
-            by_length.setdefault(chunk.shape[0], []).append(k)
-        for rows in by_length.values():
-            _, (hidden, _) = self.lstm(torch.stack([chunks[k] for k in rows]))
-            out[rows] = F.normalize(F.relu(self.linear(hidden[-1])), dim=1)
-        return out
+    def embed_runs(self, runs: list[torch.Tensor], reads: list[tuple[int, int]]) -> torch.Tensor:
+        """Partial embeddings read off LSTM runs: each run (t, n_mels) goes through the LSTM once, in
+        one zero-padded batch, and a read (run, step) embeds that run's first step + 1 frames. The
+        LSTM runs forwards only, so the padding after a step cannot change it."""
+        top, _ = self.lstm(nn.utils.rnn.pad_sequence(runs, batch_first=True))  # (B, T, hidden): the top layer at every step
+        rows, steps = zip(*reads)
+        return F.normalize(F.relu(self.linear(top[list(rows), list(steps)])), dim=1)
 
     def average(self, per_partial: torch.Tensor, owner: list[int], n_clips: int) -> torch.Tensor:
         """Each clip's embedding: the normalised mean of its partials'."""
@@ -136,7 +133,7 @@ class GE2EEncoder(VoiceEncoder):
     def encode(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         frames = features.transpose(1, 2)  # (B, T, n_mels)
         spans = [(i, s, e) for i, n in enumerate(lengths.tolist()) for s, e in self.partial_spans(n)]
-        per_partial = self.embed_partials([frames[i, s:e] for i, s, e in spans])
+        per_partial = self.embed_runs([frames[i, s:e] for i, s, e in spans], [(k, e - s - 1) for k, (_, s, e) in enumerate(spans)])
         return self.average(per_partial, [i for i, _, _ in spans], len(lengths))
 
     def embed_prefixes(self, features: torch.Tensor, lengths: list[int]) -> torch.Tensor:
@@ -153,10 +150,8 @@ class GE2EEncoder(VoiceEncoder):
         for s, e in spans:
             end_of[s] = max(end_of.get(s, e), e)
         starts = sorted(end_of)
-        top, _ = self.lstm(nn.utils.rnn.pad_sequence([frames[s : end_of[s]] for s in starts], batch_first=True))
         run_of = {s: k for k, s in enumerate(starts)}
-        last = top[[run_of[s] for s, _ in spans], [e - s - 1 for s, e in spans]]  # top layer at each partial's last step
-        per_partial = F.normalize(F.relu(self.linear(last)), dim=1)
+        per_partial = self.embed_runs([frames[s : end_of[s]] for s in starts], [(run_of[s], e - s - 1) for s, e in spans])
         owner = [i for i, clip in enumerate(per_clip) for _ in clip]
         return self.average(per_partial, owner, len(lengths))
 
