@@ -21,6 +21,7 @@ from gradio_client.utils import is_http_url_like  # noqa: E402
 
 from voice2face import DEFAULT_CHECKPOINT, Voice2Face, Voice2FaceError  # noqa: E402
 from voice2face.decode import SUPPORTED_FORMATS  # noqa: E402
+from voice2face.images import DISPLAY_SIZE  # noqa: E402
 from voice2face.limits import MAX_AUDIO_SECONDS  # noqa: E402
 from voice2face.live import LiveFaces  # noqa: E402
 from voice2face.webui import (  # noqa: E402
@@ -31,6 +32,7 @@ from voice2face.webui import (  # noqa: E402
     PLAIN_SUMMARY,
     DemoOutput,
     demo_request,
+    demo_steps,
     example_clips,
     faces_html,
     is_untrained,
@@ -52,12 +54,14 @@ LIVE_EVERY_S = 1.0
 
 CSS = """
 .v2f-faces { display: flex; flex-wrap: wrap; gap: 10px; justify-content: flex-start; }
-.v2f-face { margin: 0; flex: 0 1 calc(20% - 8px); min-width: 72px; max-width: 192px; }
+.v2f-face { margin: 0; flex: 0 1 calc(20% - 8px); min-width: 72px; max-width: 256px; }
+.v2f-placeholder { aspect-ratio: 1; border-radius: 6px; background: #eceef3; color: #6b7280; display: flex;
+                   align-items: center; justify-content: center; font-size: 0.9rem; }
 .v2f-face img { width: 100%; height: auto; display: block; border-radius: 6px; }
 .v2f-face figcaption { text-align: center; font-size: 0.95rem; margin-top: 4px; }
 .v2f-error { border: 2px solid #c0392b; background: #fdecea; color: #611a15; border-radius: 8px; padding: 10px 14px; }
 .v2f-error p { margin: 4px 0 0 0; }
-#live-face img { max-width: 192px; }
+#live-face img { max-width: 256px; }
 #voice .controls, #live-voice .controls { flex-wrap: wrap; gap: 8px; }
 #voice select, #live-voice select { max-width: 100%; width: auto; flex: 1 1 12rem; }  /* the microphone's whole name */
 @media (max-width: 600px) { .v2f-face { flex-basis: calc(33.3% - 7px); } }
@@ -102,12 +106,19 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
             raise
 
     def draw_page(audio, choices, extra):
-        """The page's button: an error stays on the page, and the other panes are emptied."""
+        """The page's button: faces appear as they are drawn, the whole clip's first; an error stays
+        on the page, and the other panes are emptied."""
         try:
-            out = request(audio, choices, extra)
+            steps = demo_steps(model, audio, choices, extra)
+            first = next(steps)
+            settle, spectrogram = files(first.settle_plot, first.spectrogram)
+            yield faces_html(first.faces), settle, spectrogram, None, first.notes
+            for out in steps:
+                done = all(face is not None for face, _ in out.faces)
+                yield faces_html(out.faces), settle, spectrogram, files(out.strip)[0] if done else None, out.notes
         except Voice2FaceError as err:
-            return message_html(str(err)), None, None, None, ""
-        return faces_html(out.faces), *files(out.settle_plot, out.spectrogram, out.strip), out.notes
+            log.info("refused a request: %s", err)
+            yield message_html(str(err)), None, None, None, ""
 
     def draw_api(audio, choices, extra):
         """The /faces endpoint: errors are errors, faces a gallery of files with captions."""
@@ -132,9 +143,7 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
         return live, update.face if update.new_face else gr.skip(), update.caption
 
     def live_finish(live: LiveFaces | None, choices, extra):
-        if live is None or not live.recorded:
-            return draw_page(None, choices, extra)
-        return draw_page(live.recording(), choices, extra)
+        yield from draw_page(live.recording() if live is not None and live.recorded else None, choices, extra)
 
     with gr.Blocks(title="voice2face", delete_cache=cache_sweep) as demo:
         outputs_folder.append(Path(demo.GRADIO_CACHE) / "voice2face")
@@ -159,7 +168,7 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
                             buttons=[],
                         )
                         live_face = gr.Image(label="Face so far", type="pil", show_label=False, elem_id="live-face",
-                                             height=200, buttons=[], interactive=False)  # fmt: skip
+                                             height=DISPLAY_SIZE, buttons=[], interactive=False)  # fmt: skip
                         live_caption = gr.Markdown(elem_id="live-caption")
                 with gr.Accordion("Lengths to compare", open=False, elem_id="lengths-accordion"):
                     choices = gr.CheckboxGroup(

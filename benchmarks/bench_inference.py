@@ -26,7 +26,7 @@ from voice2face import speech_check
 from voice2face.audio import DEFAULT_DURATIONS, log_mel, plan_cuts, remove_silence
 from voice2face.checkpoint import CheckpointInfo, build_network
 from voice2face.decode import load_audio
-from voice2face.models import ModelConfig
+from voice2face.models import ModelConfig, StyleVoiceMap, SynthesisNetwork
 from voice2face.pipeline import Voice2Face
 
 
@@ -71,6 +71,33 @@ def naive_forwards(model: Voice2Face, features: torch.Tensor, cuts) -> None:
         model.generator(model.voice_encoder(features[None, :, : cut.frames]))
 
 
+def face_rendering(model: Voice2Face, embeddings: torch.Tensor, repeats: int) -> None:
+    """The StyleGAN's 1024-px faces: how we draw them (one at a time, channels-last) against a batch,
+    against the default memory layout, and against MobileStyleGAN's own OpenVINO graph when installed."""
+    synthesis = model.generator.synthesis
+    with torch.inference_mode():
+        styles = model.generator.style(model.generator.read(embeddings))
+        one_by_one = median_seconds(lambda: [synthesis(s[None]) for s in styles], repeats)
+        batched = median_seconds(lambda: synthesis(styles), repeats)
+        plain = SynthesisNetwork(model.info.model.generator.synthesis_widths).eval()
+        plain.load_state_dict(synthesis.state_dict())
+        contiguous = median_seconds(lambda: [plain(s[None]) for s in styles], repeats)
+    n = len(styles)
+    print(f"{n} faces at 1024 px: one at a time, channels-last {1000 * one_by_one / n:.0f}ms a face; "
+          f"one batch {1000 * batched / n:.0f}ms a face ({batched / one_by_one:.2f}x); "
+          f"default layout {1000 * contiguous / n:.0f}ms a face ({contiguous / one_by_one:.2f}x)")
+    if importlib.util.find_spec("openvino") and importlib.util.find_spec("random_face"):
+        import openvino as ov
+
+        from voice2face.models.stylegan_import import packaged_ir_dir
+
+        compiled = ov.Core().compile_model(str(packaged_ir_dir() / "SynthesisNetwork.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        rows = styles.numpy()
+        t_ov = median_seconds(lambda: [compiled({"style": r[None]}) for r in rows], repeats)
+        print(f"MobileStyleGAN's own OpenVINO graph (f32), one at a time: {1000 * t_ov / n:.0f}ms a face "
+              f"({t_ov / one_by_one:.2f}x ours)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, help="checkpoint to time (default: random paper-width model)")
@@ -92,7 +119,7 @@ def main() -> None:
         with torch.inference_mode():
             embeddings = model.embed_cuts(features, cuts)
             t_embed = median_seconds(lambda: model.embed_cuts(features, cuts), args.repeats)
-            t_gen = median_seconds(lambda: model.generator(embeddings), args.repeats)
+            t_gen = median_seconds(lambda: model.render(embeddings), args.repeats)
         t_decode = median_seconds(lambda: load_audio(path), args.repeats)
         t_vad = median_seconds(lambda: remove_silence(audio.samples, fe), args.repeats)
         t_feat = median_seconds(lambda: log_mel(speech, fe), args.repeats)
@@ -104,7 +131,9 @@ def main() -> None:
               f"{ms(t_request):>9} {ms(t_naive_fwd):>10} {t_naive_fwd / t_request:5.2f}x "
               f"{ms(t_naive_all):>10} {t_naive_all / t_request:5.2f}x")
         if seconds == 10:
-            check = speech
+            check, ten_second_embeddings = speech, embeddings
+    if isinstance(model.generator, StyleVoiceMap):
+        face_rendering(model, ten_second_embeddings, max(3, args.repeats // 2))
     t_ours = median_seconds(lambda: speech_check.speech_share(check), args.repeats)
     t_script = median_seconds(lambda: torchscript_speech_share(check), args.repeats)
     same = abs(speech_check.speech_share(check) - torchscript_speech_share(check)) < 1e-6

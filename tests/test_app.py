@@ -18,9 +18,11 @@ from PIL import Image
 
 import app
 from voice2face import Voice2Face, Voice2FaceError
+from voice2face.images import DISPLAY_SIZE
 from voice2face.webui import (
     DEFAULT_CHOICES,
     demo_request,
+    demo_steps,
     display_levels,
     durations_from_choices,
     example_clips,
@@ -74,13 +76,24 @@ def test_linear_mel_energies_are_drawn_in_decibels():
 def test_demo_request_gives_everything_the_page_shows(model, speech_wav):
     out = demo_request(model, str(speech_wav), DEFAULT_CHOICES)
     assert len(out.faces) == 5
-    assert all(face.size == (192, 192) for face, _ in out.faces)
+    assert all(face.size == (DISPLAY_SIZE, DISPLAY_SIZE) for face, _ in out.faces)
     assert [caption for _, caption in out.faces][:4] == ["1.0 s", "2.0 s", "4.0 s", "8.0 s"]
     assert out.settle["seconds of speech"][:4] == [1.0, 2.0, 4.0, 8.0]
     assert out.settle["similarity to whole clip"][-1] == pytest.approx(1.0, abs=1e-3)
     assert out.settle_plot.width > 400
     assert out.spectrogram.width > 400 and out.strip.width > 5 * 160
     assert "of speech" in out.notes
+
+
+def test_faces_arrive_one_by_one_whole_clip_first(model, speech_wav):
+    steps = list(demo_steps(model, str(speech_wav), ["1 s", "4 s", "whole clip"]))
+    assert len(steps) == 4
+    drawn = [[face is not None for face, _ in step.faces] for step in steps]
+    assert drawn == [[False, False, False], [False, False, True], [False, True, True], [True, True, True]]
+    assert steps[0].strip.size == (1, 1) and steps[-1].strip.width > 3 * DISPLAY_SIZE  # the strip comes with the last face
+    assert "drawing…" in faces_html(steps[1].faces) and faces_html(steps[1].faces).count("data:image/png") == 1
+    whole = demo_request(model, str(speech_wav), ["1 s", "4 s", "whole clip"])
+    assert np.array_equal(np.asarray(whole.faces[2][0]), np.asarray(steps[-1].faces[2][0]))
 
 
 def test_lengths_box_is_checked_before_any_audio_is_read():
@@ -140,7 +153,7 @@ def test_api_returns_faces_captions_and_plot(server, speech_wav):
     )
     assert len(gallery) == 4
     sizes = {Image.open(item["image"]).size for item in gallery}
-    assert sizes == {(192, 192)}
+    assert sizes == {(DISPLAY_SIZE, DISPLAY_SIZE)}
     assert [item["caption"] for item in gallery][:3] == ["1.0 s", "2.0 s", "4.0 s"]
     assert settle["seconds of speech"][:3] == [1.0, 2.0, 4.0] and len(settle["similarity to whole clip"]) == 4
     assert Image.open(spectrogram).width > 400 and Image.open(strip).width > 4 * 160
@@ -236,6 +249,8 @@ def fake_microphone(clip) -> list[str]:
     """Chromium flags: a microphone that plays `clip`, allowed without asking."""
     return ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={clip}"]
 VIEWPORTS = {"phone": (390, 844), "desktop": (1366, 900)}
+#: True once every face is drawn: faces arrive one by one, each missing one a placeholder until then.
+ALL_FACES_DRAWN = "!!document.querySelector('#faces .v2f-face img') && !document.querySelector('#faces .v2f-pending')"
 
 #: Boxes of every face, the spectrogram, the strip and every visible label on the page.
 BOXES_JS = """() => {
@@ -291,7 +306,7 @@ def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path
         page.click("#lengths-accordion .label-wrap")
         page.check("#lengths label:has-text('30 s') input")
         page.click("#draw")
-        page.wait_for_selector("#faces .v2f-face img")
+        page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
         page.wait_for_selector("#strip img")
         boxes = page.evaluate(BOXES_JS)
         page.screenshot(path=str(tmp_path / "faces.png"), full_page=True)
@@ -325,7 +340,7 @@ def test_browser_microphone_recording_draws_faces(server, speech_wav, tmp_path):
         page.wait_for_selector("#voice button[aria-label='Clear']", timeout=20000)
         page.wait_for_selector("#voice audio, #voice [data-testid='waveform-controls']", state="attached", timeout=20000)
         page.click("#draw")
-        page.wait_for_function("document.querySelector('#notes').innerText.includes('of speech')", timeout=60000)
+        page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
         count = len(page.query_selector_all("#faces .v2f-face img"))
         b.close()
     assert 3 <= count <= 4  # about 4 s recorded: 1, 2 and maybe 4 s, then the whole clip once (8 s is the same speech)
@@ -352,7 +367,7 @@ def test_browser_live_view_updates_while_recording(server, speech_wav, tmp_path)
         captions = page.evaluate("[...new Set(window.v2fCaptions)].filter(t => t.startsWith('Face from'))")
         live_face = page.query_selector("#live-face img")
         page.click("#live-voice button.stop-button")
-        page.wait_for_selector("#faces .v2f-face img", timeout=60000)
+        page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
         faces = len(page.query_selector_all("#faces .v2f-face img"))
         page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
         b.close()

@@ -125,7 +125,7 @@ def test_format_1_checkpoints_still_read(tmp_path):
 
 TAMPERED = [
     (("model", "voice", "backend"), "nonsense", "unknown voice encoder backend"),
-    (("model", "generator", "backend"), "stylegan", "unknown generator backend"),
+    (("model", "generator", "backend"), "biggan", "unknown generator backend"),
     (("model", "generator", "channels"), [1.5, 8, 8, 8, 8], "whole number"),
     (("model", "generator", "channels"), [-4, 8, 8, 8, 8], "generator.channels"),
     (("model", "generator", "channels"), "wide", "expected a list"),

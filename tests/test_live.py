@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from voice2face.errors import AudioError
+from voice2face.images import DISPLAY_SIZE
 from voice2face.live import LiveFaces
 from voice2face.pipeline import Voice2Face
 
@@ -25,7 +26,7 @@ def test_faces_form_as_speech_arrives_with_bounded_state(model, speech):
     live = LiveFaces(model)
     updates = [live.add(rate, chunk) for chunk in chunks(data, rate // 2)]
     drawn = [u for u in updates if u.new_face]
-    assert len(drawn) >= 5 and all(u.face.size == (64, 64) for u in drawn)
+    assert len(drawn) >= 5 and all(u.face.size == (DISPLAY_SIZE, DISPLAY_SIZE) for u in drawn)  # the page's size
     seconds = [u.speech_seconds for u in updates]
     assert seconds == sorted(seconds) and seconds[-1] > 0.6 * len(data) / rate
     assert updates[-1].recorded_seconds == pytest.approx(len(data) / rate, abs=0.05)

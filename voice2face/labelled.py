@@ -91,3 +91,33 @@ def read_emodb(root: str | Path) -> list[Speaker]:
     if not speakers:
         raise Voice2FaceError(f"No clip in {root / 'wav'} belongs to a speaker of {table}.")
     return speakers
+
+
+@dataclass(frozen=True)
+class PairedSpeaker:
+    """A real person with their own voice and a photo of their face (talking pairs)."""
+
+    name: str
+    gender: str  # "m" or "f", as judged from the face
+    age: int  # years, as judged from the face (noisy)
+    clips: tuple[Path, ...]
+    face: Path
+
+
+def read_talking_pairs(root: str | Path) -> list[PairedSpeaker]:
+    """``root/manifest.csv`` (id, judged_gender, judged_age) and ``root/<id>/voice*.wav``, ``root/<id>/face.png``."""
+    root = Path(root)
+    table = root / "manifest.csv"
+    if not table.is_file():
+        raise Voice2FaceError(f"{root} is not a talking-pairs folder: it has no manifest.csv.")
+    speakers = []
+    with open(table, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            folder = root / row["id"]
+            clips = tuple(sorted(p for p in folder.glob("voice*") if p.suffix.lower() in AUDIO_SUFFIXES))
+            gender = row["judged_gender"].strip().lower()[:1]
+            if clips and (folder / "face.png").is_file() and gender in ("m", "f"):
+                speakers.append(PairedSpeaker(row["id"], gender, int(float(row["judged_age"])), clips, folder / "face.png"))
+    if not speakers:
+        raise Voice2FaceError(f"No speaker of {table} has a voice and a face.png in {root}.")
+    return speakers

@@ -14,6 +14,7 @@ when recording stops.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ from PIL import Image
 from .audio import log_mel, speech_frames
 from .decode import check_layout, to_float_mono, whole_rate
 from .errors import AudioError
-from .images import to_pil
+from .images import DISPLAY_SIZE
 from .limits import MAX_AUDIO_SECONDS
 from .pipeline import Voice2Face
 
@@ -65,6 +66,7 @@ class LiveFaces:
         self.total: torch.Tensor | None = None  # sum of the finished windows' embeddings
         self.face: Image.Image | None = None  # the face last drawn, and from how many samples of speech
         self.drawn_samples = 0
+        self.drawn_at, self.render_seconds = 0.0, 0.0  # when the face was last drawn, and how long that took
 
     def add(self, source_rate: object, samples: np.ndarray) -> LiveUpdate:
         """Take the next microphone chunk, as Gradio streams it: (rate, int16 or float samples)."""
@@ -112,10 +114,16 @@ class LiveFaces:
         """The face for the finished windows (or, before the first, for the speech heard so far)."""
         recorded = self.recorded_samples / self.rate
         used = self.embedded_samples if self.total is not None else len(self.speech)
-        if used == self.drawn_samples or used < self.front_end.win_length:
+        # Redraw only for new speech, and no more often than drawing allows: a machine that takes
+        # 1.5 s to draw a face redraws every 3 s rather than falling behind the microphone.
+        busy = time.monotonic() - self.drawn_at < 2 * self.render_seconds
+        if used == self.drawn_samples or used < self.front_end.win_length or busy:
             return LiveUpdate(self.face, self.drawn_samples / self.rate, recorded, new_face=False)
         direction = self.total if self.total is not None else self._embed(self.speech)
-        self.face = to_pil(self.model.generator(F.normalize(direction, dim=0)[None]))[0]
+        start = time.monotonic()
+        self.face = self.model.render(F.normalize(direction, dim=0)[None], DISPLAY_SIZE)[0]
+        self.drawn_at = time.monotonic()
+        self.render_seconds = self.drawn_at - start
         self.drawn_samples = used
         return LiveUpdate(self.face, used / self.rate, recorded, new_face=True)
 

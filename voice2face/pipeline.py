@@ -16,7 +16,7 @@ from .audio import DEFAULT_DURATIONS, Cut, Durations, Utterance, parse_durations
 from .checkpoint import CheckpointInfo, load_network, read_info, require_kind
 from .decode import MAX_AUDIO_SECONDS, AudioSource
 from .errors import Voice2FaceError
-from .images import face_strip, to_pil
+from .images import MAX_SIZE, MIN_SIZE, face_strip, resize, to_pil
 from .models import VoiceEncoder
 from .paths import DEFAULT_CHECKPOINT
 
@@ -44,6 +44,10 @@ class FacesResult:
         longest = int(np.argmax([c.frames for c in self.cuts]))
         return self.embeddings @ self.embeddings[longest]
 
+    def with_faces(self, images: list[Image.Image]) -> "FacesResult":
+        """The same cuts with their faces drawn."""
+        return FacesResult(images, self.cuts, self.embeddings, self.utterance, self.notes)
+
     def strip(self, size: int = 160) -> Image.Image:
         """All faces side by side with their captions, as one image."""
         return face_strip(self.images, self.captions, size)
@@ -58,7 +62,8 @@ class Voice2Face:
     ):  # fmt: skip
         self.device = resolve_device(device)
         self.voice_encoder = voice_encoder.to(self.device).eval()
-        self.generator = generator.to(self.device).eval()
+        # channels-last lets oneDNN run the StyleGAN's convolutions 1.7x faster on a CPU (benchmarks/bench_inference.py)
+        self.generator = generator.to(self.device, memory_format=torch.channels_last).eval()
         self.info = info
         self.front_end = voice_encoder.front_end
         self.path = path  # the checkpoint directory it came from, if any
@@ -77,20 +82,38 @@ class Voice2Face:
         audio: AudioSource,
         durations: Durations = DEFAULT_DURATIONS,
         max_seconds: float = MAX_AUDIO_SECONDS,
+        size: int | None = None,
     ) -> FacesResult:
-        """One face for the first N seconds of speech, for each N in `durations` (None = whole clip).
+        """One face for the first N seconds of speech, for each N in `durations` (None = whole clip),
+        `size` pixels square (None: as the model draws them, 64 or 1024).
 
-        All lengths are embedded in one encoder call and generated in one pass.
-        Lengths that come to the same speech (8 s and 16 s of a 5 s clip) give
-        one face, not copies; `notes` says so.
+        All lengths are embedded in one encoder call. Lengths that come to the
+        same speech (8 s and 16 s of a 5 s clip) give one face, not copies;
+        `notes` says so.
         """
+        planned = self.plan(audio, durations, max_seconds)
+        return planned.with_faces(self.render(planned.embeddings, size))
+
+    @torch.inference_mode()
+    def plan(self, audio: AudioSource, durations: Durations = DEFAULT_DURATIONS, max_seconds: float = MAX_AUDIO_SECONDS) -> FacesResult:
+        """Decode, cut and embed, without drawing: a result whose `images` is empty (see `render`)."""
         durations = parse_durations(durations)
         utterance = prepare_utterance(audio, self.front_end, max_seconds)
         planned = plan_cuts(utterance.features.shape[-1], durations, self.front_end)
         cuts = distinct_cuts(planned)
         embeddings = self.embed_cuts(utterance.features, cuts)
-        faces = self.generator(embeddings)
-        return FacesResult(to_pil(faces), cuts, embeddings.cpu().numpy(), utterance, _notes(utterance, planned))
+        return FacesResult([], cuts, embeddings.cpu().numpy(), utterance, _notes(utterance, planned))
+
+    @torch.inference_mode()
+    def render(self, embeddings: np.ndarray | torch.Tensor, size: int | None = None) -> list[Image.Image]:
+        """Faces for voice embeddings (rows), `size` px square. On a CPU one face at a time: a batch of
+        1024-px faces overflows the caches and costs more per face (benchmarks/bench_inference.py)."""
+        if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
+            raise Voice2FaceError(f"Faces are drawn {MIN_SIZE} to {MAX_SIZE} pixels wide, not {size}.")
+        batch = len(embeddings) if self.device.type == "cuda" else 1
+        rows = torch.as_tensor(embeddings, dtype=torch.float32, device=self.device)
+        images = [image for chunk in rows.split(max(batch, 1)) for image in to_pil(self.generator(chunk))]
+        return [resize(image, size) for image in images] if size else images
 
     def embed_cuts(self, features: torch.Tensor, cuts: list[Cut]) -> torch.Tensor:
         """Embed the first `cut.frames` frames for every cut, in one encoder call."""

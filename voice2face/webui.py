@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from matplotlib import colormaps
@@ -23,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .audio import WHOLE_CLIP_WORDS, parse_durations
 from .decode import AudioSource
 from .errors import Voice2FaceError
-from .images import upscale
+from .images import DISPLAY_SIZE, resize
 from .limits import MAX_AUDIO_SECONDS
 from .pipeline import FacesResult, Voice2Face
 
@@ -34,8 +35,6 @@ DEFAULT_CHOICES = ["1 s", "2 s", "4 s", "8 s", WHOLE_CLIP]
 #: Uploads above this size are refused by the server before any decoding.
 MAX_UPLOAD_MB = 50
 MAX_UPLOAD = f"{MAX_UPLOAD_MB}mb"
-#: Faces are shown this many pixels wide (the model draws 64x64).
-DISPLAY_SIZE = 192
 #: matplotlib's magma colour table, 256 RGB rows, for the spectrogram.
 _MAGMA = (colormaps["magma"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
 #: The free-text lengths box takes at most this many characters.
@@ -46,7 +45,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 
 @dataclass
 class DemoOutput:
-    faces: list[tuple[Image.Image, str]]  # (face at DISPLAY_SIZE, short caption) per distinct length
+    faces: list[tuple[Image.Image | None, str]]  # (face at DISPLAY_SIZE or None while not drawn yet, short caption) per distinct length
     settle: dict[str, list[float]]  # seconds of speech, and each cut's cosine to the whole clip's embedding
     spectrogram: Image.Image  # log-mel of the speech with the cut points marked
     strip: Image.Image  # all faces side by side, for download
@@ -87,14 +86,34 @@ def demo_request(
     model: Voice2Face, audio: AudioSource | None, choices: list[str] | None, extra: str | None = ""
 ) -> DemoOutput:
     """Everything the page shows for one clip; raises Voice2FaceError with a readable message."""
+    *_, last = demo_steps(model, audio, choices, extra)
+    return last
+
+
+def demo_steps(
+    model: Voice2Face, audio: AudioSource | None, choices: list[str] | None, extra: str | None = ""
+) -> Iterator[DemoOutput]:
+    """The page's output as the faces are drawn: first with every face still a placeholder (None),
+    then once per face, the whole clip's first; the last has the strip. Drawing 1024-px faces takes
+    about 0.4 s each on a CPU, so the visitor sees the first face long before the last."""
     if audio is None or (isinstance(audio, str) and not audio):
         raise Voice2FaceError(f"Record or upload a clip first (files up to {MAX_UPLOAD_MB} MB).")
     durations = durations_from_choices(choices, extra)
-    result = model.faces_for_durations(audio, durations, max_seconds=MAX_AUDIO_SECONDS)
-    faces = [(upscale(im, DISPLAY_SIZE), cut.short_label) for im, cut in zip(result.images, result.cuts, strict=True)]
-    settle = {"seconds of speech": result.seconds, "similarity to whole clip": result.similarity_to_longest().round(4).tolist()}
-    spectrogram = spectrogram_image(result, model.front_end.hop_ms / 1000, model.front_end.log_compress)
-    return DemoOutput(faces, settle, spectrogram, result.strip(size=160), notes_markdown(result))
+    planned = model.plan(audio, durations, max_seconds=MAX_AUDIO_SECONDS)
+    settle = {"seconds of speech": planned.seconds, "similarity to whole clip": planned.similarity_to_longest().round(4).tolist()}
+    spectrogram = spectrogram_image(planned, model.front_end.hop_ms / 1000, model.front_end.log_compress)
+    captions = [cut.short_label for cut in planned.cuts]
+    drawn: list[Image.Image | None] = [None] * len(captions)
+    empty = Image.new("RGB", (1, 1), "white")
+    yield DemoOutput(list(zip(drawn, captions, strict=True)), settle, spectrogram, empty, notes_markdown(planned))
+    longest_first = sorted(range(len(captions)), key=lambda i: -planned.cuts[i].frames)
+    for i in longest_first:
+        (drawn[i],) = model.render(planned.embeddings[i : i + 1])
+        faces = [(resize(face, DISPLAY_SIZE) if face else None, caption) for face, caption in zip(drawn, captions, strict=True)]
+        done = all(face is not None for face in drawn)
+        # the strip keeps the faces at the size the model draws them (1024 px), for download
+        strip = planned.with_faces(drawn).strip(size=max(drawn[0].width, DISPLAY_SIZE)) if done else empty
+        yield DemoOutput(faces, settle, spectrogram, strip, notes_markdown(planned))
 
 
 # --------------------------------------------------------------------------- HTML the page shows
@@ -104,10 +123,11 @@ def faces_html(faces: list[tuple[Image.Image, str]]) -> str:
     """The faces as a wrapping grid with each caption under its face (never on it): on a phone
     they wrap onto rows instead of hiding behind a sideways scroll."""
     figures = "".join(
-        f'<figure class="v2f-face"><img src="{png_data_uri(face)}" alt="face drawn from {html.escape(caption)} of speech">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        (f'<figure class="v2f-face"><img src="{png_data_uri(face)}" alt="face drawn from {html.escape(caption)} of speech">'
+         if face else '<figure class="v2f-face v2f-pending"><div class="v2f-placeholder">drawing…</div>')
+        + f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         for face, caption in faces
-    )
+    )  # fmt: skip
     return f'<div class="v2f-faces">{figures}</div>'
 
 
@@ -251,9 +271,10 @@ def spectrogram_image(
 
 
 PLAIN_SUMMARY = (
-    "**What to expect:** a made-up face that fits what the voice suggests: mainly whether it sounds like a man "
-    "or a woman (not yet the age). It is not a picture of the speaker: the model never saw who is speaking, "
-    "only voices and photos of different people matched by gender and age."
+    "**What to expect:** a photograph of a made-up person that fits what the voice suggests, mainly whether it "
+    "sounds like a man or a woman. Different voices get different people, and one voice keeps its person. It is "
+    "not a picture of the speaker: the model never saw who is speaking, only voices and faces of different people "
+    "matched by gender and age. The faces come from a generator trained on Flickr photos (FFHQ; non-commercial use only)."
 )
 
 

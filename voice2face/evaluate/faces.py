@@ -7,19 +7,22 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..audio import plan_cuts
 from ..data import voice_features
 from ..errors import Voice2FaceError
+from ..judges import JUDGE_SIZE
 from ..pipeline import Voice2Face
 from .stats import rate
 
 
 @torch.no_grad()
 def generated_faces(model: Voice2Face, clips: Sequence[Path], durations: Sequence[float | None]) -> tuple[dict, list[int]]:
-    """Per duration, one face (3, 64, 64) per clip, from the pipeline's own pieces; and the indices of the
-    clips used (a clip without usable speech is skipped, not fatal)."""
+    """Per duration, one face (3, S, S) per clip, from the pipeline's own pieces, shrunk to the judges'
+    size if it is drawn larger (S = min(the model's size, JUDGE_SIZE)); and the indices of the clips
+    used (a clip without usable speech is skipped, not fatal)."""
     generated: dict[float | None, list[torch.Tensor]] = {d: [] for d in durations}
     kept = []
     for k, clip in enumerate(tqdm(clips, desc="generating", unit="clip")):
@@ -28,7 +31,10 @@ def generated_faces(model: Voice2Face, clips: Sequence[Path], durations: Sequenc
         except Voice2FaceError:
             continue
         cuts = plan_cuts(features.shape[-1], durations, model.front_end)
-        for d, face in zip(durations, model.generator(model.embed_cuts(features, cuts)).cpu()):
+        faces = model.generator(model.embed_cuts(features, cuts))
+        if faces.shape[-1] > JUDGE_SIZE:  # 1024-px faces of hundreds of clips would not fit in memory
+            faces = F.interpolate(faces, size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear", antialias=True)
+        for d, face in zip(durations, faces.cpu()):
             generated[d].append(face)
         kept.append(k)
     if not kept:

@@ -19,8 +19,11 @@ from .config import (
     VoiceEncoderConfig,
     check_model_config,
 )
+from .face_directions import FaceSpaceDirections
 from .face_space import FaceAttributeNet, FaceDecoder, FaceDiscriminator, FaceSpaceGenerator, packaged_decoder_state
 from .paper import Discriminator, FaceCritic, FaceEmbedder, Generator, GraderNetwork, IdentityClassifier
+from .style_map import StyleVoiceMap, VoiceReading
+from .stylegan import MappingNetwork, SynthesisNetwork
 from .voice import GE2E_CONFIG, GE2E_FRONT_END, GE2EEncoder, SpeakerClassifier, VoiceEmbedder, VoiceEncoder, build_voice_encoder
 
 
@@ -28,6 +31,8 @@ def build_generator(config: GeneratorConfig, embedding_dim: int) -> nn.Module:
     """The generator a checkpoint's config names; its input width is the voice encoder's output."""
     if config.backend == "face-space":
         return FaceSpaceGenerator(config, embedding_dim)
+    if config.backend == "stylegan":
+        return StyleVoiceMap(config, embedding_dim)
     return Generator(config, embedding_dim)
 
 
@@ -35,5 +40,5 @@ __all__ = [
     "GENERATOR_BACKENDS", "VOICE_BACKENDS", "FaceEmbedderConfig", "GeneratorConfig", "ModelConfig", "VoiceEncoderConfig",
     "check_model_config", "FaceAttributeNet", "FaceDecoder", "FaceDiscriminator", "FaceSpaceGenerator", "packaged_decoder_state", "Discriminator",
     "FaceCritic", "FaceEmbedder", "Generator", "GraderNetwork", "IdentityClassifier", "GE2E_CONFIG", "GE2E_FRONT_END",
-    "GE2EEncoder", "SpeakerClassifier", "VoiceEmbedder", "VoiceEncoder", "build_voice_encoder", "build_generator",
+    "GE2EEncoder", "SpeakerClassifier", "VoiceEmbedder", "VoiceEncoder", "build_voice_encoder", "build_generator", "FaceSpaceDirections", "MappingNetwork", "StyleVoiceMap", "SynthesisNetwork", "VoiceReading",
 ]  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 VOICE_BACKENDS = ("wen2019", "ge2e")
-GENERATOR_BACKENDS = ("wen2019", "face-space")
+GENERATOR_BACKENDS = ("wen2019", "face-space", "stylegan")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class GeneratorConfig:
     - 'face-space': a mapping network (`mapping_layers` x `mapping_width`) from
       the embedding to the `latent_dim`-d latent of a face decoder trained on
       real photos (`channels` are the decoder's widths, DCGAN-shaped).
+    - 'stylegan': linear heads from the embedding to gender, age and
+      `identity_axes` coordinates of a photographic StyleGAN face space
+      (MobileStyleGAN, `synthesis_widths`; see `models/style_map.py`).
     """
 
     backend: str = "wen2019"
@@ -43,6 +46,9 @@ class GeneratorConfig:
     latent_dim: int = 100
     mapping_width: int = 256
     mapping_layers: int = 3
+    synthesis_widths: tuple[int, ...] = (512, 512, 512, 512, 512, 256, 128, 64)
+    identity_axes: int = 32
+    identity_spread: float = 1.0  # stylegan: identity coordinates are multiplied by this before they place the face
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ def check_model_config(config: ModelConfig) -> list[str]:
         "voice.embedding_dim": [config.voice.embedding_dim], "generator.channels": config.generator.channels,
         "generator.image_channels": [config.generator.image_channels], "generator.latent_dim": [config.generator.latent_dim],
         "generator.mapping_width": [config.generator.mapping_width], "face.channels": config.face.channels,
-        "face.embedding_dim": [config.face.embedding_dim],
+        "face.embedding_dim": [config.face.embedding_dim], "generator.identity_axes": [config.generator.identity_axes],
     }  # fmt: skip
     for name, values in widths.items():
         if not values or len(values) > MAX_LAYERS:
@@ -91,6 +97,16 @@ def check_model_config(config: ModelConfig) -> list[str]:
     depth = {"wen2019": 5, "face-space": 4}.get(config.generator.backend)
     if depth and len(config.generator.channels) != depth:
         problems.append(f"the {config.generator.backend} generator takes {depth} generator.channels (64x64 faces), got {len(config.generator.channels)}")
+    widths = config.generator.synthesis_widths
+    if config.generator.backend == "stylegan" and not (
+        2 <= len(widths) <= 8 and all(isinstance(v, int) and not isinstance(v, bool) and 4 <= v <= 512 and v % 4 == 0 for v in widths)
+    ):
+        problems.append(f"generator.synthesis_widths must list 2 to 8 multiples of 4 from 4 to 512 (faces up to 1024 px), got {list(widths)}")
+    if config.generator.backend == "stylegan" and not 1 <= config.generator.identity_axes <= 64:
+        problems.append("generator.identity_axes must be 1 to 64")
+    spread = config.generator.identity_spread
+    if not isinstance(spread, (int, float)) or not 0 <= spread <= 4:
+        problems.append(f"generator.identity_spread must be a number from 0 to 4, got {spread!r}")
     if not isinstance(config.generator.mapping_layers, int) or not 1 <= config.generator.mapping_layers <= MAX_LAYERS:
         problems.append(f"generator.mapping_layers must be 1 to {MAX_LAYERS}")
     if not isinstance(config.n_identities, int) or config.n_identities < 0:

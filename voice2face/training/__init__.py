@@ -6,6 +6,7 @@
     face-gan         a decoder of real face photos (DCGAN, fine-tuned)     (face_gan.py)
     face-attributes  gender and age of a face, from labelled photos        (face_attributes.py)
     voice-map        voices mapped into the decoder's face space           (voice_map.py)
+    style-map        voices placed in the StyleGAN face space (default)    (style_map.py)
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ def build_stage(config: TrainConfig, rt):
     torch.manual_seed(config.seed + rt.rank)
     if rt.main:
         Path(config.out).mkdir(parents=True, exist_ok=True)
-    if config.stage in ("face-gan", "face-attributes", "voice-map"):
+    if config.stage in ("face-gan", "face-attributes", "voice-map", "style-map"):
         from .face_attributes import FaceAttributesStage
         from .face_gan import FaceGanStage
+        from .style_map import StyleMapStage
         from .voice_map import VoiceMapStage
 
-        stage_class = {"face-gan": FaceGanStage, "face-attributes": FaceAttributesStage, "voice-map": VoiceMapStage}[config.stage]
+        stage_class = {"face-gan": FaceGanStage, "face-attributes": FaceAttributesStage, "voice-map": VoiceMapStage,
+                       "style-map": StyleMapStage}[config.stage]  # fmt: skip
         return stage_class(config, rt)
     from ..data import load_identities, split_identities
     from .embedder import EmbedderStage

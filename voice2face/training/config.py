@@ -20,7 +20,7 @@ from ..errors import Voice2FaceError
 from ..models import FaceEmbedderConfig, GeneratorConfig, ModelConfig, VoiceEncoderConfig, check_model_config
 
 #: Stage names, with the old name of the grader stage kept as an alias.
-STAGES = ("embedder", "gan", "grader", "face-gan", "face-attributes", "voice-map")
+STAGES = ("embedder", "gan", "grader", "face-gan", "face-attributes", "voice-map", "style-map")
 ALIASES = {"face-eval": "grader"}
 
 
@@ -58,6 +58,12 @@ class TrainConfig:
     attribute_net: str | None = None  # voice-map: face-attributes run dir that steers gender and age
     real_voices: str | None = None  # voice-map: EmoDB folder (wav/ and speakers.csv) of real speech
     real_holdout: tuple[str, ...] = ("03", "08", "09", "10")  # voice-map: EmoDB speakers kept out of training
+    face_space: str | None = None  # style-map: the 'face-space' checkpoint made by `python -m voice2face face-space`
+    real_pairs: str | None = None  # style-map: talking-pairs folder (manifest.csv, <id>/voice.wav, <id>/face.png)
+    pairs_holdout: tuple[str, ...] = (
+        "grid_lrwp9a", "hdtf_WDA_KatieHill_000", "edtalk_mouth_source",  # women
+        "grid_sbwe5n", "lrs2_00004", "lrs2_00016", "mimictalk_German_20s", "vox2_id06913_00089", "cremad_1001",  # men
+    )  # style-map: talking pairs kept out of training (3 women, 6 men)
     real_share: float = 0.25  # voice-map: share of each batch's speakers drawn from the few real ones
     speakers_per_batch: int = 16  # voice-map: speakers in each batch (4 clip embeddings each)
     diversity_weight: float = 1.0  # voice-map: keep the speakers' relative distances in the latent

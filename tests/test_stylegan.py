@@ -1,0 +1,251 @@
+"""The photographic face space: our MobileStyleGAN port against the wheel's OpenVINO graph, its parts, and the voice map."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_file
+
+from voice2face.checkpoint import CheckpointInfo, save_checkpoint
+from voice2face.errors import Voice2FaceError
+from voice2face.evaluate.judged import JudgedSpeaker, true_face_matching
+from voice2face.labelled import read_talking_pairs
+from voice2face.models import (
+    FaceSpaceDirections,
+    GeneratorConfig,
+    MappingNetwork,
+    ModelConfig,
+    StyleVoiceMap,
+    SynthesisNetwork,
+    check_model_config,
+)
+from voice2face.models.style_map import GENDER_SHARPNESS
+from voice2face.models.stylegan import haar_inverse
+from voice2face.pipeline import Voice2Face
+from voice2face.training import load_config, train
+from voice2face.training.face_space import fit_face_space
+
+from .conftest import TINY_IDENTITIES, losses
+
+NEEDS_RANDOM_FACE = pytest.mark.skipif(
+    find_spec("random_face") is None,
+    reason="the reference IR comes from a wheel pip cannot install without its heavy requirements: "
+    "pip install --no-deps random-face==2021.7.21.1 (.ci/run does)",
+)
+
+
+@NEEDS_RANDOM_FACE
+def test_port_matches_the_packaged_openvino_graph_on_8_latents():
+    import openvino as ov
+
+    from voice2face.models.stylegan_import import load_mobile_stylegan, packaged_ir_dir
+
+    mapping, synthesis = load_mobile_stylegan()
+    z = torch.randn(8, 512, generator=torch.Generator().manual_seed(0))
+    core, ir = ov.Core(), packaged_ir_dir()
+    exact = {"INFERENCE_PRECISION_HINT": "f32"}  # else OpenVINO may run in bf16 on CPUs that have it
+    mapping_ir, synthesis_ir = core.read_model(ir / "MappingNetwork.xml"), core.read_model(ir / "SynthesisNetwork.xml")
+    mapping_ir.reshape({"var": [8, 512]})
+    synthesis_ir.reshape({"style": [2, 512]})
+    run_mapping, run_synthesis = core.compile_model(mapping_ir, "CPU", exact), core.compile_model(synthesis_ir, "CPU", exact)
+    styles_ir = run_mapping({"var": z.numpy()})[run_mapping.output(0)]
+    with torch.inference_mode():
+        styles = mapping(z)
+        assert np.abs(styles.numpy() - styles_ir).max() <= 1e-3
+        for i in range(0, 8, 2):  # two at a time: 8 faces of 1024 px at once need 3 GB more
+            faces = synthesis(styles[i : i + 2]).numpy()
+            faces_ir = run_synthesis({"style": styles[i : i + 2].numpy()})[run_synthesis.output(0)]
+            assert faces.shape == (2, 3, 1024, 1024)
+            assert np.abs(faces - faces_ir).max() <= 1e-3
+            assert faces.std() > 0.2  # a picture, not a flat square
+
+
+def test_haar_inverse_is_the_inverse_of_a_haar_transform():
+    image = torch.randn(2, 3, 8, 8)
+    a = image[:, :, 0::2, 0::2], image[:, :, 0::2, 1::2], image[:, :, 1::2, 0::2], image[:, :, 1::2, 1::2]
+    low = (a[0] + a[1] + a[2] + a[3]) / 2
+    vertical = (a[0] + a[1] - a[2] - a[3]) / 2  # difference along the height
+    horizontal = (a[0] - a[1] + a[2] - a[3]) / 2
+    diagonal = (a[0] - a[1] - a[2] + a[3]) / 2
+    details = torch.stack([vertical, horizontal, diagonal], dim=2).flatten(1, 2)
+    torch.testing.assert_close(haar_inverse(torch.cat([low, details], 1)), image)
+
+
+def test_synthesis_is_differentiable_and_channels_last_gives_the_same_faces():
+    torch.manual_seed(0)
+    synthesis = SynthesisNetwork(widths=(16, 16, 8))
+    assert synthesis.size == 32
+    style = torch.randn(3, 512, requires_grad=True)
+    faces = synthesis(style)
+    assert faces.shape == (3, 3, 32, 32)
+    faces.square().mean().backward()
+    assert style.grad is not None and style.grad.abs().sum() > 0
+    with torch.inference_mode():
+        torch.testing.assert_close(synthesis.to(memory_format=torch.channels_last)(style), faces.detach(), atol=1e-5, rtol=1e-4)
+
+
+def fake_survey(n: int = 400) -> dict[str, np.ndarray]:
+    """Styles where gender is read off dimension 0 and age off dimension 1, and faces are lost far out on dimension 2
+    (the rest vary less, as a truncated style space does)."""
+    rng = np.random.default_rng(0)
+    styles = (rng.normal(size=(n, 512)) * np.r_[1, 1, 1, np.full(509, 0.2)]).astype(np.float32)
+    female = styles[:, 0] + 0.3 * rng.normal(size=n) > 0
+    age = 40 + 10 * styles[:, 1] + rng.normal(size=n)
+    found = np.abs(styles[:, 2]) < 1.5
+    return {"styles": styles, "w_mean": np.zeros(512, np.float32), "found": found, "female": female,
+            "gender_confidence": np.full(n, 90), "age": age.round()}  # fmt: skip
+
+
+def test_fitted_directions_find_gender_and_age_and_the_good_region():
+    labelled = fake_survey()
+    space = fit_face_space(labelled)
+    gender, age = space.gender.numpy(), space.age.numpy()
+    assert abs(gender[0]) > 0.8 and abs(age[1]) > 0.8 and abs(gender @ age) < 1e-4
+    assert float(space.female_at) > float(space.male_at)
+    assert float(space.years_per_unit) * np.sign(age[1]) == pytest.approx(10, rel=0.2)
+    assert np.abs(space.axes.numpy() @ gender).max() < 1e-4  # the region's axes leave gender to the gender direction
+    # the region is where faces were found: its spread along dimension 2 is narrower than along the others
+    along_2 = np.abs(space.axes.numpy()[:, 2]) @ space.spread.numpy()
+    assert along_2 < np.abs(space.axes.numpy()[:, 3]) @ space.spread.numpy() + 1
+    women = space.style(torch.ones(4), torch.full((4,), 30.0), torch.zeros(4, 8))
+    older = space.style(torch.ones(4), torch.full((4,), 70.0), torch.zeros(4, 8))
+    assert (women @ space.gender).mean() > (space.style(torch.zeros(4), torch.full((4,), 30.0), torch.zeros(4, 8)) @ space.gender).mean()
+    assert ((older - women) @ space.age).mean() * float(space.years_per_unit) == pytest.approx(40, rel=1e-3)
+
+
+def tiny_style_map() -> StyleVoiceMap:
+    torch.manual_seed(0)
+    config = GeneratorConfig(backend="stylegan", synthesis_widths=(16, 16, 8), identity_axes=8, standardise_input=True)
+    model = StyleVoiceMap(config, embedding_dim=32)
+    model.directions.load_state_dict(FaceSpaceDirections.from_arrays(**fake_directions()).state_dict())
+    return model.eval()
+
+
+def fake_directions() -> dict[str, np.ndarray | float]:
+    rng = np.random.default_rng(1)
+    axes = np.linalg.qr(rng.normal(size=(512, 10)))[0].T
+    return {"w_mean": np.zeros(512), "centre": rng.normal(size=512), "gender": axes[0], "age": axes[1], "axes": axes[2:],
+            "spread": np.linspace(2, 1, 8), "male_at": -3.0, "female_at": 3.0, "age_at_centre": 40.0, "years_per_unit": 5.0}  # fmt: skip
+
+
+def test_style_map_places_faces_by_what_it_read_and_keeps_them_in_the_region():
+    model = tiny_style_map()
+    voices = F.normalize(torch.randn(5, 32), dim=1)
+    with torch.inference_mode():
+        reading = model.read(voices)
+        style = model.style(reading)
+        faces = model(voices)
+        far = model.read(voices * 1e4)
+    d = model.directions
+    sharpened = torch.sigmoid(GENDER_SHARPNESS * torch.logit(reading.female))  # surer than the voice, never the other way
+    assert torch.all((sharpened - 0.5).abs() >= (reading.female - 0.5).abs() - 1e-6)
+    torch.testing.assert_close((style - d.centre) @ d.gender, d.male_at + sharpened * (d.female_at - d.male_at), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close((style - d.centre) @ d.age * d.years_per_unit, reading.age - d.age_at_centre, atol=1e-3, rtol=1e-4)
+    assert faces.shape == (5, 3, 32, 32)
+    assert torch.all(far.identity.norm(dim=1) <= 1.6 * math.sqrt(8) + 1e-4)
+
+
+def test_stylegan_configs_are_bounded():
+    ok = ModelConfig(generator=GeneratorConfig(backend="stylegan"))
+    assert check_model_config(ok) == []
+    huge = ModelConfig(generator=GeneratorConfig(backend="stylegan", synthesis_widths=(512,) * 9))
+    assert any("synthesis_widths" in p for p in check_model_config(huge))
+    odd = ModelConfig(generator=GeneratorConfig(backend="stylegan", synthesis_widths=(512, 6)))
+    assert any("synthesis_widths" in p for p in check_model_config(odd))
+
+
+def write_tiny_face_space(path: Path) -> Path:
+    """A 'face-space' checkpoint with a tiny random synthesis network (32 px) and the fake directions."""
+    torch.manual_seed(0)
+    info = CheckpointInfo(kind="face-space", networks=("mapping", "synthesis", "face_space"), trained_on="tiny random face space",
+                          model=ModelConfig(generator=GeneratorConfig(synthesis_widths=(16, 16, 8), identity_axes=8)))  # fmt: skip
+    networks = {"mapping": MappingNetwork(layers=2), "synthesis": SynthesisNetwork((16, 16, 8)),
+                "face_space": FaceSpaceDirections.from_arrays(**fake_directions())}  # fmt: skip
+    return save_checkpoint(path, info, networks)
+
+
+@pytest.fixture(scope="module")
+def pairs(tiny_dataset, tmp_path_factory) -> Path:
+    """A talking-pairs folder: manifest.csv and <id>/voice.wav, <id>/face.png, from the tiny dataset's voices."""
+    root = tmp_path_factory.mktemp("pairs")
+    rows = ["id,source_repo,source_path,seconds,judged_gender,judged_age,licence,note"]
+    for k, (name, _, _, gender) in enumerate(TINY_IDENTITIES[6:]):
+        (root / name).mkdir()
+        shutil.copy(tiny_dataset / name / "voice" / "0.wav", root / name / "voice.wav")
+        Image.fromarray(np.full((64, 64, 3), 40 * k, np.uint8)).save(root / name / "face.png")
+        rows.append(f"{name},x,y,3.0,{'female' if gender == 'f' else 'male'},{30 + 10 * k},MIT,")
+    (root / "no_face").mkdir()  # a row whose face is missing is left out
+    rows.append("no_face,x,y,3.0,male,40,MIT,")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_talking_pairs_reader(pairs):
+    speakers = read_talking_pairs(pairs)
+    assert [s.name for s in speakers] == ["Hannah", "Ivan", "Julia", "Karl"]
+    assert speakers[1].gender == "m" and speakers[1].age == 40 and speakers[1].face.name == "face.png"
+    with pytest.raises(Voice2FaceError, match="manifest.csv"):
+        read_talking_pairs(pairs / "Ivan")
+
+
+def test_style_map_stage_trains_the_heads_and_leaves_the_face_space_frozen(tiny_dataset, pairs, tmp_path, speech_wav):
+    space = write_tiny_face_space(tmp_path / "space")
+    out = tmp_path / "map"
+    settings = ["stage=style-map", f"data={tiny_dataset}", f"out={out}", f"real_pairs={pairs}", 'pairs_holdout=["Karl"]',
+                "voice_encoder=ge2e-pretrained", f"face_space={space}", "embedding_crops=2", "crop_min=50", "crop_max=200",
+                "steps=3", "log_every=1", "sample_every=3", "checkpoint_every=3", "model.generator.identity_axes=4"]  # fmt: skip
+    summary = train(load_config("paper", None, settings))
+    assert summary["steps"] == 3 and summary["real_speakers"] == 3 and "pair-Karl" in summary["held_out_speakers"]
+    rows = losses(out)
+    assert {"gender", "age", "age_consistency", "diversity", "consistency", "prior"} <= set(rows[0]) and len({r["gender"] for r in rows}) > 1
+    assert (out / "voice_embeddings.pt").is_file() and (out / "samples" / "step_000003.png").is_file()
+    model = Voice2Face.from_pretrained(out)
+    assert model.info.model.generator.backend == "stylegan" and "not by identity" in model.info.trained_on
+    frozen = load_file(str(space / "synthesis.safetensors"))
+    assert all(torch.equal(frozen[k], v) for k, v in model.generator.synthesis.state_dict().items()), "the synthesis network must stay frozen"
+    assert model.generator.directions.axes.shape == (4, 512)  # the first identity_axes of the space's axes
+    result = model.faces_for_durations(speech_wav, (1, None), size=96)
+    assert [im.size for im in result.images] == [(96, 96), (96, 96)]
+    assert model.faces_for_durations(speech_wav, (None,)).images[0].size == (32, 32)  # as drawn
+    with pytest.raises(Voice2FaceError, match="64 to 1024"):
+        model.faces_for_durations(speech_wav, (None,), size=4096)
+    with pytest.raises(Voice2FaceError, match="face_space="):
+        train(load_config("paper", None, [s for s in settings if not s.startswith("face_space=")] + [f"out={tmp_path / 'x'}"]))
+    # a run started again with other settings reuses the embedded clips
+    train(load_config("paper", None, [*settings, "steps=4"]))
+    assert [int(r["step"]) for r in losses(out)][-1] == 4
+
+
+def test_true_face_matching_counts_a_face_nearer_its_own_photo():
+    class Descriptor:  # a stand-in for dlib: the 'descriptor' of an image is its mean colour
+        def describe(self, faces):
+            return np.array([np.asarray(f, dtype=float).mean((0, 1)) / 255 for f in faces])
+
+    photos = []
+    for level in (0, 100, 200):
+        photo = Path(tempfile.mkdtemp()) / "face.png"
+        Image.fromarray(np.full((8, 8, 3), level, np.uint8)).save(photo)
+        photos.append(photo)
+    speakers = [JudgedSpeaker(f"s{k}", g, 30.0, (), p) for k, (g, p) in enumerate(zip("mmf", photos, strict=True))]
+    faces = [Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (10, 190, 110)]  # near 0, near 200, near 100
+    from voice2face.evaluate import judged
+
+    original = judged.FaceDescriptor
+    judged.FaceDescriptor = Descriptor
+    try:
+        result = true_face_matching(faces, np.array([0, 1, 2]), speakers)
+    finally:
+        judged.FaceDescriptor = original
+    # face 0 wins both trials; face 1 (190: own photo 100) beats photo 0 but loses to photo 200;
+    # face 2 (110: own photo 200) beats photo 0 but loses to photo 100
+    assert result["matching_1to2"]["value"] == pytest.approx(4 / 6)
+    assert result["matching_1to2_same_gender"]["value"] == pytest.approx(2 / 2)  # only speakers 0 and 1 share a gender: both won

@@ -1,0 +1,76 @@
+"""Voices into the photographic face space: `StyleVoiceMap`, the generator of the 'stylegan' backend.
+
+A voice embedding (standardised) is read by three linear heads:
+
+- `gender`: the logit that the voice is a woman's; the face is placed along
+  the face space's gender direction by that probability;
+- `age`: an age (AGE_CENTRE + YEARS_PER_UNIT x its output, in years); the face
+  is placed along the age direction;
+- `identity`: `identity_axes` coordinates along the principal axes of the
+  region where the generator draws good faces (gender and age taken out), in
+  units of the region's spread, so different voices get different people.
+
+The style so made is drawn by MobileStyleGAN's synthesis network (frozen). No
+voice here comes with its speaker's face: the person drawn is invented, and
+only what the voice tells (gender, roughly age) is carried on purpose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import GeneratorConfig
+from .face_directions import FaceSpaceDirections
+from .paper import InputStandardiser
+from .stylegan import SynthesisNetwork
+
+#: The age head reads decades around this many years (so it starts at an adult's age, not at 0).
+AGE_CENTRE, YEARS_PER_UNIT = 40.0, 10.0
+#: The face's gender follows the voice's probability sharpened by this factor on its logit: a voice
+#: that is 80% a woman's gets a clearly female face, and one speaker's clips do not swing between genders.
+GENDER_SHARPNESS = 3.0
+#: Identity coordinates are kept within this many spreads of the region's centre (a sphere of
+#: this radius x sqrt(axes)), where the generator's faces stay frontal and whole.
+MAX_RADIUS = 1.6
+
+
+@dataclass(frozen=True)
+class VoiceReading:
+    """What the map read from each voice: the numbers that place each face."""
+
+    female: torch.Tensor  # (B,) probability that the voice is a woman's
+    age: torch.Tensor  # (B,) years
+    identity: torch.Tensor  # (B, identity_axes)
+
+
+class StyleVoiceMap(nn.Module):
+    def __init__(self, config: GeneratorConfig, embedding_dim: int):
+        super().__init__()
+        self.config = config
+        self.standardise = InputStandardiser(embedding_dim, True)
+        self.gender = nn.Linear(embedding_dim, 1)
+        self.age = nn.Linear(embedding_dim, 1)
+        self.identity = nn.Linear(embedding_dim, config.identity_axes)
+        self.directions = FaceSpaceDirections(axes=config.identity_axes)
+        self.synthesis = SynthesisNetwork(config.synthesis_widths)
+
+    def read(self, embedding: torch.Tensor) -> VoiceReading:
+        x = self.standardise(embedding)
+        identity = self.identity(x)
+        # Keep far-out voices inside the region: shrink coordinates past the radius onto it.
+        limit = MAX_RADIUS * identity.shape[1] ** 0.5
+        norm = identity.norm(dim=1, keepdim=True).clamp_min(1e-6)
+        identity = identity * (limit / norm).clamp(max=1.0)
+        age = AGE_CENTRE + YEARS_PER_UNIT * self.age(x)[:, 0]
+        return VoiceReading(torch.sigmoid(self.gender(x)[:, 0]), age, identity)
+
+    def style(self, reading: VoiceReading) -> torch.Tensor:
+        female = torch.sigmoid(GENDER_SHARPNESS * torch.logit(reading.female, eps=1e-6))
+        return self.directions.style(female, reading.age, reading.identity * self.config.identity_spread)
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(B, embedding_dim) -> (B, 3, S, S) faces in [-1, 1], S the synthesis network's size."""
+        return self.synthesis(self.style(self.read(embedding)))

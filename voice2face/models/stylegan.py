@@ -1,0 +1,129 @@
+"""A photographic face space: MobileStyleGAN (Belousov 2021, arXiv 2104.04767), in PyTorch.
+
+MobileStyleGAN is a StyleGAN2 (trained on FFHQ) distilled into a network that
+runs on a CPU: depthwise-separable modulated convolutions, and images built as
+Haar wavelet coefficients that an inverse wavelet transform doubles in size at
+every block. Two parts:
+
+- `MappingNetwork`: z (512, N(0, I)) -> style w (512). Eight linear layers.
+- `SynthesisNetwork`: w -> (3, 1024, 1024) face in [-1, 1].
+
+This is the network in its inference form, as MobileStyleGAN ships it: the
+demodulation of each convolution uses a fixed style statistic, so it is folded
+into the weights, and the noise inputs are fixed maps (already scaled). The
+widths are fixed by the released weights; `widths` exists so tests can build a
+tiny random copy. Weights come from the `random-face` wheel's OpenVINO files
+through `stylegan_import.py`, once, into a checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+STYLE_DIM = 512
+#: Channels of the 4x4 input and of each of the seven blocks (8x8 ... 512x512).
+MOBILE_STYLEGAN_WIDTHS = (512, 512, 512, 512, 512, 256, 128, 64)
+LEAK = 0.2
+
+
+class MappingNetwork(nn.Module):
+    """z -> w: normalise z to unit mean square, then 8 x (linear, leaky ReLU, x sqrt 2)."""
+
+    def __init__(self, style_dim: int = STYLE_DIM, layers: int = 8):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(style_dim, style_dim) for _ in range(layers))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = z * torch.rsqrt(z.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+        for layer in self.layers:
+            x = F.leaky_relu(layer(x), LEAK) * math.sqrt(2)
+        return x
+
+
+class StyledConv(nn.Module):
+    """Modulate the input channels by the style, convolve, add the fixed noise and a bias, leaky ReLU.
+
+    `depthwise`: a 3x3 per-channel conv then a 1x1 conv (MobileStyleGAN's blocks);
+    otherwise one full 3x3 conv (the 4x4 stem)."""
+
+    def __init__(self, channels_in: int, channels_out: int, size: int, depthwise: bool, style_dim: int = STYLE_DIM):
+        super().__init__()
+        self.modulation = nn.Linear(style_dim, channels_in)
+        self.scale = 1 / math.sqrt(channels_in * 9)
+        self.weight_dw = nn.Parameter(torch.randn(channels_in, 1, 3, 3)) if depthwise else None
+        kernel = 1 if depthwise else 3
+        self.weight = nn.Parameter(torch.randn(channels_out, channels_in, kernel, kernel) / math.sqrt(channels_in * kernel**2))
+        self.noise = nn.Parameter(torch.zeros(1, 1, size, size))
+        self.bias = nn.Parameter(torch.zeros(1, channels_out, 1, 1))
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        x = x * (self.modulation(style) * self.scale)[:, :, None, None]
+        if self.weight_dw is not None:
+            x = F.conv2d(x, self.weight_dw, padding=1, groups=x.shape[1])
+            x = F.conv2d(x, self.weight)
+        else:
+            x = F.conv2d(x, self.weight, padding=1)
+        return F.leaky_relu_(x.add_(self.noise).add_(self.bias), LEAK)
+
+
+def haar_inverse(coefficients: torch.Tensor) -> torch.Tensor:
+    """(B, 4C, H, W) Haar wavelet coefficients -> (B, C, 2H, 2W).
+
+    Channels are [low (C), then for each channel c its three details (c, 3)]:
+    vertical, horizontal and diagonal, as MobileStyleGAN lays them out. Both
+    halves go through a grouped transposed conv with stride 2, so nothing is copied."""
+    c = coefficients.shape[1] // 4
+    a = torch.tensor([1.0, 1.0], dtype=coefficients.dtype, device=coefficients.device) / math.sqrt(2)
+    d = torch.tensor([1.0, -1.0], dtype=coefficients.dtype, device=coefficients.device) / math.sqrt(2)
+    # Each band's 2x2 kernel: (filter along the height) x (filter along the width).
+    low_kernel = torch.outer(a, a)[None, None].expand(c, 1, 2, 2)
+    high_kernels = torch.stack([torch.outer(d, a), torch.outer(a, d), torch.outer(d, d)])[:, None].repeat(c, 1, 1, 1)
+    low = F.conv_transpose2d(coefficients[:, :c], low_kernel, stride=2, groups=c)
+    return low + F.conv_transpose2d(coefficients[:, c:], high_kernels, stride=2, groups=c)
+
+
+class SynthesisBlock(nn.Module):
+    """Double the size: modulate and inverse-wavelet the features (C -> C/4 channels at 2x),
+    then two depthwise styled convs."""
+
+    def __init__(self, channels_in: int, channels_out: int, size: int, style_dim: int = STYLE_DIM):
+        super().__init__()
+        self.up_modulation = nn.Linear(style_dim, channels_in)
+        self.conv1 = StyledConv(channels_in // 4, channels_out, size, depthwise=True, style_dim=style_dim)
+        self.conv2 = StyledConv(channels_out, channels_out, size, depthwise=True, style_dim=style_dim)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        x = haar_inverse(x * self.up_modulation(style)[:, :, None, None])
+        return self.conv2(self.conv1(x, style), style)
+
+
+class SynthesisNetwork(nn.Module):
+    """w -> face: a learned 4x4 input, a styled 3x3 conv, seven doubling blocks, then the
+    last block's features as RGB wavelet coefficients (a modulated 1x1 conv), inverted once more."""
+
+    def __init__(self, widths: tuple[int, ...] = MOBILE_STYLEGAN_WIDTHS, style_dim: int = STYLE_DIM):
+        super().__init__()
+        self.input = nn.Parameter(torch.randn(1, widths[0], 4, 4))
+        self.stem = StyledConv(widths[0], widths[0], 4, depthwise=False, style_dim=style_dim)
+        sizes = [4 * 2 ** (i + 1) for i in range(len(widths) - 1)]
+        self.blocks = nn.ModuleList(SynthesisBlock(cin, cout, s, style_dim) for cin, cout, s in zip(widths[:-1], widths[1:], sizes, strict=True))
+        self.to_wavelets_modulation = nn.Linear(style_dim, widths[-1])
+        self.to_wavelets_scale = 1 / math.sqrt(widths[-1])
+        self.to_wavelets = nn.Parameter(torch.randn(12, widths[-1], 1, 1))
+        self.to_wavelets_bias = nn.Parameter(torch.zeros(1, 12, 1, 1))
+
+    @property
+    def size(self) -> int:
+        """Side of the images it draws, in pixels."""
+        return 8 * 2 ** len(self.blocks)
+
+    def forward(self, style: torch.Tensor) -> torch.Tensor:
+        x = self.stem(self.input.expand(style.shape[0], -1, -1, -1), style)
+        for block in self.blocks:
+            x = block(x, style)
+        x = x * (self.to_wavelets_modulation(style) * self.to_wavelets_scale)[:, :, None, None]
+        return haar_inverse(F.conv2d(x, self.to_wavelets) + self.to_wavelets_bias)

@@ -1,0 +1,195 @@
+"""Stage 'style-map': voices mapped into the photographic StyleGAN face space (the default model).
+
+    python -m voice2face train --stage style-map --data VOICES --split TEST_LIST --out runs/style-map \
+        --set voice_encoder=ge2e-pretrained face_space=runs/face-space real_voices=EMODB real_pairs=PAIRS
+
+The frozen voice encoder's embedding is read by the three linear heads of
+`StyleVoiceMap` (gender, age, identity coordinates); the face space's fitted
+directions and the frozen MobileStyleGAN synthesis network turn that into a
+face. Nothing is rendered while training: the face space was surveyed once
+(`voice2face face-space`), so the losses act on the numbers that place the face.
+
+- gender (`attribute_weight`): cross-entropy with the speaker's gender;
+- age (`attribute_weight`): the age must fall in the speaker's range
+  (synthetic: its age band; EmoDB: the actor's age +- 6; talking pairs: the
+  age judged from their face +- 10, a noisy estimate);
+- diversity, consistency, prior (as in voice-map): speakers' coordinates keep
+  the proportions of their voices' distances, one speaker's clips land
+  together, and coordinates stay distributed as N(0, I) in units of the
+  region's spread, where the generator draws good faces.
+
+Voices: synthetic (espeak-ng) speakers from `data`, EmoDB (`real_voices`,
+`real_holdout` kept out) and talking pairs (`real_pairs`, `pairs_holdout` kept
+out). The real ones are few, so `real_share` of each batch's speakers are real.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import load_network, read_info, require_kind
+from ..data import voice_features
+from ..errors import Voice2FaceError
+from ..images import image_grid, to_pil
+from ..labelled import read_talking_pairs
+from ..models import StyleVoiceMap
+from ..models.style_map import AGE_CENTRE, YEARS_PER_UNIT
+from .config import TrainConfig
+from .loop import Runtime, Stage
+from .sources import embed_crops, frozen_voice_encoder
+from .voice_map import CLIPS_PER_SPEAKER, VoiceSpeaker, geometry_losses, training_speakers
+
+#: Talking pairs' ages are judged from their faces, often 10-20 years off: a wide range.
+PAIR_AGE_SLACK = 10.0
+#: Clip embeddings are kept here in the run folder, so a resumed run or a re-run with other loss settings
+#: (copy the file into the new run folder) skips the slowest part.
+EMBEDDINGS_FILE = "voice_embeddings.pt"
+#: Sample sheets are drawn at this size.
+SAMPLE_SIZE = 128
+
+
+def paired_speakers(config: TrainConfig) -> tuple[list[VoiceSpeaker], list[VoiceSpeaker]]:
+    """(training, held-out) speakers of the talking-pairs folder, if one is set."""
+    if not config.real_pairs:
+        return [], []
+    train, test = [], []
+    for p in read_talking_pairs(config.real_pairs):
+        speaker = VoiceSpeaker(f"pair-{p.name}", p.clips, p.gender == "f", (p.age - PAIR_AGE_SLACK, p.age + PAIR_AGE_SLACK), True)
+        (test if p.name in config.pairs_holdout else train).append(speaker)
+    return train, test
+
+
+def within_speaker_variance(values: torch.Tensor, owners: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of each row's value from its speaker's mean value."""
+    _, index = torch.unique(owners, return_inverse=True)
+    counts = torch.bincount(index).float()
+    means = torch.zeros(len(counts), device=values.device).index_add_(0, index, values) / counts
+    return (values - means[index]).square().mean()
+
+
+class StyleMapStage(Stage):
+    kind = "voice-to-face"
+
+    def __init__(self, config: TrainConfig, rt: Runtime):
+        self.encoder, config = frozen_voice_encoder(config)
+        if not config.face_space:
+            raise Voice2FaceError("The style-map stage needs --set face_space=<dir made by 'python -m voice2face face-space'>.")
+        if config.embedding_crops < 1:
+            raise Voice2FaceError("The style-map stage embeds voice crops once, up front: set embedding_crops (e.g. 4).")
+        space_info = read_info(config.face_space)
+        require_kind(config.face_space, space_info, "face-space")
+        generator_config = dataclasses.replace(config.model.generator, backend="stylegan", standardise_input=True,
+                                               synthesis_widths=space_info.model.generator.synthesis_widths)  # fmt: skip
+        self.config = config = dataclasses.replace(config, model=dataclasses.replace(config.model, generator=generator_config))
+        self.rt = rt
+        self.generator = StyleVoiceMap(generator_config, self.encoder.embedding_dim)
+        self.generator.synthesis.load_state_dict(load_network(config.face_space, "synthesis", space_info).state_dict())
+        directions = load_network(config.face_space, "face_space", space_info).state_dict()
+        k = generator_config.identity_axes
+        self.generator.directions.load_state_dict({n: v[:k] if n in ("axes", "spread") else v for n, v in directions.items()})
+        self.generator.synthesis.requires_grad_(False)
+        speakers, held_out = training_speakers(config)
+        pairs, pairs_held_out = paired_speakers(config)
+        self.speakers, self.held_out = speakers + pairs, held_out + pairs_held_out
+        heads = [*self.generator.gender.parameters(), *self.generator.age.parameters(), *self.generator.identity.parameters()]
+        self.networks = {"voice_encoder": self.encoder, "generator": self.generator}
+        self.optimizers = {"optimizer": torch.optim.Adam(heads, lr=config.lr, betas=config.betas)}
+        n_real = sum(s.real for s in self.speakers)
+        self.trained_on = config.trained_on or (
+            f"voices of {len(self.speakers) - n_real} synthetic (espeak-ng) and {n_real} real (EmoDB, talking pairs) speakers, "
+            f"placed in the face space of {space_info.trained_on}; voices and faces paired by gender and age, not by identity"
+        )
+        self.encoder = self.encoder.to(rt.device)
+        clips = [(k, clip) for k, s in enumerate(self.speakers) for clip in s.clips]
+        self.embeddings, owners = self.embed(clips)
+        self.rows_of: list[list[int]] = [[] for _ in self.speakers]
+        for row, owner in enumerate(owners):
+            self.rows_of[clips[owner][0]].append(row)
+        self.real_ids = [k for k, s in enumerate(self.speakers) if s.real and self.rows_of[k]]
+        self.synthetic_ids = [k for k, s in enumerate(self.speakers) if not s.real and self.rows_of[k]]
+
+    def embed(self, clips: list[tuple[int, Path]]) -> tuple[torch.Tensor, list[int]]:
+        """Every clip's crop embeddings (see `embed_crops`), from the run folder's file when it holds these clips."""
+        names = [str(c) for _, c in clips]
+        file = Path(self.config.out) / EMBEDDINGS_FILE
+        if file.is_file():
+            saved = torch.load(file, weights_only=True)
+            if saved["clips"] == names and saved["crops"] == self.config.embedding_crops:
+                return saved["embeddings"], saved["owners"]
+        embeddings, owners = embed_crops(self.encoder, [c for _, c in clips], self.config, self.rt.device, self.rt.main)
+        if self.rt.main:
+            torch.save({"clips": names, "crops": self.config.embedding_crops, "embeddings": embeddings, "owners": owners}, file)
+        return embeddings, owners
+
+    def start(self, resumed: bool) -> None:
+        self.generator.to(self.rt.device)
+        if not resumed:
+            self.generator.standardise.fit(self.embeddings.to(self.rt.device))
+
+    def batch(self) -> tuple[torch.Tensor, list[int]]:
+        """Clip embeddings of `speakers_per_batch` speakers, CLIPS_PER_SPEAKER each, and each row's speaker."""
+        size = self.config.speakers_per_batch
+        n_real = round(size * self.config.real_share) if self.synthetic_ids else size
+        chosen = random.choices(self.real_ids, k=n_real) if self.real_ids else []
+        chosen += random.sample(self.synthetic_ids, min(size - len(chosen), len(self.synthetic_ids)))
+        rows, owners = [], []
+        for k in chosen:
+            rows += random.choices(self.rows_of[k], k=CLIPS_PER_SPEAKER)
+            owners += [k] * CLIPS_PER_SPEAKER
+        return self.embeddings[rows].to(self.rt.device), owners
+
+    def step(self) -> dict[str, float]:
+        embeddings, owners = self.batch()
+        g = self.generator
+        x = g.standardise(embeddings)
+        speakers = [self.speakers[k] for k in owners]
+        device = self.rt.device
+        female = torch.tensor([float(s.female) for s in speakers], device=device)
+        # ages in the head's units (decades around AGE_CENTRE), so the age loss has the scale of the others
+        low, high = (torch.tensor([(s.age_range[i] - AGE_CENTRE) / YEARS_PER_UNIT for s in speakers], device=device) for i in (0, 1))
+        age = g.age(x)[:, 0]
+        identity = g.identity(x)
+        owner = torch.tensor(owners, device=device)
+        source = [s.name.split("-")[0] if s.real else "synthetic" for s in speakers]
+        losses = {
+            "gender": F.binary_cross_entropy_with_logits(g.gender(x)[:, 0], female),
+            "age": (F.relu(low - age) + F.relu(age - high)).mean(),
+            **geometry_losses(x, identity, owner),
+            # one speaker's clips should read as one age: an age that wanders from clip to clip
+            # changes the face more than anything else (measured on validation speakers)
+            "age_consistency": within_speaker_variance(age, owner),
+        }
+        # The speakers of one recording set (EmoDB's studio, the talking pairs, espeak-ng) sit close together
+        # in the voice space; held to N(0, I) within each set, they spread over the whole region instead
+        # of sharing a corner of it (one face for all of EmoDB's men).
+        parts = [torch.tensor([x == name for x in source], device=device) for name in sorted(set(source))]
+        losses["prior"] = sum(geometry_losses(x[p], identity[p], owner[p])["prior"] for p in parts) / len(parts)
+        c = self.config
+        total = (c.attribute_weight * (losses["gender"] + losses["age"]) + c.diversity_weight * losses["diversity"]
+                 + c.consistency_weight * (losses["consistency"] + losses["age_consistency"]) + c.prior_weight * losses["prior"])  # fmt: skip
+        opt = self.optimizers["optimizer"]
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        return {k: v.item() for k, v in losses.items()}
+
+    @torch.no_grad()
+    def after_step(self, step: int, last: bool) -> None:
+        if not (self.rt.main and (step % self.config.sample_every == 0 or last)):
+            return
+        shown = self.held_out[:8] or self.speakers[:8]
+        # two clips per speaker, one above the other: the same person twice is the aim
+        clips = [s.clips[0] for s in shown] + [s.clips[-1] for s in shown]
+        embeddings = torch.cat([self.encoder(voice_features(c, self.encoder.front_end)[None].to(self.rt.device)) for c in clips])
+        faces = [f.resize((SAMPLE_SIZE, SAMPLE_SIZE)) for e in embeddings for f in to_pil(self.generator(e[None]))]
+        path = Path(self.config.out) / "samples" / f"step_{step:06d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image_grid(faces, columns=len(shown)).save(path)
+
+    def report(self, step: int) -> dict:
+        return {"speakers": len(self.speakers), "real_speakers": len(self.real_ids), "held_out_speakers": [s.name for s in self.held_out]}
