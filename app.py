@@ -54,7 +54,7 @@ LIVE_EVERY_S = 1.0
 
 CSS = """
 .v2f-faces { display: flex; flex-wrap: wrap; gap: 10px; justify-content: flex-start; }
-.v2f-face { margin: 0; flex: 0 1 calc(20% - 8px); min-width: 72px; max-width: 256px; }
+.v2f-face { margin: 0; flex: 0 1 calc(33.3% - 7px); min-width: 72px; max-width: 256px; }  /* 3 a row: faces big enough to judge */
 .v2f-placeholder { aspect-ratio: 1; border-radius: 6px; background: #eceef3; color: #6b7280; display: flex;
                    align-items: center; justify-content: center; font-size: 0.9rem; }
 .v2f-face img { width: 100%; height: auto; display: block; border-radius: 6px; }
@@ -64,7 +64,7 @@ CSS = """
 #live-face img { max-width: 256px; }
 #voice .controls, #live-voice .controls { flex-wrap: wrap; gap: 8px; }
 #voice select, #live-voice select { max-width: 100%; width: auto; flex: 1 1 12rem; }  /* the microphone's whole name */
-@media (max-width: 600px) { .v2f-face { flex-basis: calc(33.3% - 7px); } }
+@media (max-width: 600px) { .v2f-face { flex-basis: calc(50% - 5px); } }
 """
 
 INTRO = """# voice2face
