@@ -26,7 +26,6 @@ out). The real ones are few, so `real_share` of each batch's speakers are real.
 from __future__ import annotations
 
 import dataclasses
-import random
 from pathlib import Path
 
 import torch
@@ -42,7 +41,7 @@ from ..models.style_map import AGE_CENTRE, YEARS_PER_UNIT
 from .config import TrainConfig
 from .loop import Runtime, Stage
 from .sources import embed_crops, frozen_voice_encoder
-from .voice_map import CLIPS_PER_SPEAKER, VoiceSpeaker, geometry_losses, training_speakers
+from .voice_map import VoiceSpeaker, geometry_losses, speaker_batch, training_speakers
 
 #: Talking pairs' ages are judged from their faces, often 10-20 years off: a wide range.
 PAIR_AGE_SLACK = 10.0
@@ -132,16 +131,7 @@ class StyleMapStage(Stage):
             self.generator.standardise.fit(self.embeddings.to(self.rt.device))
 
     def batch(self) -> tuple[torch.Tensor, list[int]]:
-        """Clip embeddings of `speakers_per_batch` speakers, CLIPS_PER_SPEAKER each, and each row's speaker."""
-        size = self.config.speakers_per_batch
-        n_real = round(size * self.config.real_share) if self.synthetic_ids else size
-        chosen = random.choices(self.real_ids, k=n_real) if self.real_ids else []
-        chosen += random.sample(self.synthetic_ids, min(size - len(chosen), len(self.synthetic_ids)))
-        rows, owners = [], []
-        for k in chosen:
-            rows += random.choices(self.rows_of[k], k=CLIPS_PER_SPEAKER)
-            owners += [k] * CLIPS_PER_SPEAKER
-        return self.embeddings[rows].to(self.rt.device), owners
+        return speaker_batch(self, self.config)
 
     def step(self) -> dict[str, float]:
         embeddings, owners = self.batch()

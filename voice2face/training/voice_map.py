@@ -141,17 +141,7 @@ class VoiceMapStage(Stage):
             self.generator.standardise.fit(self.embeddings.to(self.rt.device))
 
     def batch(self) -> tuple[torch.Tensor, list[int]]:
-        """Clip embeddings of `speakers_per_batch` speakers, CLIPS_PER_SPEAKER each, and each row's speaker."""
-        size = self.config.speakers_per_batch
-        n_real = round(size * self.config.real_share) if self.synthetic_ids else size
-        # drawn with replacement: a real speaker drawn twice is one speaker with twice the clips
-        chosen = random.choices(self.real_ids, k=n_real) if self.real_ids else []
-        chosen += random.sample(self.synthetic_ids, min(size - len(chosen), len(self.synthetic_ids)))
-        rows, owners = [], []
-        for k in chosen:
-            rows += random.choices(self.rows_of[k], k=CLIPS_PER_SPEAKER)
-            owners += [k] * CLIPS_PER_SPEAKER
-        return self.embeddings[rows].to(self.rt.device), owners
+        return speaker_batch(self, self.config)
 
     def step(self) -> dict[str, float]:
         embeddings, owners = self.batch()
@@ -193,6 +183,21 @@ class VoiceMapStage(Stage):
 
     def report(self, step: int) -> dict:
         return {"speakers": len(self.speakers), "real_speakers": len(self.real_ids), "held_out_speakers": [s.name for s in self.held_out]}
+
+
+def speaker_batch(stage, config: TrainConfig) -> tuple[torch.Tensor, list[int]]:
+    """Clip embeddings of `speakers_per_batch` speakers, CLIPS_PER_SPEAKER each, and each row's speaker,
+    from a stage's `embeddings`, `rows_of`, `real_ids` and `synthetic_ids` (voice-map and style-map)."""
+    size = config.speakers_per_batch
+    n_real = round(size * config.real_share) if stage.synthetic_ids else size
+    # drawn with replacement: a real speaker drawn twice is one speaker with twice the clips
+    chosen = random.choices(stage.real_ids, k=n_real) if stage.real_ids else []
+    chosen += random.sample(stage.synthetic_ids, min(size - len(chosen), len(stage.synthetic_ids)))
+    rows, owners = [], []
+    for k in chosen:
+        rows += random.choices(stage.rows_of[k], k=CLIPS_PER_SPEAKER)
+        owners += [k] * CLIPS_PER_SPEAKER
+    return stage.embeddings[rows].to(stage.rt.device), owners
 
 
 def geometry_losses(voices: torch.Tensor, z: torch.Tensor, owners: torch.Tensor) -> dict[str, torch.Tensor]:
