@@ -113,9 +113,8 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
             first = next(steps)
             settle, spectrogram = files(first.settle_plot, first.spectrogram)
             yield faces_html(first.faces), settle, spectrogram, None, first.notes
-            for out in steps:
-                done = all(face is not None for face, _ in out.faces)
-                yield faces_html(out.faces), settle, spectrogram, files(out.strip)[0] if done else None, out.notes
+            for out in steps:  # the strip comes in the last step, after the last face
+                yield faces_html(out.faces), settle, spectrogram, files(out.strip)[0] if out.strip else None, out.notes
         except Voice2FaceError as err:
             log.info("refused a request: %s", err)
             yield message_html(str(err)), None, None, None, ""
@@ -272,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     except Voice2FaceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if model.serve_with_openvino():
+        log.info("drawing faces through OpenVINO (compiled from the checkpoint's synthesis network)")
     launch(build_demo(model, args.checkpoint), args.host, args.port, args.share)
     return 0
 

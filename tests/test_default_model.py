@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from voice2face import Voice2Face
-from voice2face.paths import CHECKPOINTS
 from voice2face.judges import AgeGenderJudge, FaceDescriptor, mean_pairwise_distance
 from voice2face.labelled import read_emodb
+from voice2face.paths import CHECKPOINTS
 
 from .conftest import TEXT, speak
 

@@ -249,3 +249,30 @@ def test_true_face_matching_counts_a_face_nearer_its_own_photo():
     # face 2 (110: own photo 200) beats photo 0 but loses to photo 100
     assert result["matching_1to2"]["value"] == pytest.approx(4 / 6)
     assert result["matching_1to2_same_gender"]["value"] == pytest.approx(2 / 2)  # only speakers 0 and 1 share a gender: both won
+
+
+def test_openvino_serving_draws_the_same_faces_and_is_safe_to_call_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from voice2face.models.stylegan_openvino import OpenVINOSynthesis
+
+    torch.manual_seed(0)
+    synthesis = SynthesisNetwork(widths=(32, 32, 16, 8)).eval()
+    styles = torch.randn(6, 512)
+    with torch.inference_mode():
+        expected = synthesis(styles)
+    compiled = OpenVINOSynthesis(synthesis)
+    torch.testing.assert_close(compiled(styles), expected, atol=1e-4, rtol=1e-4)  # any batch size
+    with ThreadPoolExecutor(3) as pool:  # the app computes two requests at once
+        faces = list(pool.map(lambda k: compiled(styles[k : k + 1]), range(6)))
+    torch.testing.assert_close(torch.cat(faces), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_only_a_stylegan_model_on_a_cpu_switches_to_openvino(random_checkpoint, speech_wav):
+    paper = Voice2Face.from_pretrained(random_checkpoint)
+    assert not paper.serve_with_openvino()
+    default = Voice2Face.from_pretrained()
+    before = default.faces_for_durations(speech_wav, (None,), size=256).images[0]
+    assert default.serve_with_openvino()
+    after = default.faces_for_durations(speech_wav, (None,), size=256).images[0]
+    assert np.abs(np.asarray(before, int) - np.asarray(after, int)).max() <= 1  # the same face, to a grey level

@@ -94,6 +94,23 @@ class Voice2Face:
         planned = self.plan(audio, durations, max_seconds)
         return planned.with_faces(self.render(planned.embeddings, size))
 
+    def serve_with_openvino(self) -> bool:
+        """Draw faces through OpenVINO from now on, where that is faster: a StyleGAN generator on a CPU
+        (0.16 s instead of 0.38 s a 1024-px face; about 5 s once, now). For a long-running server;
+        False, and nothing changed, for other models or devices or without the openvino package."""
+        from importlib.util import find_spec
+
+        from .models import StyleVoiceMap, SynthesisNetwork
+
+        synthesis = getattr(self.generator, "synthesis", None)
+        if not (isinstance(self.generator, StyleVoiceMap) and isinstance(synthesis, SynthesisNetwork)
+                and self.device.type == "cpu" and find_spec("openvino")):  # fmt: skip
+            return False
+        from .models.stylegan_openvino import OpenVINOSynthesis
+
+        self.generator.synthesis = OpenVINOSynthesis(synthesis)
+        return True
+
     @torch.inference_mode()
     def plan(self, audio: AudioSource, durations: Durations = DEFAULT_DURATIONS, max_seconds: float = MAX_AUDIO_SECONDS) -> FacesResult:
         """Decode, cut and embed, without drawing: a result whose `images` is empty (see `render`)."""

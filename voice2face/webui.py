@@ -48,7 +48,7 @@ class DemoOutput:
     faces: list[tuple[Image.Image | None, str]]  # (face at DISPLAY_SIZE or None while not drawn yet, short caption) per distinct length
     settle: dict[str, list[float]]  # seconds of speech, and each cut's cosine to the whole clip's embedding
     spectrogram: Image.Image  # log-mel of the speech with the cut points marked
-    strip: Image.Image  # all faces side by side, for download
+    strip: Image.Image | None  # all faces side by side, for download (None until every face is drawn)
     notes: str  # markdown: what was used, anything the user should know
 
     @cached_property
@@ -94,8 +94,9 @@ def demo_steps(
     model: Voice2Face, audio: AudioSource | None, choices: list[str] | None, extra: str | None = ""
 ) -> Iterator[DemoOutput]:
     """The page's output as the faces are drawn: first with every face still a placeholder (None),
-    then once per face, the whole clip's first; the last has the strip. Drawing 1024-px faces takes
-    about 0.4 s each on a CPU, so the visitor sees the first face long before the last."""
+    then once per face, the whole clip's first, then once more with the strip (a 5000-px PNG takes
+    0.4 s to encode: the last face is not kept waiting for it). Drawing a 1024-px face takes 0.16-0.4 s
+    on a CPU, so the visitor sees the first face long before the last."""
     if audio is None or (isinstance(audio, str) and not audio):
         raise Voice2FaceError(f"Record or upload a clip first (files up to {MAX_UPLOAD_MB} MB).")
     durations = durations_from_choices(choices, extra)
@@ -104,16 +105,16 @@ def demo_steps(
     spectrogram = spectrogram_image(planned, model.front_end.hop_ms / 1000, model.front_end.log_compress)
     captions = [cut.short_label for cut in planned.cuts]
     drawn: list[Image.Image | None] = [None] * len(captions)
-    empty = Image.new("RGB", (1, 1), "white")
-    yield DemoOutput(list(zip(drawn, captions, strict=True)), settle, spectrogram, empty, notes_markdown(planned))
+    yield DemoOutput(list(zip(drawn, captions, strict=True)), settle, spectrogram, None, notes_markdown(planned))
     longest_first = sorted(range(len(captions)), key=lambda i: -planned.cuts[i].frames)
+    shown: list[Image.Image | None] = [None] * len(captions)
     for i in longest_first:
         (drawn[i],) = model.render(planned.embeddings[i : i + 1])
-        faces = [(resize(face, DISPLAY_SIZE) if face else None, caption) for face, caption in zip(drawn, captions, strict=True)]
-        done = all(face is not None for face in drawn)
-        # the strip keeps the faces at the size the model draws them (1024 px), for download
-        strip = planned.with_faces(drawn).strip(size=max(drawn[0].width, DISPLAY_SIZE)) if done else empty
-        yield DemoOutput(faces, settle, spectrogram, strip, notes_markdown(planned))
+        shown[i] = resize(drawn[i], DISPLAY_SIZE)
+        yield DemoOutput(list(zip(shown, captions, strict=True)), settle, spectrogram, None, notes_markdown(planned))
+    # the strip keeps the faces at the size the model draws them (1024 px), for download
+    strip = planned.with_faces(drawn).strip(size=max(drawn[0].width, DISPLAY_SIZE))
+    yield DemoOutput(list(zip(shown, captions, strict=True)), settle, spectrogram, strip, notes_markdown(planned))
 
 
 # --------------------------------------------------------------------------- HTML the page shows

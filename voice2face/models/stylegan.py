@@ -70,6 +70,13 @@ class StyledConv(nn.Module):
         return F.leaky_relu_(x.add_(self.noise).add_(self.bias), LEAK)
 
 
+_A = torch.tensor([1.0, 1.0]) / math.sqrt(2)  # Haar's averaging filter
+_D = torch.tensor([1.0, -1.0]) / math.sqrt(2)  # and its differencing filter
+#: Each band's 2x2 kernel: (filter along the height) x (filter along the width).
+HAAR_LOW = torch.outer(_A, _A)[None, None]
+HAAR_DETAILS = torch.stack([torch.outer(_D, _A), torch.outer(_A, _D), torch.outer(_D, _D)])[:, None]
+
+
 def haar_inverse(coefficients: torch.Tensor) -> torch.Tensor:
     """(B, 4C, H, W) Haar wavelet coefficients -> (B, C, 2H, 2W).
 
@@ -77,13 +84,11 @@ def haar_inverse(coefficients: torch.Tensor) -> torch.Tensor:
     vertical, horizontal and diagonal, as MobileStyleGAN lays them out. Both
     halves go through a grouped transposed conv with stride 2, so nothing is copied."""
     c = coefficients.shape[1] // 4
-    a = torch.tensor([1.0, 1.0], dtype=coefficients.dtype, device=coefficients.device) / math.sqrt(2)
-    d = torch.tensor([1.0, -1.0], dtype=coefficients.dtype, device=coefficients.device) / math.sqrt(2)
-    # Each band's 2x2 kernel: (filter along the height) x (filter along the width).
-    low_kernel = torch.outer(a, a)[None, None].expand(c, 1, 2, 2)
-    high_kernels = torch.stack([torch.outer(d, a), torch.outer(a, d), torch.outer(d, d)])[:, None].repeat(c, 1, 1, 1)
-    low = F.conv_transpose2d(coefficients[:, :c], low_kernel, stride=2, groups=c)
-    return low + F.conv_transpose2d(coefficients[:, c:], high_kernels, stride=2, groups=c)
+    low = HAAR_LOW.to(coefficients).expand(c, 1, 2, 2)
+    details = HAAR_DETAILS.to(coefficients).repeat(c, 1, 1, 1)
+    return F.conv_transpose2d(coefficients[:, :c], low, stride=2, groups=c) + F.conv_transpose2d(
+        coefficients[:, c:], details, stride=2, groups=c
+    )
 
 
 class SynthesisBlock(nn.Module):
