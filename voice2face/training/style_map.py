@@ -58,7 +58,7 @@ def paired_speakers(config: TrainConfig) -> tuple[list[VoiceSpeaker], list[Voice
         return [], []
     train, test = [], []
     for p in read_talking_pairs(config.real_pairs):
-        speaker = VoiceSpeaker(f"pair-{p.name}", p.clips, p.gender == "f", (p.age - PAIR_AGE_SLACK, p.age + PAIR_AGE_SLACK), True)
+        speaker = VoiceSpeaker(f"pair-{p.name}", p.clips, p.gender == "f", (p.age - PAIR_AGE_SLACK, p.age + PAIR_AGE_SLACK), "pairs")
         (test if p.name in config.pairs_holdout else train).append(speaker)
     return train, test
 
@@ -145,7 +145,6 @@ class StyleMapStage(Stage):
         age = g.age(x)[:, 0]
         identity = g.identity(x)
         owner = torch.tensor(owners, device=device)
-        source = [s.name.split("-")[0] if s.real else "synthetic" for s in speakers]
         losses = {
             "gender": F.binary_cross_entropy_with_logits(g.gender(x)[:, 0], female),
             "age": (F.relu(low - age) + F.relu(age - high)).mean(),
@@ -157,7 +156,8 @@ class StyleMapStage(Stage):
         # The speakers of one recording set (EmoDB's studio, the talking pairs, espeak-ng) sit close together
         # in the voice space; held to N(0, I) within each set, they spread over the whole region instead
         # of sharing a corner of it (one face for all of EmoDB's men).
-        parts = [torch.tensor([x == name for x in source], device=device) for name in sorted(set(source))]
+        sources = [s.source for s in speakers]
+        parts = [torch.tensor([x == name for x in sources], device=device) for name in sorted(set(sources))]
         losses["prior"] = sum(geometry_losses(x[p], identity[p], owner[p])["prior"] for p in parts) / len(parts)
         c = self.config
         total = (c.attribute_weight * (losses["gender"] + losses["age"]) + c.diversity_weight * losses["diversity"]

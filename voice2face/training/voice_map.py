@@ -58,13 +58,18 @@ REAL_AGE_SLACK = 6.0
 
 @dataclass(frozen=True)
 class VoiceSpeaker:
-    """A training speaker: its clips, gender and the face ages that fit its voice."""
+    """A training speaker: its clips, gender, the face ages that fit its voice, and the recording set
+    it comes from ("synthetic", "emodb", "pairs")."""
 
     name: str
     clips: tuple[Path, ...]
     female: bool
     age_range: tuple[float, float]
-    real: bool
+    source: str
+
+    @property
+    def real(self) -> bool:
+        return self.source != "synthetic"
 
 
 def training_speakers(config: TrainConfig) -> tuple[list[VoiceSpeaker], list[VoiceSpeaker]]:
@@ -74,12 +79,12 @@ def training_speakers(config: TrainConfig) -> tuple[list[VoiceSpeaker], list[Voi
         identities = load_identities(config.data, config.layout, config.meta, config.faces, need_faces=False)
         train_ids, test_ids = split_identities(identities, config.split)
         for ids, out in ((train_ids, synthetic_train), (test_ids, synthetic_test)):
-            out += [VoiceSpeaker(i.name, tuple(i.voices), i.gender == "f", AGE_BANDS.get(i.extra.get("age_band", ""), (20.0, 50.0)), False)
+            out += [VoiceSpeaker(i.name, tuple(i.voices), i.gender == "f", AGE_BANDS.get(i.extra.get("age_band", ""), (20.0, 50.0)), "synthetic")
                     for i in ids if i.gender in ("m", "f")]  # fmt: skip
     real_train, real_test = [], []
     if config.real_voices:
         for s in read_emodb(config.real_voices):
-            speaker = VoiceSpeaker(f"emodb-{s.name}", s.clips, s.gender == "f", (s.age - REAL_AGE_SLACK, s.age + REAL_AGE_SLACK), True)
+            speaker = VoiceSpeaker(f"emodb-{s.name}", s.clips, s.gender == "f", (s.age - REAL_AGE_SLACK, s.age + REAL_AGE_SLACK), "emodb")
             (real_test if s.name in config.real_holdout else real_train).append(speaker)
     train = synthetic_train + real_train
     if not train or all(s.female for s in train) or not any(s.female for s in train):
