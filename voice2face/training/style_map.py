@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_network, read_info, require_kind
-from ..data import voice_features
 from ..errors import Voice2FaceError
 from ..images import image_grid, to_pil
 from ..labelled import read_talking_pairs
@@ -41,7 +40,7 @@ from ..models.style_map import AGE_CENTRE, YEARS_PER_UNIT
 from .config import TrainConfig
 from .loop import Runtime, Stage
 from .sources import embed_crops, frozen_voice_encoder
-from .voice_map import VoiceSpeaker, geometry_losses, speaker_batch, training_speakers
+from .voice_map import VoiceSpeaker, geometry_losses, sample_embeddings, sample_path, speaker_batch, training_speakers
 
 #: Talking pairs' ages are judged from their faces, often 10-20 years off: a wide range.
 PAIR_AGE_SLACK = 10.0
@@ -172,14 +171,9 @@ class StyleMapStage(Stage):
     def after_step(self, step: int, last: bool) -> None:
         if not (self.rt.main and (step % self.config.sample_every == 0 or last)):
             return
-        shown = self.held_out[:8] or self.speakers[:8]
-        # two clips per speaker, one above the other: the same person twice is the aim
-        clips = [s.clips[0] for s in shown] + [s.clips[-1] for s in shown]
-        embeddings = torch.cat([self.encoder(voice_features(c, self.encoder.front_end)[None].to(self.rt.device)) for c in clips])
+        columns, embeddings = sample_embeddings(self)
         faces = [f.resize((SAMPLE_SIZE, SAMPLE_SIZE)) for e in embeddings for f in to_pil(self.generator(e[None]))]
-        path = Path(self.config.out) / "samples" / f"step_{step:06d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        image_grid(faces, columns=len(shown)).save(path)
+        image_grid(faces, columns=columns).save(sample_path(self.config, step))
 
     def report(self, step: int) -> dict:
         return {"speakers": len(self.speakers), "real_speakers": len(self.real_ids), "held_out_speakers": [s.name for s in self.held_out]}

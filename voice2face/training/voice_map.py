@@ -178,16 +178,26 @@ class VoiceMapStage(Stage):
     def after_step(self, step: int, last: bool) -> None:
         if not (self.rt.main and (step % self.config.sample_every == 0 or last)):
             return
-        shown = self.held_out[:8] or self.speakers[:8]
-        # two clips per speaker, one above the other: the same face twice is the aim
-        clips = [s.clips[0] for s in shown] + [s.clips[-1] for s in shown]
-        embeddings = torch.cat([self.encoder(voice_features(c, self.encoder.front_end)[None].to(self.rt.device)) for c in clips])
-        path = Path(self.config.out) / "samples" / f"step_{step:06d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        image_grid(to_pil(self.generator(embeddings)), columns=len(shown)).save(path)
+        columns, embeddings = sample_embeddings(self)
+        image_grid(to_pil(self.generator(embeddings)), columns=columns).save(sample_path(self.config, step))
 
     def report(self, step: int) -> dict:
         return {"speakers": len(self.speakers), "real_speakers": len(self.real_ids), "held_out_speakers": [s.name for s in self.held_out]}
+
+
+def sample_embeddings(stage) -> tuple[int, torch.Tensor]:
+    """For a sample sheet: up to 8 held-out speakers (else training ones), two clips each, one above the
+    other (the same face twice is the aim); the number of columns and the clips' embeddings."""
+    shown = stage.held_out[:8] or stage.speakers[:8]
+    clips = [s.clips[0] for s in shown] + [s.clips[-1] for s in shown]
+    embeddings = torch.cat([stage.encoder(voice_features(c, stage.encoder.front_end)[None].to(stage.rt.device)) for c in clips])
+    return len(shown), embeddings
+
+
+def sample_path(config: TrainConfig, step: int) -> Path:
+    path = Path(config.out) / "samples" / f"step_{step:06d}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def speaker_batch(stage, config: TrainConfig) -> tuple[torch.Tensor, list[int]]:
