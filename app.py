@@ -9,6 +9,8 @@ Layout and wiring only; what the page computes lives in voice2face/webui.py
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import os
 import sys
@@ -25,20 +27,28 @@ from voice2face.images import DISPLAY_SIZE  # noqa: E402
 from voice2face.limits import MAX_AUDIO_SECONDS  # noqa: E402
 from voice2face.live import LiveFaces  # noqa: E402
 from voice2face.webui import (  # noqa: E402
+    AGE_RANGE,
     DEFAULT_CHOICES,
     DURATION_CHOICES,
+    EXAMPLE_NOTE,
     MAX_EXTRA_CHARS,
     MAX_UPLOAD,
+    PAGE_JS,
     PLAIN_SUMMARY,
     DemoOutput,
+    changed_face,
     demo_request,
     demo_steps,
     example_clips,
     faces_html,
+    image_html,
     is_untrained,
     message_html,
     model_card,
+    notes_html,
+    reading_text,
     save_png,
+    slider_values,
     warm_up,
 )
 
@@ -57,8 +67,10 @@ CSS = """
 .v2f-face { margin: 0; flex: 0 1 calc(33.3% - 7px); min-width: 72px; max-width: 256px; }  /* 3 a row: faces big enough to judge */
 .v2f-placeholder { aspect-ratio: 1; border-radius: 6px; background: #eceef3; color: #6b7280; display: flex;
                    align-items: center; justify-content: center; font-size: 0.9rem; }
-.v2f-face img { width: 100%; height: auto; display: block; border-radius: 6px; }
+.v2f-face img, #tuned-face img { width: 100%; height: auto; display: block; border-radius: 6px; }
+#tuned-face img { max-width: 256px; }
 .v2f-face figcaption { text-align: center; font-size: 0.95rem; margin-top: 4px; }
+.v2f-example-note { margin: 0 0 8px 0; color: #4b5563; }
 .v2f-error { border: 2px solid #c0392b; background: #fdecea; color: #611a15; border-radius: 8px; padding: 10px 14px; }
 .v2f-error p { margin: 4px 0 0 0; }
 #live-face img { max-width: 256px; }
@@ -90,9 +102,32 @@ def refuse_web_addresses(component: gr.Audio) -> gr.Audio:
     return component
 
 
+def refuse_unknown_choices(component: gr.CheckboxGroup) -> gr.CheckboxGroup:
+    """Make `component` refuse values it does not offer (an API caller's "3 s") in our words, naming
+    the offered lengths and the free-text box, instead of Gradio's generic "not in the list of choices"."""
+    offered = [value for _, value in component.choices]
+    preprocess = component.preprocess
+
+    def known_lengths_only(payload):
+        if payload is not None and not isinstance(payload, list):
+            raise gr.Error("The lengths must be a list such as [\"1 s\", \"whole clip\"].", print_exception=False)
+        unknown = [value for value in payload or [] if value not in offered]
+        if unknown:
+            raise gr.Error(
+                f"{str(unknown[0])[:20]!r} is not one of the lengths offered ({', '.join(offered)}). "
+                "Put other lengths in seconds in the other-lengths box (the next input), e.g. \"3 12.5\".",
+                print_exception=False,
+            )
+        return preprocess(payload)
+
+    component.preprocess = known_lengths_only
+    return component
+
+
 def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int] = (CACHE_SWEEP_S, CACHE_AGE_S)) -> gr.Blocks:
     """The page; `cache_sweep` is (every, older than) in seconds for deleting uploads and outputs."""
     outputs_folder: list[Path] = []  # Gradio's cache folder, known once the Blocks exist
+    example = warm_up(model)  # the first request, served now; the page shows it until the visitor's own
 
     def files(*images) -> list[str]:
         """Saved where Gradio serves and sweeps them; every file saved must be returned, or it is never swept."""
@@ -105,19 +140,35 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
             log.info("refused a request: %s", err)  # one line, not a traceback: it is the visitor's input
             raise
 
-    def draw_page(audio, choices, extra):
+    def reading_outputs(out: DemoOutput) -> dict:
+        """The voice reading under the faces and the sliders set to it (hidden for models that read nothing)."""
+        if out.reading is None:
+            return {reading_text_md: "", tune: gr.update(visible=False), reading_state: None}
+        female, age = slider_values(out.reading)
+        return {reading_text_md: reading_text(out.reading), tune: gr.update(visible=True), reading_state: out.reading,
+                tuned_face: image_html(out.faces[out.longest][0], "the longest length's face"),
+                gender_slider: female, age_slider: age}  # fmt: skip
+
+    def draw_page(audio, choices, extra, live: bool = False):
         """The page's button: faces appear as they are drawn, the whole clip's first; an error stays
         on the page, and the other panes are emptied."""
         try:
             steps = demo_steps(model, audio, choices, extra)
             first = next(steps)
             settle, spectrogram = files(first.settle_plot, first.spectrogram)
-            yield faces_html(first.faces), settle, spectrogram, None, first.notes
+            yield {faces: faces_html(first.faces), settle_image: settle, spectrogram_image: spectrogram, strip: None,
+                   strip_download: gr.update(visible=False), notes: notes_html(first.notes), reading_text_md: "",
+                   tune: gr.update(visible=False)}  # fmt: skip
             for out in steps:  # the strip comes in the last step, after the last face
-                yield faces_html(out.faces), settle, spectrogram, files(out.strip)[0] if out.strip else None, out.notes
+                yield {faces: faces_html(out.faces)}
+            (strip_file,) = files(out.strip)
+            yield {strip: strip_file, strip_download: gr.update(visible=True, value=strip_file), **reading_outputs(out)} | (
+                {live_face: out.faces[out.longest][0], live_caption: out.heard} if live else {}
+            )
         except Voice2FaceError as err:
             log.info("refused a request: %s", err)
-            yield message_html(str(err)), None, None, None, ""
+            yield {faces: message_html(str(err)), settle_image: None, spectrogram_image: None, strip: None,
+                   strip_download: gr.update(visible=False), notes: "", reading_text_md: "", tune: gr.update(visible=False)}  # fmt: skip
 
     def draw_api(audio, choices, extra):
         """The /faces endpoint: errors are errors, faces a gallery of files with captions."""
@@ -127,6 +178,21 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
             raise gr.Error(str(err), title="Could not draw a face", print_exception=False) from None
         faces = list(zip(files(*(face for face, _ in out.faces)), (caption for _, caption in out.faces), strict=True))
         return faces, out.settle, *files(out.spectrogram, out.strip), out.notes
+
+    def retune(reading, female, age):
+        """The sliders: the same person, another gender or age."""
+        if reading is None:
+            return gr.skip()
+        try:
+            return image_html(changed_face(model, reading, female, age), "the face, changed by the sliders")
+        except Voice2FaceError as err:
+            return message_html(str(err), "Could not redraw the face")
+
+    def reset(reading):
+        if reading is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        female, age = slider_values(reading)
+        return image_html(changed_face(model, reading, None, None), "the longest length's face"), female, age
 
     def live_start():
         return LiveFaces(model), None, "Listening…"
@@ -142,7 +208,7 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
         return live, update.face if update.new_face else gr.skip(), update.caption
 
     def live_finish(live: LiveFaces | None, choices, extra):
-        yield from draw_page(live.recording() if live is not None and live.recorded else None, choices, extra)
+        yield from draw_page(live.recording() if live is not None and live.recorded else None, choices, extra, live=True)
 
     with gr.Blocks(title="voice2face", delete_cache=cache_sweep) as demo:
         outputs_folder.append(Path(demo.GRADIO_CACHE) / "voice2face")
@@ -170,82 +236,101 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
                                              height=DISPLAY_SIZE, buttons=[], interactive=False)  # fmt: skip
                         live_caption = gr.Markdown(elem_id="live-caption")
                 with gr.Accordion("Lengths to compare", open=False, elem_id="lengths-accordion"):
-                    choices = gr.CheckboxGroup(
+                    choices = refuse_unknown_choices(gr.CheckboxGroup(
                         DURATION_CHOICES, value=DEFAULT_CHOICES, label="Lengths of speech", elem_id="lengths"
-                    )
+                    ))  # fmt: skip
                     extra = gr.Textbox(
                         label="Other lengths in seconds", value="", placeholder="e.g. 3 12.5", max_lines=1, max_length=MAX_EXTRA_CHARS
                     )
             with gr.Column(scale=3, min_width=300):
-                faces = gr.HTML(label="Faces", elem_id="faces")
-                notes = gr.Markdown(label="What was used", elem_id="notes")
+                faces = gr.HTML(faces_html(example.faces, EXAMPLE_NOTE), label="Faces", elem_id="faces")
+                reading_text_md = gr.Markdown(reading_text(example.reading) if example.reading else "", elem_id="reading")
+                reading_state = gr.State(example.reading)
+                with gr.Group(visible=example.reading is not None, elem_id="tune") as tune:
+                    tuned_face = gr.HTML(image_html(example.faces[example.longest][0], "the longest length's face") if example.reading
+                                         else "", elem_id="tuned-face")  # fmt: skip
+                    female, age = slider_values(example.reading) if example.reading else (50, 30)
+                    gender_slider = gr.Slider(0, 100, value=female, step=1, label="How much a woman's voice (%)",
+                                              info="0: a man's, 100: a woman's", elem_id="gender-slider")  # fmt: skip
+                    age_slider = gr.Slider(*AGE_RANGE, value=age, step=1, label="Age (years)", elem_id="age-slider")
+                    reset_button = gr.Button("Back to what the voice says", size="sm", elem_id="reset-face")
+                notes = gr.HTML(notes_html(example.notes), label="What was used", elem_id="notes")
         gr.Examples(example_clips(), inputs=[audio], label="Examples (synthetic espeak-ng voices)")
         with gr.Row(equal_height=False):  # min_width: on a phone the two stack instead of squeezing
-            with gr.Column(min_width=340):
-                settle = gr.Image(label="How the voice embedding settles", show_label=False, type="filepath",
-                                  elem_id="settle", buttons=["download"])  # fmt: skip
-            with gr.Column(min_width=340):
-                gr.Markdown("**Spectrogram of the speech**, with the cut points marked")
-                spectrogram = gr.Image(
-                    label="Spectrogram", show_label=False, type="filepath", elem_id="spectrogram", buttons=["download"]
-                )
-        gr.Markdown("**All faces side by side** (download as PNG)")
-        strip = gr.Image(label="Side-by-side strip", show_label=False, type="filepath", elem_id="strip", buttons=["download"])
+            with gr.Column(min_width=300):
+                gr.Markdown("**How much the face changes as you speak longer**")
+                settle_image = gr.Image(example.settle_plot, label="How much the face changes as you speak longer",
+                                        show_label=False, type="filepath", elem_id="settle", buttons=[])  # fmt: skip
+            with gr.Column(min_width=300):
+                gr.Markdown("**The speech**, with where each length ends")
+                spectrogram_image = gr.Image(example.spectrogram, label="The speech", show_label=False, type="filepath",
+                                             elem_id="spectrogram", buttons=[])  # fmt: skip
+        gr.Markdown("**All faces side by side**")
+        strip = gr.Image(example.strip, label="All faces side by side", show_label=False, type="filepath", elem_id="strip", buttons=[])
+        strip_download = gr.DownloadButton("Download all faces (PNG, full size)", size="sm", visible=False, elem_id="strip-download")
         with gr.Accordion("About the model", open=False):
-            gr.Markdown(model_card(model, checkpoint), elem_id="model-card")
-            gr.Markdown(
-                f"Formats: {SUPPORTED_FORMATS}. The first {MAX_AUDIO_SECONDS:.0f} s of a clip are used. "
-                "Method: Wen, Singh & Raj, *Reconstructing faces from voices*, NeurIPS 2019."
-            )
+            plain_card, technical_card = model_card(model, checkpoint)
+            gr.Markdown(plain_card, elem_id="model-card")
+            with gr.Accordion("Technical details", open=False):
+                gr.Markdown(
+                    f"{technical_card}\n\nFile formats: {SUPPORTED_FORMATS}. The first {MAX_AUDIO_SECONDS:.0f} s of a clip are used."
+                )
         api_faces = gr.Gallery(label="Faces with captions", visible=False, format="png")
-        api_settle = gr.JSON(label="How the voice embedding settles", visible=False)
+        api_settle = gr.JSON(label="How much the face changes as you speak longer", visible=False)
 
-        page_outputs = [faces, settle, spectrogram, strip, notes]
+        page_outputs = [faces, reading_text_md, tune, tuned_face, gender_slider, age_slider, reading_state,
+                        settle_image, spectrogram_image, strip, strip_download, notes]  # fmt: skip
         button.click(draw_page, [audio, choices, extra], page_outputs, concurrency_limit=CONCURRENCY,
                      api_visibility="private", concurrency_id="draw", show_progress="minimal")  # fmt: skip
         api_button = gr.Button(visible=False)
-        api_button.click(draw_api, [audio, choices, extra], [api_faces, api_settle, spectrogram, strip, notes],
+        api_button.click(draw_api, [audio, choices, extra], [api_faces, api_settle, spectrogram_image, strip, notes],
                          api_name="faces", concurrency_limit=CONCURRENCY, concurrency_id="draw")  # fmt: skip
+        for slider in (gender_slider, age_slider):
+            slider.input(retune, [reading_state, gender_slider, age_slider], tuned_face, trigger_mode="always_last",
+                         api_visibility="private", concurrency_id="draw", show_progress="hidden")  # fmt: skip
+        reset_button.click(reset, reading_state, [tuned_face, gender_slider, age_slider], api_visibility="private",
+                           concurrency_id="draw", show_progress="hidden")  # fmt: skip
         live_state = gr.State(None)
         live_audio.start_recording(live_start, None, [live_state, live_face, live_caption], api_visibility="private",
                                    show_progress="hidden")  # fmt: skip
         live_audio.stream(live_update, [live_audio, live_state], [live_state, live_face, live_caption],
                           stream_every=LIVE_EVERY_S, time_limit=MAX_AUDIO_SECONDS, concurrency_limit=8,
                           api_visibility="private", show_progress="hidden")  # fmt: skip
-        live_audio.stop_recording(live_finish, [live_state, choices, extra], page_outputs, api_visibility="private",
-                                  concurrency_id="draw")  # fmt: skip
+        live_audio.stop_recording(live_finish, [live_state, choices, extra], [*page_outputs, live_face, live_caption],
+                                  api_visibility="private", concurrency_id="draw", show_progress="minimal")  # fmt: skip
         # a no-op through the queue as the page opens: the browser sets up its event stream now,
         # not on the visitor's first click (which was 3x slower than later ones without it)
         demo.load(lambda: None, None, None, api_visibility="private", show_progress="hidden")
         if is_untrained(model):
             gr.Markdown("⚠️ This checkpoint is untrained: the faces do not reflect the voice.")
-    warm_up(model)
     return demo
 
 
 def launch(demo: gr.Blocks, host: str, port: int, share: bool, block: bool = True) -> None:
     """Serve the page; if a share link was asked for but cannot be made, keep serving locally."""
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        share=share,
-        max_file_size=MAX_UPLOAD,
-        prevent_thread_lock=True,
-        show_error=True,
-        quiet=True,
-        css=CSS,
-        theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["monospace"]),
-    )
-    print(f"voice2face is serving at http://{host}:{port} (python app.py --share for a temporary public link)")
-    if share and not demo.share_url:
-        print(
-            "\nCould not open a public share link (this machine is offline, or Gradio's tunnel helper is missing). "
-            f"The demo is still serving locally at http://{host}:{port}\n",
-            file=sys.stderr,
+    gradio_says = io.StringIO()  # Gradio prints its own share-link advice (download steps for its tunnel helper)
+    with contextlib.redirect_stdout(gradio_says):
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            share=share,
+            max_file_size=MAX_UPLOAD,
+            prevent_thread_lock=True,
+            show_error=True,
+            quiet=True,
+            css=CSS,
+            js=PAGE_JS,
+            theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["monospace"]),
         )
-    elif demo.share_url:
-        print(f"public link: {demo.share_url}")
+    local = f"http://{host}:{port}"
+    if demo.share_url:
+        print(f"voice2face is serving at {local} and at the public link {demo.share_url}")
+    elif share:
+        log.debug("Gradio on the share link: %s", " ".join(gradio_says.getvalue().split()))
+        print(f"Could not make a public link (no connection to Gradio's share service); voice2face is serving at {local} only.")
+    else:
+        print(f"voice2face is serving at {local} (add --share for a temporary public link)")
     if block:
         demo.block_thread()
 

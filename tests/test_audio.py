@@ -23,6 +23,7 @@ from voice2face.audio import (
     remove_silence,
 )
 from voice2face.errors import AudioError, Voice2FaceError
+from voice2face.units import round_seconds, seconds_text
 
 CFG = FrontEndConfig()
 
@@ -248,9 +249,14 @@ def test_cuts_hold_the_stated_seconds(speech_wav):
 
 @pytest.mark.parametrize("bad", [0, -1, "-2", "abc", float("nan")])
 def test_non_positive_or_non_numeric_durations_are_refused(bad):
-    with pytest.raises(Voice2FaceError, match="Duration"):
+    with pytest.raises(Voice2FaceError, match="Length"):
         parse_durations([1, bad])
 
 
 def test_full_means_the_whole_clip():
     assert parse_durations(["1", 2.5, "full", None, "whole"]) == (1.0, 2.5, None, None, None)
+
+
+@pytest.mark.parametrize("seconds, text", [(9.55, "9.6 s"), (9.549, "9.5 s"), (0.05, "0.1 s"), (12.25, "12.3 s"), (0.0, "0.0 s")])
+def test_seconds_are_rounded_half_up_everywhere_they_are_shown(seconds, text):
+    assert seconds_text(seconds) == text and f"{round_seconds(seconds):.1f} s" == text

@@ -24,6 +24,18 @@ def test_generate_writes_one_png_per_length_and_a_strip(speech_wav, random_check
     assert Image.open(out / "face_1s.png").size == (128, 128)
     assert Image.open(out / "strip.png").width > 5 * 128
     assert "first 4.0 s of speech" in proc.stdout
+    # the whole clip's seconds read the same in its caption and in the summary line (as on the page and in the API)
+    whole = proc.stdout.split("whole clip: ")[1].split(" of speech")[0]
+    assert f"Heard {whole} of speech in" in proc.stdout
+
+
+def test_a_tone_is_refused_in_words_for_a_terminal(random_checkpoint, tmp_path):
+    tone = tmp_path / "tone.wav"
+    t = np.arange(3 * 16000) / 16000
+    soundfile.write(tone, 0.5 * np.sin(2 * np.pi * 440 * t), 16000)
+    proc = run_cli("generate", str(tone), "--checkpoint", str(random_checkpoint), "-o", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "tone, noise or music" in proc.stderr and "Traceback" not in proc.stderr
+    assert "upload" not in proc.stderr.lower() and "record" not in proc.stderr.lower()  # the page's words, not a terminal's
 
 
 def test_bad_audio_is_one_clear_line_not_a_traceback(random_checkpoint, tmp_path):

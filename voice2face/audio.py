@@ -24,6 +24,7 @@ from .errors import AudioError, Voice2FaceError
 from .limits import MAX_DURATIONS
 from .speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
 from .speech_check import require_speech
+from .units import seconds_text
 
 
 @dataclass(frozen=True)
@@ -114,14 +115,14 @@ def remove_silence(samples: np.ndarray, config: FrontEndConfig) -> np.ndarray:
     peak = float(np.abs(samples).max()) if samples.size else 0.0
     if peak < SILENCE_PEAK:
         raise AudioError(
-            "The clip is silent (nothing louder than -60 dBFS). If you recorded it, check that the microphone is on."
+            "The clip is silent. If it was recorded from a microphone, check that the microphone was on."
         )
     voiced = speech_frames(samples, config)
     frame = config.sample_rate * config.vad_frame_ms // 1000
     if not voiced.any():
         raise AudioError(
-            f"No speech was found in the {len(samples) / config.sample_rate:.1f} s of audio. "
-            "Record someone speaking, closer to the microphone."
+            f"No speech was found in the {seconds_text(len(samples) / config.sample_rate)} of audio. "
+            "Use a clip of someone speaking, close to the microphone."
         )
     speech = samples[: len(voiced) * frame].reshape(-1, frame)[voiced].reshape(-1)
     if len(speech) < config.win_length:
@@ -202,15 +203,16 @@ WHOLE_CLIP_WORDS = {"full", "whole", "all", "none"}
 
 
 def parse_durations(values: object) -> tuple[float | None, ...]:
-    """Turn user durations (numbers, or 'full' for the whole clip) into seconds or None.
+    """Turn user lengths (numbers, or 'full' for the whole clip) into seconds or None.
 
     One number or word counts as a list of one. Raises `Voice2FaceError` for
-    zero, negative, non-numeric or over-long durations, or more than MAX_DURATIONS.
+    zero, negative or non-numeric lengths, or more than MAX_DURATIONS. A length
+    past the end of the speech is not an error: it stands for all of it.
     """
     if values is None or isinstance(values, (str, bytes, int, float)):
         values = [values]
     elif not isinstance(values, Iterable):
-        raise Voice2FaceError(f"Durations must be a list of seconds or 'full', got a {type(values).__name__}.")
+        raise Voice2FaceError(f"Lengths must be a list of seconds or 'full', got a {type(values).__name__}.")
     values = list(values)
     if len(values) > MAX_DURATIONS:
         raise Voice2FaceError(f"Ask for at most {MAX_DURATIONS} lengths at once, not {len(values)}.")
@@ -220,18 +222,16 @@ def parse_durations(values: object) -> tuple[float | None, ...]:
             out.append(None)
             continue
         if isinstance(value, bool):
-            raise Voice2FaceError(f"Duration {value!r} is not a number of seconds or 'full'.")
+            raise Voice2FaceError(f"Length {value!r} is not a number of seconds or 'full'.")
         try:
             seconds = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise Voice2FaceError(f"Duration {str(value)[:40]!r} is not a number of seconds or 'full'.") from None
+            raise Voice2FaceError(f"Length {str(value)[:40]!r} is not a number of seconds or 'full'.") from None
         if not math.isfinite(seconds) or seconds <= 0:
-            raise Voice2FaceError(f"Durations must be positive seconds, got {value!r}.")
-        if seconds > MAX_AUDIO_SECONDS:
-            raise Voice2FaceError(f"Durations may be at most {MAX_AUDIO_SECONDS:g} s (the most of a clip that is read), got {value!r}.")
+            raise Voice2FaceError(f"Lengths must be positive numbers of seconds, got {str(value)[:40]!r}.")
         out.append(seconds)
     if not out:
-        raise Voice2FaceError("Give at least one duration.")
+        raise Voice2FaceError("Give at least one length.")
     return tuple(out)
 
 
@@ -247,15 +247,15 @@ class Cut:
     @property
     def label(self) -> str:
         if self.requested is None:
-            return f"whole clip: {self.seconds:.1f} s of speech"
+            return f"whole clip: {seconds_text(self.seconds)} of speech"
         if self.capped:
-            return f"asked {self.requested:g} s, clip has {self.seconds:.1f} s of speech"
-        return f"first {self.seconds:.1f} s of speech"
+            return f"asked {self.requested:g} s, clip has {seconds_text(self.seconds)} of speech"
+        return f"first {seconds_text(self.seconds)} of speech"
 
     @property
     def short_label(self) -> str:
         """A caption that fits under a small thumbnail."""
-        return f"{self.seconds:.1f} s (all)" if self.requested is None or self.capped else f"{self.seconds:.1f} s"
+        return f"{seconds_text(self.seconds)} (all)" if self.requested is None or self.capped else seconds_text(self.seconds)
 
 
 def plan_cuts(n_frames: int, durations: Durations, config: FrontEndConfig) -> list[Cut]:
@@ -265,7 +265,7 @@ def plan_cuts(n_frames: int, durations: Durations, config: FrontEndConfig) -> li
         if d is None:
             cuts.append(Cut(None, n_frames, config.frames_to_seconds(n_frames), False))
             continue
-        wanted = max(1, round(d * 1000 / config.hop_ms))
+        wanted = max(1, round(min(d * 1000 / config.hop_ms, n_frames + 1)))  # any length past the speech is all of it
         frames = min(wanted, n_frames)
         cuts.append(Cut(d, frames, config.frames_to_seconds(frames), wanted > n_frames))
     return cuts
@@ -281,10 +281,12 @@ class Utterance:
     audio: Audio
     speech: np.ndarray  # 16 kHz samples with the silence removed
     features: torch.Tensor  # (n_mels, frames) from `log_mel`
+    hop_seconds: float  # one frame's step
 
     @property
     def speech_seconds(self) -> float:
-        return len(self.speech) / self.audio.sample_rate
+        """Seconds of speech as the frames count them: the same figure as the whole-clip cut's."""
+        return self.features.shape[-1] * self.hop_seconds
 
 
 def prepare_utterance(
@@ -299,4 +301,4 @@ def prepare_utterance(
     speech = remove_silence(audio.samples, config)
     if not trusted and config.sample_rate == SPEECH_CHECK_RATE:
         require_speech(speech, audio.samples)
-    return Utterance(audio, speech, log_mel(speech, config))
+    return Utterance(audio, speech, log_mel(speech, config), config.hop_ms / 1000)

@@ -179,6 +179,7 @@ def run_generate(args: argparse.Namespace) -> int:
         print(f"{args.output / name}: {cut.label}")
     result.strip(size=args.size).save(args.output / "strip.png")
     print(f"{args.output / 'strip.png'}: all {len(result.images)} faces side by side")
+    print(result.heard)
     for note in result.notes:
         print(f"note: {note}")
     if model.info.trained_on.startswith("nothing"):

@@ -29,6 +29,7 @@ from .errors import AudioError
 from .images import DISPLAY_SIZE
 from .limits import MAX_AUDIO_SECONDS
 from .pipeline import Voice2Face
+from .units import seconds_text
 
 WINDOW_SECONDS = 1.6
 
@@ -42,9 +43,10 @@ class LiveUpdate:
 
     @property
     def caption(self) -> str:
+        """One line in one unit; the speech used never exceeds the recording, so neither does its figure."""
         if self.face is None:
-            return f"Listening… no speech yet in {self.recorded_seconds:.0f} s"
-        return f"Face from {self.speech_seconds:.1f} s of speech ({self.recorded_seconds:.0f} s recorded)"
+            return f"Listening… no speech yet, {seconds_text(self.recorded_seconds)} recorded"
+        return f"Face from {seconds_text(self.speech_seconds)} of speech, {seconds_text(self.recorded_seconds)} recorded"
 
 
 class LiveFaces:

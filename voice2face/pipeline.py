@@ -17,8 +17,9 @@ from .checkpoint import CheckpointInfo, load_network, read_info, require_kind
 from .decode import MAX_AUDIO_SECONDS, AudioSource
 from .errors import Voice2FaceError
 from .images import MAX_SIZE, MIN_SIZE, face_strip, resize, to_pil
-from .models import VoiceEncoder
+from .models import StyleVoiceMap, VoiceEncoder, VoiceReading
 from .paths import DEFAULT_CHECKPOINT
+from .units import seconds_text
 
 
 @dataclass
@@ -34,6 +35,11 @@ class FacesResult:
     @property
     def seconds(self) -> list[float]:
         return [c.seconds for c in self.cuts]
+
+    @property
+    def heard(self) -> str:
+        """How much speech in how much audio: the line the page, the live view and the CLI all show."""
+        return f"Heard {seconds_text(self.utterance.speech_seconds)} of speech in {seconds_text(self.utterance.audio.seconds)} of audio."
 
     @property
     def captions(self) -> list[str]:
@@ -100,7 +106,7 @@ class Voice2Face:
         False, and nothing changed, for other models or devices or without the openvino package."""
         from importlib.util import find_spec
 
-        from .models import StyleVoiceMap, SynthesisNetwork
+        from .models import SynthesisNetwork
 
         synthesis = getattr(self.generator, "synthesis", None)
         if not (isinstance(self.generator, StyleVoiceMap) and isinstance(synthesis, SynthesisNetwork)
@@ -125,11 +131,33 @@ class Voice2Face:
     def render(self, embeddings: np.ndarray | torch.Tensor, size: int | None = None) -> list[Image.Image]:
         """Faces for voice embeddings (rows), `size` px square. On a CPU one face at a time: a batch of
         1024-px faces overflows the caches and costs more per face (benchmarks/bench_inference.py)."""
-        if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
-            raise Voice2FaceError(f"Faces are drawn {MIN_SIZE} to {MAX_SIZE} pixels wide, not {size}.")
+        check_size(size)
+        reading = self.read_voices(embeddings)
+        if reading is not None:
+            return self.render_readings(reading, size)
         batch = len(embeddings) if self.device.type == "cuda" else 1
         rows = torch.as_tensor(embeddings, dtype=torch.float32, device=self.device)
         images = [image for chunk in rows.split(max(batch, 1)) for image in to_pil(self.generator(chunk))]
+        return [resize(image, size) for image in images] if size else images
+
+    @torch.inference_mode()
+    def read_voices(self, embeddings: np.ndarray | torch.Tensor) -> VoiceReading | None:
+        """What the model reads from each voice (how likely a woman's, what age, which person): the numbers
+        that place its face. None for models that do not place faces by gender and age (the 64-px DCGAN)."""
+        if not isinstance(self.generator, StyleVoiceMap):
+            return None
+        return self.generator.read(torch.as_tensor(embeddings, dtype=torch.float32, device=self.device))
+
+    @torch.inference_mode()
+    def render_readings(self, reading: VoiceReading, size: int | None = None) -> list[Image.Image]:
+        """Faces for readings, changed or not (`VoiceReading.changed`): the same person older, younger,
+        or the other gender. `render` goes through here too, so an unchanged reading gives the same
+        face to the byte."""
+        if not isinstance(self.generator, StyleVoiceMap):
+            raise Voice2FaceError("This model does not place faces by gender and age, so they cannot be changed.")
+        check_size(size)
+        batches = [reading.row(i) for i in range(len(reading.female))] if self.device.type == "cpu" else [reading]
+        images = [image for batch in batches for image in to_pil(self.generator.draw(batch))]
         return [resize(image, size) for image in images] if size else images
 
     def embed_cuts(self, features: torch.Tensor, cuts: list[Cut]) -> torch.Tensor:
@@ -151,6 +179,11 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def check_size(size: int | None) -> None:
+    if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
+        raise Voice2FaceError(f"Faces are drawn {MIN_SIZE} to {MAX_SIZE} pixels wide, not {size}.")
+
+
 def distinct_cuts(cuts: list[Cut]) -> list[Cut]:
     """One cut per distinct number of frames; where lengths past the end of the speech meet the
     whole clip, the whole-clip cut stands for them all, else the first of them does."""
@@ -166,14 +199,14 @@ def _notes(utterance: Utterance, cuts: list[Cut]) -> list[str]:
     audio, notes = utterance.audio, []
     if audio.truncated:
         notes.append(
-            f"The clip is {audio.source_seconds:.0f} s long; only its first {audio.seconds:.0f} s were read."
+            f"The clip is {seconds_text(audio.source_seconds)} long; only its first {seconds_text(audio.seconds)} were read."
         )
     if audio.damaged_note:
         notes.append(audio.damaged_note)
     for cut in cuts:
         if cut.capped:
             notes.append(
-                f"Asked for {cut.requested:g} s of speech, but the clip holds only {cut.seconds:.1f} s; "
+                f"Asked for {cut.requested:g} s of speech, but the clip holds only {seconds_text(cut.seconds)}; "
                 "one face was drawn from all of it."
             )
     return notes

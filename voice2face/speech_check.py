@@ -93,5 +93,5 @@ def require_speech(speech: np.ndarray, audio: np.ndarray) -> None:
     if share is not None and share < MIN_SPEECH_SHARE:
         raise AudioError(
             "No voice was heard: the clip sounds like a tone, noise or music, not speech "
-            f"(a speech detector heard a voice in {100 * share:.0f}% of it). Record or upload someone speaking."
+            f"(a speech detector heard a voice in {100 * share:.0f}% of it). Use a clip of someone speaking."
         )

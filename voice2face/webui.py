@@ -22,11 +22,13 @@ from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
 from .audio import WHOLE_CLIP_WORDS, parse_durations
-from .decode import AudioSource
+from .decode import SUPPORTED_FORMATS, AudioSource
 from .errors import Voice2FaceError
 from .images import DISPLAY_SIZE, resize
-from .limits import MAX_AUDIO_SECONDS
+from .limits import MAX_AUDIO_SECONDS, MAX_DURATIONS
+from .models import VoiceReading
 from .pipeline import FacesResult, Voice2Face
+from .units import round_seconds, seconds_text
 
 #: Lengths offered as check boxes; "whole clip" is the full speech.
 WHOLE_CLIP = "whole clip"
@@ -49,7 +51,10 @@ class DemoOutput:
     settle: dict[str, list[float]]  # seconds of speech, and each cut's cosine to the whole clip's embedding
     spectrogram: Image.Image  # log-mel of the speech with the cut points marked
     strip: Image.Image | None  # all faces side by side, for download (None until every face is drawn)
-    notes: str  # markdown: what was used, anything the user should know
+    notes: str  # plain text: what was used, anything the user should know
+    heard: str = ""  # how much speech in how much audio (`FacesResult.heard`)
+    longest: int = 0  # which face is the longest length's (the first drawn)
+    reading: VoiceReading | None = None  # what the model read from the longest length (None: a model that reads nothing)
 
     @cached_property
     def settle_plot(self) -> Image.Image:
@@ -66,6 +71,10 @@ def durations_from_choices(choices: list[str] | None, extra: str | None = "") ->
     bad = [w for w in words if w.lower() not in WHOLE_CLIP_WORDS and not _is_number(w)]
     if bad:
         raise Voice2FaceError(f"{bad[0][:20]!r} in the lengths box is not a number of seconds (e.g. 3 or 12.5).")
+    if len(values) + len(words) > MAX_DURATIONS:
+        raise Voice2FaceError(
+            f"At most {MAX_DURATIONS} lengths at once: {len(values)} ticked and {len(words)} typed make {len(values) + len(words)}."
+        )
     values += words
     if not values:
         raise Voice2FaceError("Pick at least one length of speech to draw a face from.")
@@ -101,35 +110,95 @@ def demo_steps(
         raise Voice2FaceError(f"Record or upload a clip first (files up to {MAX_UPLOAD_MB} MB).")
     durations = durations_from_choices(choices, extra)
     planned = model.plan(audio, durations, max_seconds=MAX_AUDIO_SECONDS)
-    settle = {"seconds of speech": planned.seconds, "similarity to whole clip": planned.similarity_to_longest().round(4).tolist()}
+    settle = {"seconds of speech": [round_seconds(x) for x in planned.seconds], "similarity to whole clip": planned.similarity_to_longest().round(4).tolist()}
     spectrogram = spectrogram_image(planned, model.front_end.hop_ms / 1000, model.front_end.log_compress)
     captions = [cut.short_label for cut in planned.cuts]
-    drawn: list[Image.Image | None] = [None] * len(captions)
-    yield DemoOutput(list(zip(drawn, captions, strict=True)), settle, spectrogram, None, notes_markdown(planned))
     longest_first = sorted(range(len(captions)), key=lambda i: -planned.cuts[i].frames)
+    reading = model.read_voices(planned.embeddings[longest_first[0] : longest_first[0] + 1])
+
+    def step(faces: list[Image.Image | None], strip: Image.Image | None = None) -> DemoOutput:
+        return DemoOutput(list(zip(faces, captions, strict=True)), settle, spectrogram, strip, notes_text(planned),
+                          planned.heard, longest_first[0], reading)  # fmt: skip
+
+    drawn: list[Image.Image | None] = [None] * len(captions)
     shown: list[Image.Image | None] = [None] * len(captions)
+    yield step(shown)
     for i in longest_first:
         (drawn[i],) = model.render(planned.embeddings[i : i + 1])
         shown[i] = resize(drawn[i], DISPLAY_SIZE)
-        yield DemoOutput(list(zip(shown, captions, strict=True)), settle, spectrogram, None, notes_markdown(planned))
+        yield step(shown)
     # the strip keeps the faces at the size the model draws them (1024 px), for download
-    strip = planned.with_faces(drawn).strip(size=max(drawn[0].width, DISPLAY_SIZE))
-    yield DemoOutput(list(zip(shown, captions, strict=True)), settle, spectrogram, strip, notes_markdown(planned))
+    yield step(shown, planned.with_faces(drawn).strip(size=max(drawn[0].width, DISPLAY_SIZE)))
+
+
+# --------------------------------------------------------------------------- the voice reading
+
+#: The sliders' ends: a face can be made this young or old, and from surely a man's (0) to surely a woman's (100).
+AGE_RANGE = (18, 80)
+#: The age read is an estimate; the page shows it as a range this many years either side.
+AGE_MARGIN = 5
+
+
+def reading_text(reading: VoiceReading) -> str:
+    """What the model heard, in plain words: the same two numbers that place the face."""
+    female, age = float(reading.female[0]), float(reading.age[0])
+    sure = max(female, 1 - female)
+    if sure < 0.65:
+        voice = f"could be a man's or a woman's ({female:.0%} a woman's)"
+    else:
+        voice = f"sounds like a {'woman' if female >= 0.5 else 'man'}'s ({'over 99%' if sure > 0.99 else f'{sure:.0%}'} sure)"
+    low, high = round(age - AGE_MARGIN), round(age + AGE_MARGIN)
+    return (f"What the model heard: the voice {voice}, of someone about {low} to {high} years old. "
+            "These two readings place the face; move the sliders to draw the same person otherwise.")  # fmt: skip
+
+
+def slider_values(reading: VoiceReading) -> tuple[int, int]:
+    """(percent a woman's, years) as the sliders show the reading."""
+    return round(100 * float(reading.female[0])), int(np.clip(round(float(reading.age[0])), *AGE_RANGE))
+
+
+def changed_face(model: Voice2Face, reading: VoiceReading, female_percent: float | None, age: float | None) -> Image.Image:
+    """The reading's person redrawn with another gender (percent a woman's) and age; None keeps
+    the reading's own value, so both None gives the original face to the byte."""
+    for value, (low, high), what in ((female_percent, (0, 100), "gender"), (age, AGE_RANGE, "age")):
+        if value is not None and not (isinstance(value, (int, float)) and low <= value <= high):
+            raise Voice2FaceError(f"The {what} slider goes from {low} to {high}.")
+    if female_percent is not None or age is not None:
+        reading = reading.changed(
+            float(reading.female[0]) if female_percent is None else female_percent / 100,
+            float(reading.age[0]) if age is None else float(age),
+        )
+    return model.render_readings(reading, DISPLAY_SIZE)[0]
 
 
 # --------------------------------------------------------------------------- HTML the page shows
 
 
-def faces_html(faces: list[tuple[Image.Image, str]]) -> str:
+def faces_html(faces: list[tuple[Image.Image | None, str]], example: str | None = None) -> str:
     """The faces as a wrapping grid with each caption under its face (never on it): on a phone
-    they wrap onto rows instead of hiding behind a sideways scroll."""
+    they wrap onto rows instead of hiding behind a sideways scroll. `example` heads a worked
+    example shown before first use."""
     figures = "".join(
         (f'<figure class="v2f-face"><img src="{png_data_uri(face)}" alt="face drawn from {html.escape(caption)} of speech">'
          if face else '<figure class="v2f-face v2f-pending"><div class="v2f-placeholder">drawing…</div>')
         + f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         for face, caption in faces
     )  # fmt: skip
+    if example:
+        return f'<p class="v2f-example-note">{html.escape(example)}</p><div class="v2f-faces v2f-example">{figures}</div>'
     return f'<div class="v2f-faces">{figures}</div>'
+
+
+def notes_html(notes: str) -> str:
+    """Plain-text notes on the page: the first line a paragraph, "- " lines a list, all escaped."""
+    lines = notes.splitlines()
+    items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines[1:] if line.startswith("- "))
+    return (f"<p>{html.escape(lines[0])}</p>" if lines else "") + (f"<ul>{items}</ul>" if items else "")
+
+
+def image_html(image: Image.Image, alt: str) -> str:
+    """One picture inline (no file on the server to sweep or to race for)."""
+    return f'<img src="{png_data_uri(image)}" alt="{html.escape(alt)}">'
 
 
 def message_html(message: str, title: str = "Could not draw a face") -> str:
@@ -167,13 +236,12 @@ def save_png(image: Image.Image, folder: Path) -> str:
     return str(path)
 
 
-def notes_markdown(result: FacesResult) -> str:
-    utt = result.utterance
-    audio = utt.audio
-    lines = [
-        f"Heard **{utt.speech_seconds:.1f} s of speech** in {audio.seconds:.1f} s of audio "
-        f"({audio.source_sample_rate} Hz, {audio.source_channels} channel{'s' if audio.source_channels > 1 else ''})."
-    ]
+def notes_text(result: FacesResult) -> str:
+    """What was used and anything the visitor should know, as plain text (the API returns it as is)."""
+    audio = result.utterance.audio
+    lines = [result.heard]
+    if audio.source_channels > 1:
+        lines[0] += f" The {audio.source_channels} channels were mixed into one."
     lines += [f"- {note}" for note in result.notes]
     return "\n".join(lines)
 
@@ -189,36 +257,53 @@ def display_levels(features: np.ndarray, log_compressed: bool, range_db: float =
     return np.maximum(db, db.max() - range_db)
 
 
-def settle_image(settle: dict[str, list[float]], width_px: int = 560, height_px: int = 260) -> Image.Image:
-    """How the embedding of the first N seconds approaches the whole clip's, on a y-range fitted to the
-    curve (cosines of 0.86 to 1.0 are a flat line on -1..1). Drawn with Pillow on the server: the
+#: Chart text height in the picture, and the width the charts are drawn at. The page shows a chart
+#: about 326 CSS px wide on a 390-px phone: 18 px of text there reads at 12 px (tests/test_app.py checks).
+CHART_TEXT_PX, CHART_WIDTH = 18, 480
+
+
+def chart_fonts() -> tuple[ImageFont.FreeTypeFont, ImageFont.FreeTypeFont]:
+    """(labels, emphasis): Pillow's bundled font, so the charts look the same on every machine."""
+    return ImageFont.load_default(size=CHART_TEXT_PX), ImageFont.load_default(size=CHART_TEXT_PX + 2)
+
+
+def settle_image(settle: dict[str, list[float]], width_px: int = CHART_WIDTH, height_px: int = 300) -> Image.Image:
+    """How close each length's reading of the voice comes to the whole clip's, on a y-range fitted to
+    the curve (cosines of 0.86 to 1.0 are a flat line on -1..1). Drawn with Pillow on the server: the
     page's plot widget took half a second to draw its first chart, matplotlib 60 ms."""
     seconds, similarity = settle["seconds of speech"], settle["similarity to whole clip"]
     low = max(-1.0, math.floor((min(min(similarity), 0.9) - 0.05) * 20) / 20)
-    left, right, top, bottom = 56, 16, 30, 44
+    small, title = chart_fonts()
+    left, right, top, bottom = 60, 20, 2 * CHART_TEXT_PX + 16, 2 * CHART_TEXT_PX + 20
     plot_w, plot_h = width_px - left - right, height_px - top - bottom
     end = float(_log_seconds(np.array(max(seconds)))) or 1.0
     x_of = lambda s: left + float(_log_seconds(np.array(s))) / end * plot_w  # noqa: E731
     y_of = lambda v: top + (1.0 - v) / (1.0 - low) * plot_h  # noqa: E731
     canvas = Image.new("RGB", (width_px, height_px), "white")
     draw = ImageDraw.Draw(canvas)
-    small, title = ImageFont.load_default(size=12), ImageFont.load_default(size=14)
     for v in np.arange(low, 1.0001, 0.05 if 1 - low <= 0.3 else 0.1):
         y = y_of(v)
         draw.line([(left, y), (left + plot_w, y)], fill=(225, 225, 225))
         draw.text((left - 6, y), f"{v:.2f}", fill="black", font=small, anchor="rm")
-    for s in seconds:
-        draw.text((x_of(s), top + plot_h + 6), f"{s:.1f}", fill="black", font=small, anchor="ma")
+    placed: list[tuple[float, float, float, float]] = []
+    for s in seconds:  # lengths close together on the axis keep the first label only
+        box = draw.textbbox((x_of(s), top + plot_h + 6), f"{round_seconds(s):g}", font=small, anchor="ma")
+        if not any(_overlap(box, other, 4) for other in placed):
+            draw.text((x_of(s), top + plot_h + 6), f"{round_seconds(s):g}", fill="black", font=small, anchor="ma")
+            placed.append(box)
     points = [(x_of(s), y_of(v)) for s, v in zip(seconds, similarity, strict=True)]
-    draw.line(points, fill=(79, 70, 229), width=2)
+    draw.line(points, fill=(79, 70, 229), width=3)
     for x, y in points:
-        draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=(79, 70, 229))
+        draw.ellipse([x - 5, y - 5, x + 5, y + 5], fill=(79, 70, 229))
     draw.rectangle([left, top, left + plot_w, top + plot_h], outline="black")
-    draw.text((width_px / 2, 6), "How the voice embedding settles", fill="black", font=title, anchor="ma")
-    draw.text((left + plot_w / 2, height_px - 4), "seconds of speech used (log scale past 1 s)", fill="black",
-              font=small, anchor="md")  # fmt: skip
-    draw.text((4, top - 18), "similarity to whole clip", fill="black", font=small, anchor="la")
+    draw.text((6, 4), "closeness to the whole clip (1 = the same)", fill="black", font=small, anchor="la")
+    draw.text((left + plot_w / 2, height_px - 4), "seconds of speech used", fill="black", font=small, anchor="md")
     return canvas
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...], margin: float = 0) -> bool:
+    """Whether boxes (left, top, right, bottom) come within `margin` px of each other."""
+    return a[0] < b[2] + margin and b[0] < a[2] + margin and a[1] < b[3] + margin and b[1] < a[3] + margin
 
 
 def _log_seconds(seconds: np.ndarray) -> np.ndarray:
@@ -228,16 +313,17 @@ def _log_seconds(seconds: np.ndarray) -> np.ndarray:
 
 
 def spectrogram_image(
-    result: FacesResult, hop_s: float, log_compressed: bool = True, width_px: int = 900, height_px: int = 260
+    result: FacesResult, hop_s: float, log_compressed: bool = True, width_px: int = CHART_WIDTH, height_px: int = 300
 ) -> Image.Image:
-    """The speech's log-mel spectrogram with a line where each cut ends, on the pictures' shared
-    time axis (see `_log_seconds`); labels alternate between two heights so neighbours stay apart.
+    """The speech's spectrogram (low pitches at the bottom) with a line where each length ends, on the
+    pictures' shared time axis (see `_log_seconds`); see `cut_labels` for where their labels go.
 
     Drawn with Pillow (a colour table and a few lines), about 10x faster than a matplotlib figure.
     """
     features = display_levels(result.utterance.features.numpy(), log_compressed)
     total = features.shape[1] * hop_s
-    left, right, top, bottom = 48, 12, 8, 44
+    small, bold = chart_fonts()
+    left, right, top, bottom = round(small.getlength("pitch")) + 12, 8, 6, 2 * CHART_TEXT_PX + 20
     plot_w, plot_h = width_px - left - right, height_px - top - bottom
     end = float(_log_seconds(np.array(total)))
     axis = np.linspace(0, end, plot_w)  # one column per pixel: the frame under each point of the warped axis
@@ -249,63 +335,126 @@ def spectrogram_image(
     canvas = Image.new("RGB", (width_px, height_px), "white")
     canvas.paste(picture, (left, top))
     draw = ImageDraw.Draw(canvas)
-    small, bold = ImageFont.load_default(size=12), ImageFont.load_default(size=14)
     x_of = lambda seconds: left + float(_log_seconds(np.array(seconds))) / end * (plot_w - 1)  # noqa: E731
+    placed: list[tuple[float, float, float, float]] = []
     for t in (0, 0.5, 1, 2, 4, 8, 16, 30, 60, 120, 300):
-        if t <= total:
-            x = x_of(t)
-            draw.line([(x, top + plot_h), (x, top + plot_h + 4)], fill="black")
-            draw.text((x, top + plot_h + 6), f"{t:g}", fill="black", font=small, anchor="ma")
-    draw.text((left + plot_w / 2, height_px - 4), "seconds of speech, silence removed (log scale past 1 s)",
-              fill="black", font=small, anchor="md")  # fmt: skip
-    draw.text((14, top + plot_h / 2), "mel", fill="black", font=small, anchor="mm")
-    for k, cut in enumerate(result.cuts):
+        box = draw.textbbox((x_of(t), top + plot_h + 6), f"{t:g}", font=small, anchor="ma")
+        if t <= total and not any(_overlap(box, other, 4) for other in placed):
+            draw.line([(x_of(t), top + plot_h), (x_of(t), top + plot_h + 4)], fill="black")
+            draw.text((x_of(t), top + plot_h + 6), f"{t:g}", fill="black", font=small, anchor="ma")
+            placed.append(box)
+    draw.text((left + plot_w / 2, height_px - 4), "seconds of speech (silence cut out)", fill="black", font=small, anchor="md")
+    draw.text((left - 6, top), "high", fill="black", font=small, anchor="ra")
+    draw.text((left - 6, top + plot_h), "low", fill="black", font=small, anchor="rd")
+    draw.text((left - 6, top + plot_h / 2), "pitch", fill="black", font=small, anchor="rm")
+    for cut in result.cuts:
         x = x_of(cut.seconds)
         draw.line([(x, top), (x, top + plot_h)], fill=(0, 255, 255), width=2)
-        label = "whole" if cut.requested is None else f"{cut.requested:g} s"
-        y = top + plot_h - (4 if k % 2 == 0 else 24)  # at the bottom: the page puts a download button top right
-        last = cut is result.cuts[-1]
-        draw.text((x - 4 if last else x + 4, y), label, fill=(0, 255, 255), font=bold, anchor="rd" if last else "ld",
-                  stroke_width=2, stroke_fill="black")  # fmt: skip
+    for _, (x, y, anchor, label) in cut_labels(draw, result.cuts, x_of, (left, top, left + plot_w, top + plot_h), bold):
+        draw.text((x, y), label, fill=(0, 255, 255), font=bold, anchor=anchor, stroke_width=2, stroke_fill="black")
     draw.rectangle([left - 1, top - 1, left + plot_w, top + plot_h], outline="black")
     return canvas
 
 
+def cut_labels(
+    draw: ImageDraw.ImageDraw, cuts: list, x_of, plot: tuple[float, float, float, float], font: ImageFont.FreeTypeFont
+) -> list[tuple[tuple[float, float, float, float], tuple[float, float, str, str]]]:
+    """(box, (x, y, anchor, text)) for each length's label beside its line, none overlapping another: each
+    goes right of its line (left of it where it would leave the plot), on the lowest row that is
+    free, rows stacking up from the plot's bottom."""
+    placed: list[tuple[tuple[float, float, float, float], tuple[float, float, str, str]]] = []
+    row_height = font.size + 8
+    for cut in cuts:
+        label = "whole" if cut.requested is None else f"{cut.requested:g} s"
+        x = x_of(cut.seconds)
+        width = draw.textlength(label, font=font) + 4
+        anchor, x_text = ("ld", x + 4) if x + 4 + width <= plot[2] else ("rd", x - 4)
+        for row in range(int((plot[3] - plot[1]) // row_height)):
+            y = plot[3] - 4 - row * row_height
+            box = draw.textbbox((x_text, y), label, font=font, anchor=anchor, stroke_width=2)
+            if not any(_overlap(box, other) for other, _ in placed):
+                placed.append((box, (x_text, y, anchor, label)))
+                break
+    return placed
+
+
 PLAIN_SUMMARY = (
     "**What to expect:** a photograph of a made-up person that fits what the voice suggests, mainly whether it "
-    "sounds like a man or a woman. Different voices get different people, and one voice keeps its person. It is "
-    "not a picture of the speaker: the model never saw who is speaking, only voices and faces of different people "
-    "matched by gender and age. The faces come from a generator trained on Flickr photos (FFHQ; non-commercial use only)."
+    "sounds like a man or a woman, and roughly how old. Different voices get different people, and one voice keeps "
+    "its person. It is not a picture of the speaker: the model never saw who is speaking."
 )
 
 
-def model_card(model: Voice2Face, path: str | Path) -> str:
-    """Markdown naming the loaded checkpoint and what it learned from, from its config.json."""
-    info = model.info
-    steps = info.training.get("steps", 0)
-    text = (
-        f"**Model:** `{Path(path).name}` · trained on: *{info.trained_on}* · "
-        f"{steps} training steps · voice encoder `{info.model.voice.backend}` · voice2face {info.code_version}"
-    )
+def model_card(model: Voice2Face, path: str | Path) -> tuple[str, str]:
+    """(what the model learned from and cannot do, in plain words; the technical details), from the
+    checkpoint's config.json and its evaluation, if it has one."""
+    info, training = model.info, model.info.training
     if is_untrained(model):
-        text += (
-            "\n\n> ⚠️ This checkpoint is **untrained** (random weights). The faces show that the pipeline "
-            "runs; they do not reflect the voice."
-        )
-    return text
+        plain = ("⚠️ This model is **untrained** (random weights). The faces show that the program runs; "
+                 "they do not reflect the voice.")  # fmt: skip
+    else:
+        speakers, real = training.get("speakers"), training.get("real_speakers")
+        heard = (f"It learned from the voices of {speakers} speakers: {real} real people and {speakers - real} "
+                 "computer voices." if isinstance(speakers, int) and isinstance(real, int) else "It learned from recorded voices.")  # fmt: skip
+        plain = (
+            f"**What it learned from.** {heard} It was never shown any speaker's face: it learned to hear whether a "
+            "voice is a man's or a woman's and roughly how old, and to give different voices different people. "
+            + face_source_text(info.trained_on)
+            + "\n\n**What it cannot do.** It cannot show what the speaker looks like: the person drawn is invented. "
+            "It has heard few real voices, so it is least sure about accents, children and voices unlike those it learned from. "
+            + judged_gender_text(model)
+        )  # fmt: skip
+    technical = (
+        f"Checkpoint `{Path(path).name}` (voice2face {info.code_version}): {training.get('steps', 0)} training steps "
+        f"of stage `{training.get('stage', '?')}`, voice encoder `{info.model.voice.backend}`, face generator "
+        f"`{info.model.generator.backend}`. Trained on: {info.trained_on}. Method: Wen, Singh & Raj, "
+        "*Reconstructing faces from voices*, NeurIPS 2019."
+    )
+    return plain, technical
+
+
+def face_source_text(trained_on: str) -> str:
+    """Where the faces' look comes from, in plain words, as the checkpoint's description names it."""
+    if "FFHQ" in trained_on:
+        return "The faces come from a face generator trained on photographs of people from Flickr (FFHQ; non-commercial use only). "
+    if "UTKFace" in trained_on:
+        return "The faces come from a face generator trained on face photographs (UTKFace; non-commercial research only). "
+    return ""
+
+
+def judged_gender_text(model: Voice2Face) -> str:
+    """How often the face's gender matched the voice's on real speakers held out of training, as the
+    checkpoint's own evaluation (evaluation/results.json) measured it; empty when it has none."""
+    import json
+
+    try:
+        results = json.loads((Path(model.path or ".") / "evaluation" / "results.json").read_text())
+        real = results["judged_real"]
+        figure = real["durations"]["whole"]["gender_agreement"]["value"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""
+    return (f"On {len(real['speakers'])} real speakers it never heard ({real['clips']} clips), a face judge saw the "
+            f"voice's gender in {figure:.0%} of the faces.")  # fmt: skip
 
 
 def is_untrained(model: Voice2Face) -> bool:
     return model.info.trained_on.startswith("nothing")
 
 
-def warm_up(model: Voice2Face) -> None:
+def warm_up(model: Voice2Face) -> DemoOutput:
     """Serve one request before the first visitor does: decoder workers, the speech detector,
-    PyTorch's first-call costs and Pillow's fonts otherwise land on them (2-3 s instead of 0.5 s)."""
+    PyTorch's first-call costs and Pillow's fonts otherwise land on them (2-3 s instead of 0.5 s).
+    The page shows its result as a worked example until the visitor's own."""
     from .decoder_process import warm_up as start_decoders
 
     start_decoders()
-    demo_request(model, example_clips()[0], DEFAULT_CHOICES)
+    return demo_request(model, example_clips()[0], DEFAULT_CHOICES)
+
+
+#: Heads the worked example shown before first use.
+EXAMPLE_NOTE = "An example, from a bundled synthetic voice: record or upload your own voice and press Draw faces."
+#: What the page does in the browser: results scrolled into view, our words for a file that is not audio.
+PAGE_JS = (Path(__file__).resolve().parent / "page.js").read_text().replace("__FORMATS__", SUPPORTED_FORMATS)
 
 
 def example_clips() -> list[str]:

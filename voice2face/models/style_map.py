@@ -45,6 +45,14 @@ class VoiceReading:
     age: torch.Tensor  # (B,) years
     identity: torch.Tensor  # (B, identity_axes)
 
+    def row(self, i: int) -> "VoiceReading":
+        """The reading of voice `i` alone (a batch of one)."""
+        return VoiceReading(self.female[i : i + 1], self.age[i : i + 1], self.identity[i : i + 1])
+
+    def changed(self, female: float, age: float) -> "VoiceReading":
+        """The same person (identity) with another gender and age, for every row."""
+        return VoiceReading(torch.full_like(self.female, female), torch.full_like(self.age, age), self.identity)
+
 
 class StyleVoiceMap(nn.Module):
     def __init__(self, config: GeneratorConfig, embedding_dim: int):
@@ -71,6 +79,10 @@ class StyleVoiceMap(nn.Module):
         female = torch.sigmoid(GENDER_SHARPNESS * torch.logit(reading.female, eps=1e-6))
         return self.directions.style(female, reading.age, reading.identity * self.config.identity_spread)
 
+    def draw(self, reading: VoiceReading) -> torch.Tensor:
+        """(B, 3, S, S) faces in [-1, 1] for readings, S the synthesis network's size."""
+        return self.synthesis(self.style(reading))
+
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
-        """(B, embedding_dim) -> (B, 3, S, S) faces in [-1, 1], S the synthesis network's size."""
-        return self.synthesis(self.style(self.read(embedding)))
+        """(B, embedding_dim) -> (B, 3, S, S) faces in [-1, 1]."""
+        return self.draw(self.read(embedding))

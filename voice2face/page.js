@@ -1,0 +1,68 @@
+() => {
+  // 1. Bring results into view. After "Draw faces" (or stopping a live recording) the faces, or the
+  //    error, arrive below the fold on a phone; once the new result is on the page, scroll so that
+  //    its first row is fully visible, unless it already is.
+  let waitingSince = null;  // the result on the page when the visitor asked for a new one
+  const result = () => document.querySelector('#faces .v2f-faces:not(.v2f-example), #faces .v2f-error');
+  document.addEventListener('click', (event) => {
+    if (event.target.closest('#draw, #live-voice .stop-button')) waitingSince = result() || 'none';
+  }, true);
+  new MutationObserver(() => {
+    const shown = result();
+    if (waitingSince === null || !shown || shown === waitingSince) return;
+    waitingSince = null;
+    const firstRow = shown.querySelector('.v2f-face') || shown;
+    if (shown.getBoundingClientRect().top < 0 || firstRow.getBoundingClientRect().bottom > window.innerHeight) {
+      document.querySelector('#faces').scrollIntoView({block: 'start'});
+    }
+  }).observe(document.body, {childList: true, subtree: true});
+
+  // 2. "Draw faces" right after stopping a recording: the recording is still on its way to the server
+  //    (its player appears once it has arrived), and a request sent now would carry no audio. Hold the
+  //    click until the recording is in place, then make it.
+  const recordingInFlight = () =>
+    !!document.querySelector('#voice [data-testid=waveform-controls]') && !document.querySelector('#voice audio');
+  document.addEventListener('click', (event) => {
+    const draw = event.target.closest('#draw');
+    if (!draw || !recordingInFlight()) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    const since = Date.now();
+    const wait = setInterval(() => {
+      if (!recordingInFlight() || Date.now() - since > 30000) { clearInterval(wait); draw.click(); }
+    }, 100);
+  }, true);
+
+  // 3. A file that is not a recording gets our message beside the upload box, not the list of
+  //    MIME types the browser widget would flash for a few seconds.
+  const soundFile = /\.(wav|wave|flac|ogg|oga|opus|mp3|webm|weba|m4a|mp4|aac|aif|aiff|mka|caf|amr|3gp)$/i;
+  const showRefusal = (text) => {
+    let box = document.querySelector('#upload-refusal');
+    if (!text) { if (box) box.remove(); return; }
+    if (!box) {
+      box = document.createElement('div');
+      box.id = 'upload-refusal';
+      box.className = 'v2f-error';
+      box.setAttribute('role', 'alert');
+      document.querySelector('#voice').insertAdjacentElement('afterend', box);
+    }
+    box.innerHTML = '<strong>Not a sound file</strong><p></p>';
+    box.querySelector('p').textContent = text;
+  };
+  const check = (files, event) => {
+    const bad = [...(files || [])].find((f) => !(f.type.startsWith('audio/') || soundFile.test(f.name)));
+    if (!bad) { showRefusal(null); return; }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    showRefusal(`"${bad.name}" is not a recording. Upload a sound file (__FORMATS__), or record with the microphone.`);
+  };
+  document.addEventListener('change', (event) => {
+    if (event.target.matches && event.target.matches('#voice input[type=file]')) check(event.target.files, event);
+  }, true);
+  document.addEventListener('drop', (event) => {
+    if (event.target.closest && event.target.closest('#voice') && event.dataTransfer) check(event.dataTransfer.files, event);
+  }, true);
+  document.addEventListener('click', (event) => {
+    if (event.target.closest('#draw, #voice button.record')) showRefusal(null);
+  }, true);
+}
