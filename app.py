@@ -27,7 +27,7 @@ from voice2face.images import DISPLAY_SIZE  # noqa: E402
 from voice2face.limits import MAX_AUDIO_SECONDS  # noqa: E402
 from voice2face.live import LiveFaces  # noqa: E402
 from voice2face.webui import (  # noqa: E402
-    AGE_RANGE,
+    OLDER_RANGE,
     DEFAULT_CHOICES,
     DURATION_CHOICES,
     EXAMPLE_NOTE,
@@ -144,10 +144,10 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
         """The voice reading under the faces and the sliders set to it (hidden for models that read nothing)."""
         if out.reading is None:
             return {reading_text_md: "", tune: gr.update(visible=False), reading_state: None}
-        female, age = slider_values(out.reading)
+        female, older = slider_values(out.reading)
         return {reading_text_md: reading_text(out.reading), tune: gr.update(visible=True), reading_state: out.reading,
                 tuned_face: image_html(out.faces[out.longest][0], "the longest length's face"),
-                gender_slider: female, age_slider: age}  # fmt: skip
+                gender_slider: female, age_slider: older}  # fmt: skip
 
     def draw_page(audio, choices, extra, live: bool = False):
         """The page's button: faces appear as they are drawn, the whole clip's first; an error stays
@@ -179,20 +179,20 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
         faces = list(zip(files(*(face for face, _ in out.faces)), (caption for _, caption in out.faces), strict=True))
         return faces, out.settle, *files(out.spectrogram, out.strip), out.notes
 
-    def retune(reading, female, age):
+    def retune(reading, female, older):
         """The sliders: the same person, another gender or age."""
         if reading is None:
             return gr.skip()
         try:
-            return image_html(changed_face(model, reading, female, age), "the face, changed by the sliders")
+            return image_html(changed_face(model, reading, female, older), "the face, changed by the sliders")
         except Voice2FaceError as err:
             return message_html(str(err), "Could not redraw the face")
 
     def reset(reading):
         if reading is None:
             return gr.skip(), gr.skip(), gr.skip()
-        female, age = slider_values(reading)
-        return image_html(changed_face(model, reading, None, None), "the longest length's face"), female, age
+        female, older = slider_values(reading)
+        return image_html(changed_face(model, reading, None, None), "the longest length's face"), female, older
 
     def live_start():
         return LiveFaces(model), None, "Listening…"
@@ -247,13 +247,17 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
                 reading_text_md = gr.Markdown(reading_text(example.reading) if example.reading else "", elem_id="reading")
                 reading_state = gr.State(example.reading)
                 with gr.Group(visible=example.reading is not None, elem_id="tune") as tune:
-                    tuned_face = gr.HTML(image_html(example.faces[example.longest][0], "the longest length's face") if example.reading
-                                         else "", elem_id="tuned-face")  # fmt: skip
-                    female, age = slider_values(example.reading) if example.reading else (50, 30)
-                    gender_slider = gr.Slider(0, 100, value=female, step=1, label="How much a woman's voice (%)",
-                                              info="0: a man's, 100: a woman's", elem_id="gender-slider")  # fmt: skip
-                    age_slider = gr.Slider(*AGE_RANGE, value=age, step=1, label="Age (years)", elem_id="age-slider")
-                    reset_button = gr.Button("Back to what the voice says", size="sm", elem_id="reset-face")
+                    with gr.Row(equal_height=False):  # side by side on a desktop, stacked on a phone
+                        with gr.Column(min_width=220):
+                            tuned_face = gr.HTML(image_html(example.faces[example.longest][0], "the longest length's face") if example.reading
+                                                 else "", elem_id="tuned-face")  # fmt: skip
+                        with gr.Column(min_width=220):
+                            female, older = slider_values(example.reading) if example.reading else (50, 0)
+                            gender_slider = gr.Slider(0, 100, value=female, step=1, label="How much a woman's voice (%)",
+                                                      info="0: a man's, 100: a woman's", elem_id="gender-slider")  # fmt: skip
+                            age_slider = gr.Slider(*OLDER_RANGE, value=older, step=1, label="Younger or older (years)",
+                                                   info="0: as old as the voice sounds", elem_id="age-slider")  # fmt: skip
+                            reset_button = gr.Button("Back to what the voice says", size="sm", elem_id="reset-face")
                 notes = gr.HTML(notes_html(example.notes), label="What was used", elem_id="notes")
         gr.Examples(example_clips(), inputs=[audio], label="Examples (synthetic espeak-ng voices)")
         with gr.Row(equal_height=False):  # min_width: on a phone the two stack instead of squeezing

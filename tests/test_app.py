@@ -391,6 +391,7 @@ def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path
         page.wait_for_selector("#strip-download")
         boxes = page.evaluate(BOXES_JS)
         charts = page.evaluate(CHARTS_JS)
+        sliders_shown = page.is_visible("#tune")  # this model reads no gender or age: no sliders
         page.screenshot(path=str(tmp_path / "faces.png"), full_page=True)
         b.close()
     assert "Could not draw a face" in error and "notaudio.wav" in error and "/tmp" not in error
@@ -399,6 +400,7 @@ def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path
     for chart in charts["charts"]:  # chart text, drawn CHART_TEXT_PX high, is at least 11 px on screen
         assert CHART_TEXT_PX * chart["shown"] / chart["natural"] >= 11, chart
     assert charts["buttons"] == 0  # no icon over a picture
+    assert not sliders_shown
     captions = [c["text"] for c in boxes["captions"]]
     assert captions[:4] == ["1.0 s", "2.0 s", "4.0 s", "8.0 s"] or captions[:3] == ["1.0 s", "2.0 s", "4.0 s"]
     assert len(captions) == len(set(captions)) and captions[-1].endswith("(all)")
@@ -518,6 +520,67 @@ def test_share_link_offline_is_one_true_line_on_stdout(model, random_checkpoint,
     assert lines == [f"Could not make a public link (no connection to Gradio's share service); voice2face is serving at "
                      f"http://127.0.0.1:{port} only."]  # fmt: skip
     assert "--share" not in out and "Download this file" not in out + err
+
+
+@pytest.fixture(scope="module")
+def default_server():
+    """The page on the shipped default model: the voice reading and its sliders need a model that reads."""
+    model = Voice2Face.from_pretrained()
+    demo = app.build_demo(model, Path(model.path))
+    port = free_port()
+    app.launch(demo, "127.0.0.1", port, share=False, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def tuned_face(page) -> str:
+    return page.get_attribute("#tuned-face img", "src")
+
+
+def move_slider(page, slider: str, value: int) -> str:
+    """Move a slider as a visitor does and return the face drawn for it."""
+    before = tuned_face(page)
+    page.locator(f"{slider} input[type=range]").fill(str(value))
+    page.wait_for_function(f"document.querySelector('#tuned-face img').src !== {before!r}", timeout=30000)
+    return tuned_face(page)
+
+
+def data_uri_image(uri: str) -> Image.Image:
+    import base64
+    import io
+
+    return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+
+
+@pytest.mark.slow
+@NEEDS_CHROMIUM
+def test_browser_voice_reading_sliders_and_reset(default_server):
+    from playwright.sync_api import sync_playwright
+
+    from voice2face.judges import AgeGenderJudge
+    from voice2face.webui import OLDER_RANGE
+
+    male = next(clip for clip in example_clips() if "male_voice_en-us" in clip)
+    with sync_playwright() as p:
+        b, page = open_page(p, default_server, VIEWPORTS["desktop"])
+        upload(page, male)
+        page.click("#draw")
+        page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
+        page.wait_for_selector("#tune #tuned-face img")
+        reading = page.inner_text("#reading")
+        original = tuned_face(page)
+        sliders = [page.input_value(f"{s} input[type=range]") for s in ("#gender-slider", "#age-slider")]
+        younger, older = (move_slider(page, "#age-slider", years) for years in OLDER_RANGE)
+        as_woman = move_slider(page, "#gender-slider", 100)
+        page.click("#reset-face")
+        page.wait_for_function(f"document.querySelector('#tuned-face img').src === {original!r}", timeout=30000)
+        reset_sliders = [page.input_value(f"{s} input[type=range]") for s in ("#gender-slider", "#age-slider")]
+        b.close()
+    assert "sounds like a man's" in reading and "years old" in reading
+    assert sliders == reset_sliders and int(sliders[1]) == 0  # reset: the sliders back where the voice put them
+    judged = AgeGenderJudge().read([data_uri_image(uri) for uri in (original, younger, older, as_woman)])
+    assert judged[2].age - judged[1].age >= 15, [r.age for r in judged]
+    assert judged[0].gender == "m" and judged[3].gender == "f"
 
 
 def test_app_refuses_a_missing_checkpoint_without_a_traceback(tmp_path):

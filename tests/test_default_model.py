@@ -83,3 +83,22 @@ def test_held_out_synthetic_voices_get_faces_of_their_gender(model, tmp_path):
     female = model.faces_for_durations(speak(tmp_path / "female.wav", TEXT, "en+linda", pitch=70), (None,), size=256).images[0]
     assert [r.gender for r in AgeGenderJudge().read([male, female])] == ["m", "f"]
     assert np.abs(np.asarray(male, float) - np.asarray(female, float)).mean() > 10  # grey levels: clearly different faces
+
+
+@pytest.mark.parametrize("voice, pitch", [("en-us+paul", 35), ("en+linda", 70)])
+def test_the_sliders_age_and_regender_the_same_person_and_reset_restores_it(model, tmp_path, voice, pitch):
+    from voice2face.webui import DEFAULT_CHOICES, OLDER_RANGE, changed_face, demo_request
+
+    out = demo_request(model, str(speak(tmp_path / "voice.wav", TEXT, voice, pitch=pitch)), DEFAULT_CHOICES)
+    shown = out.faces[out.longest][0]
+    assert changed_face(model, out.reading, None, None).tobytes() == shown.tobytes()  # reset: the same face, to the byte
+    younger, older = (changed_face(model, out.reading, None, years) for years in OLDER_RANGE)
+    as_man, as_woman = (changed_face(model, out.reading, female, None) for female in (0, 100))
+    judged = AgeGenderJudge().read([shown, younger, older, as_man, as_woman])
+    assert all(r.found for r in judged)
+    assert judged[2].age - judged[1].age >= 15, [r.age for r in judged]  # older across the age slider's range
+    assert judged[1].age >= 16, judged[1].age  # the young end is a young adult, not a child
+    assert [judged[3].gender, judged[4].gender] == ["m", "f"]  # the gender slider flips the judged gender
+    # the same person, younger: under dlib's 0.6 for one person
+    descriptors = FaceDescriptor().describe([shown, younger])
+    assert np.linalg.norm(descriptors[1] - descriptors[0]) < 0.6

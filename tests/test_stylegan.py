@@ -28,6 +28,7 @@ from voice2face.models import (
     SynthesisNetwork,
     check_model_config,
 )
+from voice2face.models.face_directions import OLDER_STEPS
 from voice2face.models.style_map import GENDER_SHARPNESS
 from voice2face.models.stylegan import haar_inverse
 from voice2face.pipeline import Voice2Face
@@ -120,6 +121,21 @@ def test_fitted_directions_find_gender_and_age_and_the_good_region():
     older = space.style(torch.ones(4), torch.full((4,), 70.0), torch.zeros(4, 8))
     assert (women @ space.gender).mean() > (space.style(torch.zeros(4), torch.full((4,), 30.0), torch.zeros(4, 8)) @ space.gender).mean()
     assert ((older - women) @ space.age).mean() * float(space.years_per_unit) == pytest.approx(40, rel=1e-3)
+    # the sliders' direction is fitted on adults, leaves gender alone, and its table rises with the steps
+    assert abs(space.older.numpy()[1]) > 0.8 and abs(space.older.numpy() @ gender) < 1e-4
+    assert torch.all(torch.diff(space.older_years) > 0) and float(space.older_years[OLDER_STEPS.index(0.0)]) == 0
+
+
+def test_a_reading_made_older_keeps_its_identity_and_gender_and_moves_along_older_only():
+    model = tiny_style_map()
+    with torch.inference_mode():
+        reading = model.read(F.normalize(torch.randn(3, 32), dim=1))
+        as_read = model.style(reading)
+        female = float(reading.female[0])
+        moved = model.style(reading.changed(female, 20.0)) - model.style(reading.changed(female, 0.0))
+    torch.testing.assert_close(model.style(reading.changed(female, 0.0))[0], as_read[0])  # 0 years: the face as read
+    d = model.directions
+    torch.testing.assert_close(moved, 20.0 / 20.0 * 2.0 * d.older.expand(3, -1))  # 20 years is the table's step 2
 
 
 def tiny_style_map() -> StyleVoiceMap:
@@ -134,7 +150,15 @@ def fake_directions() -> dict[str, np.ndarray | float]:
     rng = np.random.default_rng(1)
     axes = np.linalg.qr(rng.normal(size=(512, 10)))[0].T
     return {"w_mean": np.zeros(512), "centre": rng.normal(size=512), "gender": axes[0], "age": axes[1], "axes": axes[2:],
-            "spread": np.linspace(2, 1, 8), "male_at": -3.0, "female_at": 3.0, "age_at_centre": 40.0, "years_per_unit": 5.0}  # fmt: skip
+            "spread": np.linspace(2, 1, 8), "male_at": -3.0, "female_at": 3.0, "age_at_centre": 40.0, "years_per_unit": 5.0,
+            "older": axes[1], "older_steps": np.array(OLDER_STEPS), "older_years": np.array([-9, -7, -5, -1, 0, 5, 20, 28])}  # fmt: skip
+
+
+def test_older_by_follows_the_measured_table_between_its_steps_and_holds_at_its_ends():
+    d = FaceSpaceDirections.from_arrays(**fake_directions())
+    years = torch.tensor([0.0, 5.0, 12.5, 28.0, 100.0, -3.0, -50.0])
+    steps = d.older_by(years) @ d.older
+    torch.testing.assert_close(steps, torch.tensor([0.0, 1.0, 1.5, 3.0, 3.0, -0.75, -2.0]))
 
 
 def test_style_map_places_faces_by_what_it_read_and_keeps_them_in_the_region():

@@ -133,8 +133,10 @@ def demo_steps(
 
 # --------------------------------------------------------------------------- the voice reading
 
-#: The sliders' ends: a face can be made this young or old, and from surely a man's (0) to surely a woman's (100).
-AGE_RANGE = (18, 80)
+#: The age slider's ends: years younger (negative) or older than the face the voice gave, as the
+#: face space's measured table (`FaceSpaceDirections.older_years`) turns years into steps. Further
+#: down, young-looking faces turn into children; further up, old faces lose their gender.
+OLDER_RANGE = (-5, 25)
 #: The age read is an estimate; the page shows it as a range this many years either side.
 AGE_MARGIN = 5
 
@@ -153,20 +155,19 @@ def reading_text(reading: VoiceReading) -> str:
 
 
 def slider_values(reading: VoiceReading) -> tuple[int, int]:
-    """(percent a woman's, years) as the sliders show the reading."""
-    return round(100 * float(reading.female[0])), int(np.clip(round(float(reading.age[0])), *AGE_RANGE))
+    """(percent a woman's, years older) as the sliders show the reading: its gender, and the face as drawn."""
+    return round(100 * float(reading.female[0])), 0
 
 
-def changed_face(model: Voice2Face, reading: VoiceReading, female_percent: float | None, age: float | None) -> Image.Image:
-    """The reading's person redrawn with another gender (percent a woman's) and age; None keeps
-    the reading's own value, so both None gives the original face to the byte."""
-    for value, (low, high), what in ((female_percent, (0, 100), "gender"), (age, AGE_RANGE, "age")):
+def changed_face(model: Voice2Face, reading: VoiceReading, female_percent: float | None, years_older: float | None) -> Image.Image:
+    """The reading's person redrawn with another gender (percent a woman's) and older or younger;
+    None keeps the reading's own value, so both None gives the original face to the byte."""
+    for value, (low, high), what in ((female_percent, (0, 100), "gender"), (years_older, OLDER_RANGE, "age")):
         if value is not None and not (isinstance(value, (int, float)) and low <= value <= high):
             raise Voice2FaceError(f"The {what} slider goes from {low} to {high}.")
-    if female_percent is not None or age is not None:
+    if female_percent is not None or years_older is not None:
         reading = reading.changed(
-            float(reading.female[0]) if female_percent is None else female_percent / 100,
-            float(reading.age[0]) if age is None else float(age),
+            float(reading.female[0]) if female_percent is None else female_percent / 100, years_older or 0.0
         )
     return model.render_readings(reading, DISPLAY_SIZE)[0]
 

@@ -4,6 +4,11 @@
   `centre`), women's at `female_at`.
 - `age`: a unit direction orthogonal to gender, `years_per_unit` years per unit,
   `age_at_centre` years at the centre.
+- `older`: a unit direction orthogonal to gender along which adults age, fitted
+  on adults' faces only (the `age` direction's young end is children); the
+  page's age slider moves a face along it. How many years a judge sees at each
+  step along it (`older_steps`, `older_years`) is measured by moving faces and
+  judging them: the response is not linear (faces age faster the further they go).
 - `axes` (k, 512) and `spread` (k): the principal axes and standard deviations
   of the region where the generator draws faces the detector finds, with
   gender and age taken out. A point `centre + axes.T @ (spread * c)` with
@@ -18,14 +23,19 @@ from torch import nn
 
 from .stylegan import STYLE_DIM
 
+#: The steps along `older` (in style units) at which the judge's view of a face's age is measured.
+OLDER_STEPS = (-2.0, -1.5, -1.0, -0.5, 0.0, 1.0, 2.0, 3.0)
+
 
 class FaceSpaceDirections(nn.Module):
     def __init__(self, axes: int = 64, style_dim: int = STYLE_DIM):
         super().__init__()
-        for name in ("w_mean", "centre", "gender", "age"):
+        for name in ("w_mean", "centre", "gender", "age", "older"):
             self.register_buffer(name, torch.zeros(style_dim))
         self.register_buffer("axes", torch.zeros(axes, style_dim))
         self.register_buffer("spread", torch.ones(axes))
+        for name in ("older_steps", "older_years"):
+            self.register_buffer(name, torch.zeros(len(OLDER_STEPS)))
         for name in ("male_at", "female_at", "age_at_centre", "years_per_unit"):
             self.register_buffer(name, torch.zeros(()))
 
@@ -42,3 +52,13 @@ class FaceSpaceDirections(nn.Module):
         along_age = (age - self.age_at_centre) / self.years_per_unit
         rest = (coordinates * self.spread[: coordinates.shape[1]]) @ self.axes[: coordinates.shape[1]]
         return self.centre + along_gender[:, None] * self.gender + along_age[:, None] * self.age + rest
+
+    def older_by(self, years: torch.Tensor) -> torch.Tensor:
+        """Offsets (B, 512) that make faces `years` (B) older as a judge sees them (negative: younger),
+        interpolated in the measured table and held at its ends."""
+        knots, steps = self.older_years, self.older_steps
+        years = years.clamp(knots[0], knots[-1])
+        right = torch.searchsorted(knots, years.contiguous()).clamp(1, len(knots) - 1)
+        left = right - 1
+        share = (years - knots[left]) / (knots[right] - knots[left]).clamp_min(1e-6)
+        return (steps[left] + share * (steps[right] - steps[left]))[:, None] * self.older

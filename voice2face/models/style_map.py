@@ -44,14 +44,16 @@ class VoiceReading:
     female: torch.Tensor  # (B,) probability that the voice is a woman's
     age: torch.Tensor  # (B,) years
     identity: torch.Tensor  # (B, identity_axes)
+    older: torch.Tensor | None = None  # (B,) years to add to how old the face looks (the page's slider); None: as read
 
     def row(self, i: int) -> "VoiceReading":
         """The reading of voice `i` alone (a batch of one)."""
-        return VoiceReading(self.female[i : i + 1], self.age[i : i + 1], self.identity[i : i + 1])
+        older = None if self.older is None else self.older[i : i + 1]
+        return VoiceReading(self.female[i : i + 1], self.age[i : i + 1], self.identity[i : i + 1], older)
 
-    def changed(self, female: float, age: float) -> "VoiceReading":
-        """The same person (identity) with another gender and age, for every row."""
-        return VoiceReading(torch.full_like(self.female, female), torch.full_like(self.age, age), self.identity)
+    def changed(self, female: float, years_older: float) -> "VoiceReading":
+        """The same person (identity, age read) drawn as `female` (probability) and `years_older`, every row."""
+        return VoiceReading(torch.full_like(self.female, female), self.age, self.identity, torch.full_like(self.age, years_older))
 
 
 class StyleVoiceMap(nn.Module):
@@ -77,7 +79,8 @@ class StyleVoiceMap(nn.Module):
 
     def style(self, reading: VoiceReading) -> torch.Tensor:
         female = torch.sigmoid(GENDER_SHARPNESS * torch.logit(reading.female, eps=1e-6))
-        return self.directions.style(female, reading.age, reading.identity * self.config.identity_spread)
+        style = self.directions.style(female, reading.age, reading.identity * self.config.identity_spread)
+        return style if reading.older is None else style + self.directions.older_by(reading.older)
 
     def draw(self, reading: VoiceReading) -> torch.Tensor:
         """(B, 3, S, S) faces in [-1, 1] for readings, S the synthesis network's size."""

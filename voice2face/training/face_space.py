@@ -11,7 +11,9 @@
 3. fits from them (`fit_face_space`): a unit gender direction and where men's
    and women's faces sit along it, a unit age direction (orthogonal to gender)
    with years per unit, and the region the generator draws good, frontal faces
-   in: the mean and principal axes of the styles whose face was found;
+   in: the mean and principal axes of the styles whose face was found; and an
+   `older` direction fitted on adults, with the years a judge sees at each step
+   along it, measured by moving 24 faces and judging them (`calibrate_older`);
 4. writes a 'face-space' checkpoint: `mapping`, `synthesis` and `face_space`
    (those directions, a few KB).
 """
@@ -26,10 +28,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..checkpoint import CheckpointInfo, save_checkpoint
+from ..errors import Voice2FaceError
 from ..images import to_pil
 from ..judges import AgeGenderJudge
 from ..models import GeneratorConfig, ModelConfig
-from ..models.face_directions import FaceSpaceDirections
+from ..models.face_directions import OLDER_STEPS, FaceSpaceDirections
 from ..models.stylegan import STYLE_DIM, MappingNetwork, SynthesisNetwork
 from ..models.stylegan_import import load_mobile_stylegan
 
@@ -75,6 +78,12 @@ def survey(mapping: MappingNetwork, synthesis: SynthesisNetwork, out: Path, samp
     return {k: v[:samples] if v.ndim and len(v) >= samples else v for k, v in np.load(file).items()}
 
 
+#: The `older` direction is fitted on faces judged at least this old: the young end of `age` is children.
+ADULT_AGE = 20
+#: Faces moved along `older` and judged to measure its years per unit.
+CALIBRATION_FACES = 24
+
+
 def _label_direction(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The unit direction along which the styles co-vary with the label y (for a yes/no label, the
     difference of the two groups' means). Unlike a regression's weights it does not chase the
@@ -95,6 +104,12 @@ def fit_face_space(labelled: dict[str, np.ndarray]) -> FaceSpaceDirections:
     age_direction /= np.linalg.norm(age_direction)
     along_age = styles @ age_direction
     years_per_unit = float(np.polyfit(along_age, age, 1)[0])
+    adult = age >= ADULT_AGE
+    older = _label_direction(styles[adult], age[adult])
+    older -= (older @ gender) * gender
+    older /= np.linalg.norm(older)
+    # the population's slope, until `calibrate_older` measures what moving one face does
+    years_per_older_unit = float(np.polyfit(styles[adult] @ older, age[adult], 1)[0])
     centre = styles.mean(0)
     # The region's principal axes, with gender and age taken out: those two are set on purpose.
     rest = styles - centre
@@ -105,8 +120,30 @@ def fit_face_space(labelled: dict[str, np.ndarray]) -> FaceSpaceDirections:
         w_mean=labelled["w_mean"], centre=centre, gender=gender,
         male_at=float(np.median((styles[~female] - centre) @ gender)), female_at=float(np.median((styles[female] - centre) @ gender)),
         age=age_direction, age_at_centre=float(np.mean(age)), years_per_unit=years_per_unit,
-        axes=axes[:REGION_AXES], spread=spread,
+        older=older, older_steps=np.array(OLDER_STEPS), older_years=np.array(OLDER_STEPS) * years_per_older_unit, axes=axes[:REGION_AXES], spread=spread,
     )  # fmt: skip
+
+
+@torch.inference_mode()
+def calibrate_older(synthesis: SynthesisNetwork, directions: FaceSpaceDirections, faces: int = CALIBRATION_FACES, seed: int = 0) -> np.ndarray:
+    """How many years older a judge sees a face at each of OLDER_STEPS along `older` (the median over
+    `faces` faces from the region, made monotone). Across a population age varies with much else, and
+    its slope is a third of what moving one face does; nor is one face's response a straight line."""
+    generator = torch.Generator().manual_seed(seed)
+    k = len(directions.spread)
+    centres = directions.centre + (torch.randn(faces, k, generator=generator) * directions.spread) @ directions.axes
+    female = (torch.rand(faces, generator=generator) < 0.5).float()
+    centres = centres + (directions.male_at + female * (directions.female_at - directions.male_at))[:, None] * directions.gender
+    judge, changes = AgeGenderJudge(), []
+    for style in tqdm(centres, desc="age steps"):
+        readings = judge.read([to_pil(synthesis((style + step * directions.older)[None]))[0].resize((256, 256)) for step in OLDER_STEPS])
+        if all(r.found for r in readings):
+            changes.append([r.age - readings[OLDER_STEPS.index(0.0)].age for r in readings])
+    if len(changes) < faces // 2:
+        raise Voice2FaceError(f"The judge found every aged face for only {len(changes)} of {faces} faces; the face space is not usable.")
+    years = np.median(np.array(changes, dtype=np.float64), axis=0)
+    # strictly increasing, so that it can be inverted
+    return np.maximum.accumulate(years + np.arange(len(years)) * 1e-3)
 
 
 def build_face_space(out: str | Path, samples: int = 2000, truncation: float = 0.7, seed: int = 0) -> Path:
@@ -116,6 +153,7 @@ def build_face_space(out: str | Path, samples: int = 2000, truncation: float = 0
     mapping, synthesis = load_mobile_stylegan()
     labelled = survey(mapping, synthesis, out, samples, truncation, seed)
     directions = fit_face_space(labelled)
+    directions.older_years.copy_(torch.as_tensor(calibrate_older(synthesis, directions, seed=seed)))
     found = labelled["found"].astype(bool)
     info = CheckpointInfo(
         kind="face-space", networks=("mapping", "synthesis", "face_space"),
