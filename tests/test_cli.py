@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import soundfile
 from PIL import Image
 
@@ -69,3 +70,22 @@ def test_init_random_writes_a_loadable_labelled_checkpoint(tmp_path):
     from voice2face import Voice2Face
 
     assert Voice2Face.from_pretrained(tmp_path / "r").info.trained_on == "nothing (random init)"
+
+
+@pytest.mark.parametrize("bad, says", [
+    (["-o", "{file}"], "is a file, not a folder"),
+    (["-o", "{file}/faces"], "Cannot make the folder"),
+    (["-o", "/proc/voice2face-faces"], "Cannot make the folder"),
+    (["-o", "/dev/full"], "is a file, not a folder"),
+    (["--device", "potato"], "Unknown device 'potato'"),
+    (["--size", "5"], "--size must be 64 to 1024"),
+    (["--max-seconds", "nan"], "--max-seconds must be a positive number"),
+])  # fmt: skip
+def test_bad_arguments_are_one_line_before_any_work(speech_wav, random_checkpoint, tmp_path, bad, says):
+    file = tmp_path / "a-file"
+    file.write_text("not a folder")
+    args = [a.replace("{file}", str(file)) for a in bad]
+    proc = run_cli("generate", str(speech_wav), "--checkpoint", str(random_checkpoint), *args)
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stdout == ""  # nothing was drawn or written

@@ -80,6 +80,21 @@ def test_a_crashing_decoder_costs_one_request_not_the_process():
         pool.close()
 
 
+def test_a_slow_decode_gets_the_timeout_message_and_a_worker_dead_while_idle_is_replaced():
+    pool = DecoderPool(workers=1, timeout=0.5)
+    try:
+        with pytest.raises(AudioError, match="Decoding slow.wav took over 0.5 s"):
+            pool.run("slow.wav", time.sleep, 5)
+        assert pool.run("fine", len, b"abc") == 3
+        idle = pool._idle.get()
+        idle.process.kill()  # as the kernel's OOM killer or an operator would
+        idle.process.wait()
+        pool._idle.put(idle)
+        assert pool.run("next.wav", len, b"abcd") == 4  # the next visitor is not told the decoder crashed
+    finally:
+        pool.close()
+
+
 def test_flac_bomb_is_read_in_bounded_time_and_memory(tmp_path):
     # 60 s of DC at 192 kHz x 8 channels: 92 M samples that compress to almost nothing
     path = tmp_path / "bomb.flac"
@@ -269,3 +284,20 @@ def test_fuzzed_files_give_a_face_or_a_clear_error(model, speech, tmp_path):
                 outcomes["face"] += 1
     assert peak_rss_mib() - before < 500
     assert outcomes["error"] > 0 and sum(outcomes.values()) == 72
+
+
+@pytest.mark.parametrize("size_field", [0x7FFFF000, 0xFFFFFFFF])
+def test_a_wav_written_to_a_pipe_is_read_as_a_stream(model, speech, tmp_path, size_field):
+    # ffmpeg, sox and espeak-ng write 0x7FFFF000 as the data size when their output is a pipe
+    data, rate = speech
+    buffer = io.BytesIO()
+    soundfile.write(buffer, data, rate, format="WAV", subtype="PCM_16")
+    wav = bytearray(buffer.getvalue())
+    at = wav.index(b"data") + 4
+    wav[at : at + 4] = size_field.to_bytes(4, "little")
+    wav[4:8] = min(size_field + 36, 0xFFFFFFFF).to_bytes(4, "little")
+    path = tmp_path / "pipe.wav"
+    path.write_bytes(bytes(wav))
+    result = model.faces_for_durations(path, (None,))
+    assert len(result.images) == 1 and not result.notes
+    assert result.utterance.audio.source_seconds == pytest.approx(len(data) / rate, abs=0.01)

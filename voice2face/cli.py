@@ -7,6 +7,7 @@ one line on stderr and exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen = commands.add_parser(
         "generate",
         help="faces from a clip, one per length of speech",
-        description="Write one PNG per duration and a captioned side-by-side strip (strip.png).",
+        description="Write one PNG per length of speech and a captioned side-by-side strip (strip.png).",
     )
     gen.add_argument("audio", type=Path, help="speech clip: wav, flac, ogg, mp3, webm, m4a")
     gen.add_argument(
@@ -165,19 +166,26 @@ def add_data_args(parser: argparse.ArgumentParser, required: bool = True) -> Non
 def run_generate(args: argparse.Namespace) -> int:
     from .audio import parse_durations
     from .images import MAX_SIZE, MIN_SIZE
-    from .pipeline import Voice2Face
+    from .pipeline import Voice2Face, resolve_device
 
+    # every argument is checked before any work: a mistake costs no decoding and no drawing
     if not MIN_SIZE <= args.size <= MAX_SIZE:
         raise Voice2FaceError(f"--size must be {MIN_SIZE} to {MAX_SIZE} pixels, not {args.size}.")
+    if not math.isfinite(args.max_seconds) or args.max_seconds <= 0:
+        raise Voice2FaceError(f"--max-seconds must be a positive number of seconds, not {args.max_seconds}.")
     durations = parse_durations(args.durations)
+    resolve_device(args.device)
+    prepare_output_folder(args.output)
     model = Voice2Face.from_pretrained(args.checkpoint, device=args.device)
     result = model.faces_for_durations(args.audio, durations, max_seconds=args.max_seconds, size=args.size)
-    args.output.mkdir(parents=True, exist_ok=True)
-    for cut, image in zip(result.cuts, result.images):
-        name = "face_full.png" if cut.requested is None else f"face_{cut.requested:g}s.png"
-        image.save(args.output / name)
-        print(f"{args.output / name}: {cut.label}")
-    result.strip(size=args.size).save(args.output / "strip.png")
+    try:
+        for cut, image in zip(result.cuts, result.images):
+            name = "face_full.png" if cut.requested is None else f"face_{cut.requested:g}s.png"
+            image.save(args.output / name)
+            print(f"{args.output / name}: {cut.label}")
+        result.strip(size=args.size).save(args.output / "strip.png")
+    except OSError as err:
+        raise Voice2FaceError(f"Could not write the faces to {args.output}: {err.strerror or err}.") from None
     print(f"{args.output / 'strip.png'}: all {len(result.images)} faces side by side")
     print(result.heard)
     for note in result.notes:
@@ -185,6 +193,18 @@ def run_generate(args: argparse.Namespace) -> int:
     if model.info.trained_on.startswith("nothing"):
         print(f"note: {args.checkpoint} is an untrained random model; its faces do not depend on the voice in any learned way.")
     return 0
+
+
+def prepare_output_folder(folder: Path) -> None:
+    """Make `folder` (and its parents) or say in one line why it cannot hold the faces."""
+    if folder.exists() and not folder.is_dir():
+        raise Voice2FaceError(f"-o {folder} is a file, not a folder; name a folder for the faces.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise Voice2FaceError(f"Cannot make the folder {folder} for the faces: {err.strerror or err}.") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise Voice2FaceError(f"Cannot write to the folder {folder}; name another with -o.")
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -226,12 +226,17 @@ def _ogg_ends_cleanly(src) -> bool:
     return last >= 0 and len(tail) > last + 5 and bool(tail[last + 5] & 0x04)
 
 
+#: The data size a WAV writer puts in the header when it writes to a pipe and cannot go back.
+PIPE_DATA_SIZE = 0x7FFFF000
+
+
 def _wav_missing_bytes(src) -> int:
     """Bytes of sample data a RIFF/WAVE header promises that the file does not hold.
 
     libsndfile quietly plays what is there, so a cut-off upload would pass
-    unnoticed without this check. Streaming writers that leave the size as 0
-    or 0xFFFFFFFF make no promise and are not flagged.
+    unnoticed without this check. Writers to a pipe cannot know the size and
+    leave 0, 0xFFFFFFFF or (ffmpeg, sox, espeak-ng) 0x7FFFF000: those make no
+    promise and are not flagged.
     """
     if isinstance(src, io.BytesIO):
         buffer = src.getbuffer()
@@ -245,7 +250,7 @@ def _wav_missing_bytes(src) -> int:
     while pos + 8 <= len(header):
         chunk, size = header[pos : pos + 4], int.from_bytes(header[pos + 4 : pos + 8], "little")
         if chunk == b"data":
-            return 0 if size in (0, 0xFFFFFFFF) else max(0, size - (total - pos - 8))
+            return 0 if size == 0 or size >= PIPE_DATA_SIZE else max(0, size - (total - pos - 8))
         pos += 8 + size + (size & 1)
     return 0
 

@@ -73,9 +73,16 @@ class DecoderPool:
 
     def run(self, name: str, fn: Callable[..., T], *args) -> T:
         """`fn(*args)` in a worker of its own; exceptions it raises are raised here."""
-        worker = self._idle.get() or _Worker(self.memory_bytes)
+        worker = self._idle.get()
+        if worker is not None and worker.process.poll() is not None:
+            worker = None  # died while idle (killed, out of memory): not this request's fault
+        worker = worker or _Worker(self.memory_bytes)
         try:
             ok, value = worker.call(fn, args, self.timeout)
+        except TimeoutError:  # before OSError, of which it is a subclass
+            worker.kill()
+            worker = None
+            raise AudioError(f"Decoding {name} took over {self.timeout:g} s; it is damaged or built to do that.") from None
         except (EOFError, OSError, pickle.UnpicklingError):
             worker.kill()
             worker = None
@@ -83,10 +90,6 @@ class DecoderPool:
                 f"The audio decoder crashed on {name}. It may be damaged or use an unusual codec or channel layout; "
                 "convert it to a mono or stereo wav, flac or mp3 and try again."
             ) from None
-        except TimeoutError:
-            worker.kill()
-            worker = None
-            raise AudioError(f"Decoding {name} took over {self.timeout:.0f} s; it is damaged or built to do that.") from None
         finally:
             self._idle.put(worker)
         if ok:

@@ -174,9 +174,15 @@ def resolve_device(device: str) -> torch.device:
     """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when there is one), with a clear error if unavailable."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise Voice2FaceError(f"Unknown device {str(device)[:40]!r}: use cpu, cuda, cuda:N or auto.") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
         raise Voice2FaceError(f"Device {device!r} was asked for, but PyTorch sees no CUDA GPU here; use --device cpu.")
-    return torch.device(device)
+    if chosen.type not in ("cpu", "cuda"):
+        raise Voice2FaceError(f"Device {device!r} is not supported: use cpu, cuda, cuda:N or auto.")
+    return chosen
 
 
 def check_size(size: int | None) -> None:
