@@ -183,27 +183,44 @@ def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path) -
 
 
 def save_screenshots(server: Server, folder: Path) -> None:
-    """The page after drawing the bundled female example, on a desktop and on a phone (for the README)."""
+    """The page after drawing the bundled male example on a desktop and on a phone, and the Live tab
+    on a phone 6 s into a recording (for the README)."""
     from playwright.sync_api import sync_playwright
 
     from voice2face.webui import example_clips
 
     folder.mkdir(parents=True, exist_ok=True)
+    drawn = "!!document.querySelector('#faces .v2f-faces:not(.v2f-example) img') && !document.querySelector('#faces .v2f-pending')"
+    male = next(clip for clip in example_clips() if "male_voice_en-us" in clip)
+    mic = Path(tempfile.mkdtemp()) / "mic.wav"  # Chromium wants 16-bit PCM for its fake microphone
+    data, rate = soundfile.read(male, dtype="int16")
+    soundfile.write(mic, data, rate, subtype="PCM_16")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu",
+                                    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                                    f"--use-file-for-fake-audio-capture={mic}"])  # fmt: skip
         for name, (width, height) in {"desktop": (1366, 900), "phone": (390, 844)}.items():
             page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(server.url)
             page.click('#voice button[aria-label="Upload file"]')
-            page.set_input_files("#voice input[type=file]", example_clips()[0])
-            page.wait_for_selector("#voice button[aria-label='Clear']")
+            page.set_input_files("#voice input[type=file]", male)
+            page.wait_for_selector("#voice audio", state="attached")
             page.click("#draw")
-            page.wait_for_selector("#strip img")
-            if name == "phone":
-                page.locator("#faces").scroll_into_view_if_needed()
-            page.screenshot(path=str(folder / f"{name}.png"))
+            page.wait_for_function(drawn, timeout=60000)
+            page.wait_for_selector("#strip-download", state="visible")
+            page.screenshot(path=str(folder / f"{name}.png"))  # where the page puts the visitor: the faces
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(server.url)
+        page.click("button[role='tab']:has-text('Live')")
+        page.wait_for_selector("#live-voice button.record-button")
+        while not page.workers:  # the streaming recorder's WAV encoder is loaded (tests/test_app.py)
+            page.wait_for_timeout(20)
+        page.click("#live-voice button.record-button")
+        page.wait_for_function("/, [6-9]\\.\\d s recorded/.test(document.querySelector('#live-caption').innerText)", timeout=60000)
+        page.evaluate("document.querySelector('#live-voice').scrollIntoView({block: 'start'})")
+        page.screenshot(path=str(folder / "live.png"))
         browser.close()
-    print(f"screenshots: {folder}/desktop.png, {folder}/phone.png")
+    print(f"screenshots: {folder}/desktop.png, {folder}/phone.png, {folder}/live.png")
 
 
 def bench_live_in_process(seconds: float, checkpoint: Path) -> None:
@@ -245,6 +262,9 @@ def bench_live_browser(server: Server, seconds: float) -> None:
         page = browser.new_page(viewport={"width": 390, "height": 844})
         page.goto(server.url)
         page.click("button[role='tab']:has-text('Live')")
+        page.wait_for_selector("#live-voice button.record-button")
+        while not page.workers:  # the streaming recorder's WAV encoder is loaded (tests/test_app.py)
+            page.wait_for_timeout(20)
         page.evaluate("""() => {
             window.v2fUpdates = [];
             const target = document.querySelector('#live-caption');
