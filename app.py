@@ -19,6 +19,7 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls at run time
 
 import gradio as gr  # noqa: E402
+from gradio.exceptions import InvalidPathError  # noqa: E402
 from gradio_client.utils import is_http_url_like  # noqa: E402
 
 from voice2face import DEFAULT_CHECKPOINT, Voice2Face, Voice2FaceError  # noqa: E402
@@ -100,6 +101,21 @@ def refuse_web_addresses(component: gr.Audio) -> gr.Audio:
 
     component.async_move_resource_to_block_cache = move_local_files_only
     return component
+
+
+def refuse_server_paths_in_our_words(demo: gr.Blocks) -> gr.Blocks:
+    """An API caller that names a file on the server ("/etc/passwd") instead of uploading one is refused
+    by Gradio with a message naming the server's folders; say it in our words, naming none."""
+    preprocess = demo.preprocess_data
+
+    async def uploads_only(*args, **kwargs):
+        try:
+            return await preprocess(*args, **kwargs)
+        except InvalidPathError:
+            raise gr.Error("Only files uploaded to this page can be used: send the audio file itself.", print_exception=False) from None
+
+    demo.preprocess_data = uploads_only
+    return demo
 
 
 def refuse_unknown_choices(component: gr.CheckboxGroup) -> gr.CheckboxGroup:
@@ -307,7 +323,7 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
         demo.load(lambda: None, None, None, api_visibility="private", show_progress="hidden")
         if is_untrained(model):
             gr.Markdown("⚠️ This checkpoint is untrained: the faces do not reflect the voice.")
-    return demo
+    return refuse_server_paths_in_our_words(demo)
 
 
 def launch(demo: gr.Blocks, host: str, port: int, share: bool, block: bool = True) -> None:

@@ -226,6 +226,17 @@ def test_api_refuses_web_addresses_instead_of_downloading_them(server):
         client.predict(handle_file("http://127.0.0.1:9/huge.wav"), ["1 s"], "", api_name="/faces")
 
 
+@pytest.mark.parametrize("path", ["/etc/passwd", "file:/etc/passwd", "../../etc/passwd"])
+def test_api_refuses_paths_on_the_server_without_naming_its_folders(server, path):
+    import httpx
+
+    api = server + "gradio_api/call/faces"
+    event = httpx.post(api, json={"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, ["1 s"], ""]}).json()
+    answer = httpx.get(f"{api}/{event['event_id']}", timeout=60).text
+    assert "Only files uploaded to this page can be used" in answer
+    assert "/etc" not in answer and "/tmp" not in answer and "cache" not in answer
+
+
 def test_api_names_its_outputs_and_marks_the_lengths_box_optional(server):
     info = Client(server, verbose=False).view_api(print_info=False, return_format="dict")
     endpoint = info["named_endpoints"]["/faces"]

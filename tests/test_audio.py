@@ -260,3 +260,9 @@ def test_full_means_the_whole_clip():
 @pytest.mark.parametrize("seconds, text", [(9.55, "9.6 s"), (9.549, "9.5 s"), (0.05, "0.1 s"), (12.25, "12.3 s"), (0.0, "0.0 s")])
 def test_seconds_are_rounded_half_up_everywhere_they_are_shown(seconds, text):
     assert seconds_text(seconds) == text and f"{round_seconds(seconds):.1f} s" == text
+
+
+def test_a_missing_file_is_named_without_its_folders():
+    with pytest.raises(AudioError) as missing:
+        load_audio("/srv/uploads/secret-folder/clip.wav")
+    assert "'clip.wav'" in str(missing.value) and "secret-folder" not in str(missing.value)

@@ -133,6 +133,8 @@ TAMPERED = [
     (("format_version",), "1", "whole number"),
     (("format_version",), 3, "newer voice2face"),
     (("front_end", "hop_ms"), 0, "hop_ms"),
+    (("front_end", "hop_ms"), 0.001, "hop_ms"),
+    (("model", "voice", "channels"), [4096] * 6, "would hold"),
     (("front_end", "sample_rate"), 0, "sample_rate"),
     (("front_end", "vad_mode"), 9, "vad_mode"),
     (("front_end", "vad_frame_ms"), 7, "vad_frame_ms"),
@@ -163,6 +165,47 @@ def test_non_finite_weights_are_refused(tmp_path):
     weights["net.0.weight"][0, 0, 0, 0] = float("nan")
     save_file(weights, str(path / "generator.safetensors"))
     with pytest.raises(CheckpointError, match="NaN or infinite"):
+        Voice2Face.from_pretrained(path)
+
+
+def test_a_config_nested_too_deep_or_too_large_is_one_message(tmp_path):
+    path = write_random_checkpoint(tmp_path / "c")
+    (path / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="nested too deeply"):
+        Voice2Face.from_pretrained(path)
+    (path / "config.json").write_text(" " * (2 << 20) + "{}")
+    with pytest.raises(CheckpointError, match="not one"):
+        Voice2Face.from_pretrained(path)
+
+
+def test_a_config_asking_for_gigabytes_is_refused_before_allocating_them(tmp_path):
+    import tracemalloc
+
+    path = write_random_checkpoint(tmp_path / "c")
+    config = json.loads((path / "config.json").read_text())
+    config["model"]["voice"]["channels"] = [4096] * 6
+    (path / "config.json").write_text(json.dumps(config))
+    tracemalloc.start()
+    with pytest.raises(CheckpointError, match="voice_encoder would hold"):
+        Voice2Face.from_pretrained(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 * 2**20
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda w: w.to(torch.int64), "must be floating point"),
+    (lambda w: w > 0, "must be floating point"),
+    (lambda w: w * 1e30, "weights over"),
+])  # fmt: skip
+def test_weights_of_the_wrong_kind_or_size_are_refused(tmp_path, tamper, message):
+    from safetensors.torch import load_file, save_file
+
+    path = write_random_checkpoint(tmp_path / "c")
+    weights = load_file(str(path / "generator.safetensors"))
+    weights["net.0.weight"] = tamper(weights["net.0.weight"])
+    save_file(weights, str(path / "generator.safetensors"))
+    with pytest.raises(CheckpointError, match=message):
         Voice2Face.from_pretrained(path)
 
 

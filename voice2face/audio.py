@@ -62,8 +62,8 @@ def check_front_end(config: FrontEndConfig) -> list[str]:
     problems = []
     if config.sample_rate not in webrtcvad_rates():
         problems.append(f"front_end.sample_rate must be one of {', '.join(map(str, webrtcvad_rates()))} Hz")
-    if not 0 < config.win_ms <= 100 or not 0 < config.hop_ms <= config.win_ms:
-        problems.append("front_end.win_ms must be in (0, 100] and hop_ms in (0, win_ms]")
+    if not 5 <= config.win_ms <= 100 or not 1 <= config.hop_ms <= config.win_ms:
+        problems.append("front_end.win_ms must be 5 to 100 ms, and hop_ms 1 ms to win_ms")
     if not 0 < config.n_mels <= 256:
         problems.append("front_end.n_mels must be 1 to 256")
     if config.sample_rate in webrtcvad_rates() and not config.win_length <= config.n_fft <= 8192:

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -45,6 +46,12 @@ from .version import __version__
 CONFIG_FILE = "config.json"
 TRAINING_STATE_FILE = "training_state.pt"
 FORMAT_VERSION = 2
+#: A config.json larger than this is not one (ours are a few KB).
+MAX_CONFIG_BYTES = 1 << 20
+#: Weights a checkpoint's network may hold (the default model's largest: 9 M), checked before building it.
+MAX_PARAMETERS = 200_000_000
+#: Larger weights are damage, not training (the shipped checkpoints' largest is 61).
+MAX_WEIGHT = 1e4
 
 #: What a checkpoint is for, and so which code reads it.
 KINDS = {
@@ -125,6 +132,8 @@ def read_info(path: str | Path) -> CheckpointInfo:
     config = path / CONFIG_FILE
     if not config.is_file():
         raise CheckpointError(f"{path} is not a voice2face checkpoint: it has no {CONFIG_FILE}.")
+    if config.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{config} is {config.stat().st_size} bytes; a checkpoint's config is a few KB, so it is not one.")
     try:
         raw = json.loads(config.read_text())
         version = raw.get("format_version", 1) if isinstance(raw, dict) else None
@@ -136,12 +145,32 @@ def read_info(path: str | Path) -> CheckpointInfo:
                 f"this one reads format {FORMAT_VERSION}. Upgrade voice2face."
             )
         info = _from_json(CheckpointInfo, _upgrade(raw) if version == 1 else raw)
+    except RecursionError:
+        raise CheckpointError(f"{config} is damaged: its JSON is nested too deeply to be a checkpoint's config.") from None
     except (json.JSONDecodeError, TypeError, ValueError, KeyError, AttributeError) as err:
         raise CheckpointError(f"{config} is damaged or from an incompatible version: {err}") from None
     problems = _check_info(info)
+    if not problems:
+        problems = _check_size(info)
     if problems:
         raise CheckpointError(f"{config} cannot be used: {'; '.join(problems)}.")
     return info
+
+
+def _check_size(info: CheckpointInfo) -> list[str]:
+    """Networks the config would build past MAX_PARAMETERS, counted on PyTorch's "meta" device, which
+    allocates nothing: a config within every width bound can still ask for gigabytes (4096 x 6 channels)."""
+    problems = []
+    for name in info.networks:
+        try:
+            with torch.device("meta"), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Initializing zero-element tensors")  # empty buffers: nothing to count
+                count = sum(p.numel() for p in build_network(info, name).state_dict().values())
+        except CheckpointError as err:
+            return [str(err)]
+        if count > MAX_PARAMETERS:
+            problems.append(f"its {name} would hold {count / 1e6:.0f} M weights (at most {MAX_PARAMETERS / 1e6:.0f} M)")
+    return problems
 
 
 def _check_info(info: CheckpointInfo) -> list[str]:
@@ -193,9 +222,16 @@ def load_weights(path: str | Path, name: str, module: nn.Module) -> nn.Module:
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise CheckpointError(f"{file} does not match the architecture in {CONFIG_FILE}: {shown}.")
+    kinds = [k for k, v in tensors.items() if v.is_floating_point() != expected[k].is_floating_point()]
+    if kinds:
+        raise CheckpointError(f"{file} holds {tensors[kinds[0]].dtype} where {kinds[0]} must be "
+                              f"{'floating point' if expected[kinds[0]].is_floating_point() else 'whole numbers'}; it is damaged.")  # fmt: skip
     broken = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:
         raise CheckpointError(f"{file} holds NaN or infinite weights ({', '.join(broken[:3])}); the training run diverged or the file is damaged.")
+    huge = [k for k, v in tensors.items() if v.is_floating_point() and v.numel() and float(v.abs().max()) > MAX_WEIGHT]
+    if huge:
+        raise CheckpointError(f"{file} holds weights over {MAX_WEIGHT:g} ({', '.join(huge[:3])}); trained weights are far smaller, so it is damaged.")
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
     return module
 

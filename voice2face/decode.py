@@ -95,7 +95,7 @@ def load_audio(
 
 def _check_path(path: Path) -> None:
     if not path.is_file():
-        raise AudioError(f"No audio file at {path}.")
+        raise AudioError(f"No audio file named {path.name!r} was found.")  # the name only: a server's folders stay its own
     if path.stat().st_size == 0:
         raise AudioError(f"The audio file {path.name} is empty (0 bytes).")
 
