@@ -21,19 +21,21 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls a
 import gradio as gr  # noqa: E402
 from gradio.exceptions import InvalidPathError  # noqa: E402
 from gradio_client.utils import is_http_url_like  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from voice2face import DEFAULT_CHECKPOINT, Voice2Face, Voice2FaceError  # noqa: E402
 from voice2face.decode import SUPPORTED_FORMATS  # noqa: E402
 from voice2face.images import DISPLAY_SIZE  # noqa: E402
 from voice2face.limits import MAX_AUDIO_SECONDS  # noqa: E402
 from voice2face.live import LiveFaces  # noqa: E402
+from voice2face.request_size import RequestSizeLimit  # noqa: E402
 from voice2face.webui import (  # noqa: E402
-    OLDER_RANGE,
     DEFAULT_CHOICES,
     DURATION_CHOICES,
     EXAMPLE_NOTE,
     MAX_EXTRA_CHARS,
     MAX_UPLOAD,
+    OLDER_RANGE,
     PAGE_JS,
     PLAIN_SUMMARY,
     DemoOutput,
@@ -328,7 +330,7 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
 
 def launch(demo: gr.Blocks, host: str, port: int, share: bool, block: bool = True) -> None:
     """Serve the page; if a share link was asked for but cannot be made, keep serving locally."""
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)  # no /run/ route skips the queue
     gradio_says = io.StringIO()  # Gradio prints its own share-link advice (download steps for its tunnel helper)
     with contextlib.redirect_stdout(gradio_says):
         demo.launch(
@@ -341,6 +343,7 @@ def launch(demo: gr.Blocks, host: str, port: int, share: bool, block: bool = Tru
             quiet=True,
             css=CSS,
             js=PAGE_JS,
+            app_kwargs={"middleware": [Middleware(RequestSizeLimit)]},  # every body capped before any route reads it
             theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["monospace"]),
         )
     local = f"http://{host}:{port}"

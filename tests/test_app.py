@@ -237,6 +237,22 @@ def test_api_refuses_paths_on_the_server_without_naming_its_folders(server, path
     assert "/etc" not in answer and "/tmp" not in answer and "cache" not in answer
 
 
+def test_no_route_skips_the_queue_and_request_bodies_are_capped(server):
+    import httpx
+
+    for name in ("faces", "draw_page", "live_update"):  # the queue's limits hold for every route
+        assert httpx.post(f"{server}gradio_api/run/{name}", json={"data": [None, ["1 s"], ""]}).status_code == 404
+    huge = {"data": ["data:audio/wav;base64," + "A" * (2 << 20)], "fn_index": 0, "session_hash": "x"}
+    assert httpx.post(f"{server}gradio_api/queue/join", json=huge).status_code == 413  # declared length
+
+    def streamed():
+        for _ in range(64):
+            yield b"A" * 65536
+
+    assert httpx.post(f"{server}gradio_api/queue/join", content=streamed()).status_code == 413  # no length declared
+    assert httpx.get(server).status_code == 200
+
+
 def test_api_names_its_outputs_and_marks_the_lengths_box_optional(server):
     info = Client(server, verbose=False).view_api(print_info=False, return_format="dict")
     endpoint = info["named_endpoints"]["/faces"]

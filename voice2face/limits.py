@@ -28,3 +28,9 @@ DECODE_TIMEOUT_S = 60.0
 
 #: Lengths of speech one request may ask for.
 MAX_DURATIONS = 16
+
+#: Request bodies the web server reads: uploads up to the upload cap (plus form overhead), anything
+#: else (a request's JSON: file references, ticked lengths, 100 characters of text) far less.
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_FORM_OVERHEAD_BYTES = 1024 * 1024
+MAX_REQUEST_BYTES = 256 * 1024

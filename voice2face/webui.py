@@ -25,17 +25,17 @@ from .audio import WHOLE_CLIP_WORDS, parse_durations
 from .decode import SUPPORTED_FORMATS, AudioSource
 from .errors import Voice2FaceError
 from .images import DISPLAY_SIZE, resize
-from .limits import MAX_AUDIO_SECONDS, MAX_DURATIONS
+from .limits import MAX_AUDIO_SECONDS, MAX_DURATIONS, MAX_UPLOAD_BYTES
 from .models import VoiceReading
 from .pipeline import FacesResult, Voice2Face
-from .units import round_seconds, seconds_text
+from .units import round_seconds
 
 #: Lengths offered as check boxes; "whole clip" is the full speech.
 WHOLE_CLIP = "whole clip"
 DURATION_CHOICES = ["0.5 s", "1 s", "2 s", "4 s", "8 s", "16 s", "30 s", WHOLE_CLIP]
 DEFAULT_CHOICES = ["1 s", "2 s", "4 s", "8 s", WHOLE_CLIP]
 #: Uploads above this size are refused by the server before any decoding.
-MAX_UPLOAD_MB = 50
+MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // 2**20
 MAX_UPLOAD = f"{MAX_UPLOAD_MB}mb"
 #: matplotlib's magma colour table, 256 RGB rows, for the spectrogram.
 _MAGMA = (colormaps["magma"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)

@@ -1,0 +1,77 @@
+"""A cap on the bytes of every request body the web server reads, before any route sees them.
+
+Gradio caps uploads (`max_file_size`) but not the JSON of its queue: a 60 MB body to
+`/gradio_api/queue/join` was read, parsed and echoed into the log. This ASGI
+middleware answers 413 to a body over its cap, whether the client declares the
+length (refused before reading) or streams it (refused once the cap is passed).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Awaitable, Callable
+
+from .limits import MAX_FORM_OVERHEAD_BYTES, MAX_REQUEST_BYTES, MAX_UPLOAD_BYTES
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def body_cap(path: str) -> int:
+    """Uploads may carry a file; every other request is a little JSON."""
+    return MAX_UPLOAD_BYTES + MAX_FORM_OVERHEAD_BYTES if path.rstrip("/").endswith("/upload") else MAX_REQUEST_BYTES
+
+
+class RequestSizeLimit:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cap = body_cap(scope.get("path", ""))
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > cap):
+            await _refuse(send, cap)
+            return
+        received, too_large, started, refused = 0, False, False, False
+
+        async def counted_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > cap:
+                too_large = True
+                raise BodyTooLarge
+            return message
+
+        async def answer(message: Message) -> None:
+            """The route's own answer, unless the body was cut off before it began: then ours (the
+            route may have turned our exception into a 400 of its own)."""
+            nonlocal started, refused
+            if too_large and not started:
+                if not refused:
+                    refused = True
+                    await _refuse(send, cap)
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, answer)
+        except BodyTooLarge:
+            if not started and not refused:
+                await _refuse(send, cap)
+
+
+async def _refuse(send, cap: int) -> None:
+    body = json.dumps({"detail": f"The request is larger than this server accepts ({cap // 1024} KB at most here)."}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
