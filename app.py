@@ -64,6 +64,8 @@ QUEUE_SIZE = 32
 CACHE_SWEEP_S, CACHE_AGE_S = 60, 300
 #: The live view redraws the face this often while the microphone records.
 LIVE_EVERY_S = 1.0
+#: A live recording's state is dropped this long after its last chunk.
+LIVE_STATE_TTL_S = 120
 
 CSS = """
 .v2f-faces { display: flex; flex-wrap: wrap; gap: 10px; justify-content: flex-start; }
@@ -220,7 +222,7 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
         if chunk is None:
             return live, gr.skip(), gr.skip()
         try:
-            update = live.add(*chunk)
+            update = live.add_file(chunk)
         except Voice2FaceError as err:
             return live, None, str(err)
         return live, update.face if update.new_face else gr.skip(), update.caption
@@ -246,8 +248,8 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
                         button = gr.Button("Draw faces", variant="primary", elem_id="draw")
                     with gr.Tab("Live", id="live", elem_id="live-tab"):
                         gr.Markdown("Record, and watch the face form from the speech so far; stop to compare lengths.")
-                        live_audio = gr.Audio(
-                            sources=["microphone"], type="numpy", streaming=True, label="Live microphone", elem_id="live-voice",
+                        live_audio = gr.Audio(  # filepath: chunks reach our bounded decoder, not Gradio's pydub
+                            sources=["microphone"], type="filepath", streaming=True, label="Live microphone", elem_id="live-voice",
                             buttons=[],
                         )
                         live_face = gr.Image(label="Face so far", type="pil", show_label=False, elem_id="live-face",
@@ -312,7 +314,9 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
                          api_visibility="private", concurrency_id="draw", show_progress="hidden")  # fmt: skip
         reset_button.click(reset, reading_state, [tuned_face, gender_slider, age_slider], api_visibility="private",
                            concurrency_id="draw", show_progress="hidden")  # fmt: skip
-        live_state = gr.State(None)
+        # a recording's state (up to 10 MB of audio) is dropped 2 minutes after its last chunk, not kept
+        # for Gradio's hour after the tab closes
+        live_state = gr.State(None, time_to_live=LIVE_STATE_TTL_S)
         live_audio.start_recording(live_start, None, [live_state, live_face, live_caption], api_visibility="private",
                                    show_progress="hidden")  # fmt: skip
         live_audio.stream(live_update, [live_audio, live_state], [live_state, live_face, live_caption],

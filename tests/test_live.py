@@ -56,3 +56,29 @@ def test_silence_only_is_listening_and_odd_input_is_an_error(model):
         LiveFaces(model).add("fast", np.zeros(10, np.int16))
     with pytest.raises(AudioError, match="Nothing was recorded"):
         LiveFaces(model).recording()
+
+
+def test_chunks_sent_as_files_are_decoded_bounded_and_tones_draw_no_face(model, speech, tmp_path):
+    import soundfile
+
+    data, rate = speech
+    live = LiveFaces(model)
+    for k, start in enumerate(range(0, 4 * rate, rate)):
+        chunk = tmp_path / f"chunk{k}.wav"
+        soundfile.write(chunk, data[start : start + rate], rate)
+        update = live.add_file(chunk)
+    assert update.face is not None and update.recorded_seconds == pytest.approx(4.0, abs=0.05)
+    # a 30-minute "chunk" (as a hostile client might stream) is read for MAX_CHUNK_SECONDS only
+    from voice2face.live import MAX_CHUNK_SECONDS
+
+    long = tmp_path / "long.flac"
+    soundfile.write(long, np.zeros(16000 * 1800, np.int16), 16000)
+    before = live.recorded_samples
+    live.add_file(long)
+    assert live.recorded_samples - before <= MAX_CHUNK_SECONDS * 16000
+    # a tone, however long it plays, never becomes a face
+    tone = LiveFaces(model)
+    t = np.arange(16000) / 16000
+    for _ in range(5):
+        update = tone.add(16000, (0.5 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16))
+    assert update.face is None and tone.total is None and "No voice heard" in update.caption

@@ -10,12 +10,18 @@ so an update costs one window's embedding and one face, never the whole
 recording. The recording itself is kept (16-bit, 16 kHz, at most
 MAX_AUDIO_SECONDS) so that the usual side-by-side comparison can be drawn
 when recording stops.
+
+Chunks that arrive as files (the web page's stream) are decoded by the same
+bounded decoder, in a worker, as uploads (`add_file`), at most
+MAX_CHUNK_SECONDS of each; and only windows a speech detector hears as a voice
+count towards the face, so a tone or music draws nothing.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import soxr
@@ -24,14 +30,18 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .audio import log_mel, speech_frames
-from .decode import check_layout, to_float_mono, whole_rate
+from .decode import check_layout, load_audio, to_float_mono, whole_rate
 from .errors import AudioError
 from .images import DISPLAY_SIZE
 from .limits import MAX_AUDIO_SECONDS
 from .pipeline import Voice2Face
+from .speech_check import MIN_SPEECH_SHARE, speech_share
+from .speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
 from .units import seconds_text
 
 WINDOW_SECONDS = 1.6
+#: The page sends a chunk about every second; a "chunk" longer than this is cut to it.
+MAX_CHUNK_SECONDS = 5.0
 
 
 @dataclass
@@ -40,10 +50,13 @@ class LiveUpdate:
     speech_seconds: float  # seconds of speech the face is drawn from
     recorded_seconds: float
     new_face: bool  # False when the face is the one already shown (no new speech was embedded)
+    not_voice: bool = False  # sound was heard, but it was not a voice (a tone, noise, music)
 
     @property
     def caption(self) -> str:
         """One line in one unit; the speech used never exceeds the recording, so neither does its figure."""
+        if self.face is None and self.not_voice:
+            return f"No voice heard yet: a tone, noise or music draws no face. {seconds_text(self.recorded_seconds)} recorded"
         if self.face is None:
             return f"Listening… no speech yet, {seconds_text(self.recorded_seconds)} recorded"
         return f"Face from {seconds_text(self.speech_seconds)} of speech, {seconds_text(self.recorded_seconds)} recorded"
@@ -69,6 +82,7 @@ class LiveFaces:
         self.face: Image.Image | None = None  # the face last drawn, and from how many samples of speech
         self.drawn_samples = 0
         self.drawn_at, self.render_seconds = 0.0, 0.0  # when the face was last drawn, and how long that took
+        self.not_voice = False  # a window was heard and was not a voice
 
     def add(self, source_rate: object, samples: np.ndarray) -> LiveUpdate:
         """Take the next microphone chunk, as Gradio streams it: (rate, int16 or float samples)."""
@@ -91,6 +105,15 @@ class LiveFaces:
             self._listen(mono)
         return self.current()
 
+    def add_file(self, path: str | Path) -> LiveUpdate:
+        """Take the next chunk as the page streams it, a short audio file: decoded like an upload (in a
+        worker, bounded), never more than MAX_CHUNK_SECONDS of it nor more than the recording has room for."""
+        room = (self.max_samples - self.recorded_samples) / self.rate
+        if room <= 0:
+            return self.current()
+        audio = load_audio(path, self.rate, max_seconds=min(MAX_CHUNK_SECONDS, room))
+        return self.add(self.rate, audio.samples)
+
     def _listen(self, mono: np.ndarray) -> None:
         audio = np.concatenate([self.unvoiced, mono])
         whole = len(audio) // self.vad_frame * self.vad_frame
@@ -101,9 +124,13 @@ class LiveFaces:
         speech = audio[:whole].reshape(-1, self.vad_frame)[voiced].reshape(-1)
         self.speech = np.concatenate([self.speech, speech])
         while len(self.speech) >= self.window:
-            embedding = self._embed(self.speech[: self.window])
-            self.total = embedding if self.total is None else self.total + embedding
-            self.embedded_samples += self.window // 2 if self.embedded_samples else self.window
+            window = self.speech[: self.window]
+            if self._is_voice(window):
+                embedding = self._embed(window)
+                self.total = embedding if self.total is None else self.total + embedding
+                self.embedded_samples += self.window // 2 if self.embedded_samples else self.window
+            else:
+                self.not_voice = True
             self.speech = self.speech[self.window // 2 :]
 
     @torch.inference_mode()
@@ -119,8 +146,9 @@ class LiveFaces:
         # Redraw only for new speech, and no more often than drawing allows: a machine that takes
         # 1.5 s to draw a face redraws every 3 s rather than falling behind the microphone.
         busy = time.monotonic() - self.drawn_at < 2 * self.render_seconds
-        if used == self.drawn_samples or used < self.front_end.win_length or busy:
-            return LiveUpdate(self.face, self.drawn_samples / self.rate, recorded, new_face=False)
+        early_and_not_voice = self.total is None and not self._is_voice(self.speech)
+        if used == self.drawn_samples or used < self.front_end.win_length or busy or early_and_not_voice:
+            return LiveUpdate(self.face, self.drawn_samples / self.rate, recorded, new_face=False, not_voice=self.not_voice)
         direction = self.total if self.total is not None else self._embed(self.speech)
         start = time.monotonic()
         self.face = self.model.render(F.normalize(direction, dim=0)[None], DISPLAY_SIZE)[0]
@@ -128,6 +156,14 @@ class LiveFaces:
         self.render_seconds = self.drawn_at - start
         self.drawn_samples = used
         return LiveUpdate(self.face, used / self.rate, recorded, new_face=True)
+
+    def _is_voice(self, speech: np.ndarray) -> bool:
+        """Whether `speech` sounds like a voice to the speech detector (too short to tell: not yet). The
+        detector hears 16 kHz; a model at another rate is not checked, as `prepare_utterance` does."""
+        if self.rate != SPEECH_CHECK_RATE:
+            return True
+        share = speech_share(speech)
+        return share is not None and share >= MIN_SPEECH_SHARE
 
     def recording(self) -> tuple[int, np.ndarray]:
         """The whole recording so far as a (rate, int16 samples) pair, as `load_audio` takes it."""
