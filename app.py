@@ -13,10 +13,14 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls at run time
+# a cache folder of our own: the sweep deletes everything in it, and /tmp/gradio is every Gradio app's
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="voice2face-cache-"))
 
 import gradio as gr  # noqa: E402
 from gradio.exceptions import InvalidPathError  # noqa: E402
@@ -24,9 +28,10 @@ from gradio_client.utils import is_http_url_like  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
 from voice2face import DEFAULT_CHECKPOINT, Voice2Face, Voice2FaceError  # noqa: E402
+from voice2face.cache_sweep import CacheSweeper  # noqa: E402
 from voice2face.decode import SUPPORTED_FORMATS  # noqa: E402
 from voice2face.images import DISPLAY_SIZE  # noqa: E402
-from voice2face.limits import MAX_AUDIO_SECONDS  # noqa: E402
+from voice2face.limits import CACHE_AGE_S, CACHE_MAX_BYTES, CACHE_SWEEP_S, MAX_AUDIO_SECONDS  # noqa: E402
 from voice2face.live import LiveFaces  # noqa: E402
 from voice2face.request_size import RequestSizeLimit  # noqa: E402
 from voice2face.webui import (  # noqa: E402
@@ -60,8 +65,6 @@ log = logging.getLogger("voice2face.app")
 #: Requests computed at once, and requests allowed to wait; each takes a fraction of a second on CPU.
 CONCURRENCY = 2
 QUEUE_SIZE = 32
-#: Every CACHE_SWEEP_S seconds, Gradio deletes uploads and outputs older than CACHE_AGE_S (and all at shutdown).
-CACHE_SWEEP_S, CACHE_AGE_S = 60, 300
 #: The live view redraws the face this often while the microphone records.
 LIVE_EVERY_S = 1.0
 #: A live recording's state is dropped this long after its last chunk.
@@ -144,8 +147,8 @@ def refuse_unknown_choices(component: gr.CheckboxGroup) -> gr.CheckboxGroup:
     return component
 
 
-def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int] = (CACHE_SWEEP_S, CACHE_AGE_S)) -> gr.Blocks:
-    """The page; `cache_sweep` is (every, older than) in seconds for deleting uploads and outputs."""
+def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
+    """The page (its file cache is swept by `launch`)."""
     outputs_folder: list[Path] = []  # Gradio's cache folder, known once the Blocks exist
     example = warm_up(model)  # the first request, served now; the page shows it until the visitor's own
 
@@ -230,7 +233,7 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
     def live_finish(live: LiveFaces | None, choices, extra):
         yield from draw_page(live.recording() if live is not None and live.recorded else None, choices, extra, live=True)
 
-    with gr.Blocks(title="voice2face", delete_cache=cache_sweep) as demo:
+    with gr.Blocks(title="voice2face") as demo:
         outputs_folder.append(Path(demo.GRADIO_CACHE) / "voice2face")
         gr.Markdown(INTRO)
         gr.Markdown(PLAIN_SUMMARY, elem_id="summary")
@@ -332,8 +335,13 @@ def build_demo(model: Voice2Face, checkpoint: Path, cache_sweep: tuple[int, int]
     return refuse_server_paths_in_our_words(demo)
 
 
-def launch(demo: gr.Blocks, host: str, port: int, share: bool, block: bool = True) -> None:
-    """Serve the page; if a share link was asked for but cannot be made, keep serving locally."""
+def launch(
+    demo: gr.Blocks, host: str, port: int, share: bool, block: bool = True, cache_sweep: tuple[float, float] = (CACHE_SWEEP_S, CACHE_AGE_S)
+) -> CacheSweeper:
+    """Serve the page; if a share link was asked for but cannot be made, keep serving locally. Its file
+    cache is swept every `cache_sweep[0]` s of files older than `cache_sweep[1]` s (and bounded in size);
+    with `block`, serve until interrupted (Ctrl-C, or SIGTERM as docker, systemd and Spaces send) and
+    then empty the cache."""
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)  # no /run/ route skips the queue
     gradio_says = io.StringIO()  # Gradio prints its own share-link advice (download steps for its tunnel helper)
     with contextlib.redirect_stdout(gradio_says):
@@ -358,8 +366,20 @@ def launch(demo: gr.Blocks, host: str, port: int, share: bool, block: bool = Tru
         print(f"Could not make a public link (no connection to Gradio's share service); voice2face is serving at {local} only.")
     else:
         print(f"voice2face is serving at {local} (add --share for a temporary public link)")
+    kept = lambda: set().union(*(getattr(b, "keep_in_cache", set()) for b in demo.blocks.values()))  # noqa: E731
+    sweeper = CacheSweeper(demo.GRADIO_CACHE, *cache_sweep, CACHE_MAX_BYTES, keep=kept).start()
     if block:
-        demo.block_thread()
+        signal.signal(signal.SIGTERM, stop_on_sigterm)
+        try:
+            demo.block_thread()
+        finally:
+            sweeper.clear()
+    return sweeper
+
+
+def stop_on_sigterm(signum, frame) -> None:
+    """SIGTERM stops the server as Ctrl-C does, so the cache is emptied (it was left behind)."""
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -268,9 +268,9 @@ def test_api_names_its_outputs_and_marks_the_lengths_box_optional(server):
 @pytest.mark.slow
 def test_uploads_and_outputs_are_swept_from_the_cache(model, random_checkpoint, speech_wav, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
-    demo = app.build_demo(model, random_checkpoint, cache_sweep=(1, 2))
+    demo = app.build_demo(model, random_checkpoint)
     port = free_port()
-    app.launch(demo, "127.0.0.1", port, share=False, block=False)
+    sweeper = app.launch(demo, "127.0.0.1", port, share=False, block=False, cache_sweep=(1, 2))
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         for _ in range(4):
@@ -285,8 +285,10 @@ def test_uploads_and_outputs_are_swept_from_the_cache(model, random_checkpoint, 
             time.sleep(0.25)
         left = swept()
     finally:
+        sweeper.clear()
         demo.close()
     assert left == [] and len(example) <= 3, left
+    assert files() == []  # and at shutdown, the page's own pictures too
 
 
 @pytest.mark.slow

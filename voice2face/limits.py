@@ -34,3 +34,8 @@ MAX_DURATIONS = 16
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_FORM_OVERHEAD_BYTES = 1024 * 1024
 MAX_REQUEST_BYTES = 256 * 1024
+
+#: The web server's file cache (uploads and drawn pictures): swept every CACHE_SWEEP_S of files older
+#: than CACHE_AGE_S, and of the oldest beyond CACHE_MAX_BYTES (32 queued 50 MB uploads fit).
+CACHE_SWEEP_S, CACHE_AGE_S = 60, 300
+CACHE_MAX_BYTES = 2 * 1024**3
