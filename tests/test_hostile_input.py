@@ -379,3 +379,21 @@ def test_a_wav_written_to_a_pipe_is_read_as_a_stream(model, speech, tmp_path, si
     result = model.faces_for_durations(path, (None,))
     assert len(result.images) == 1 and not result.notes
     assert result.utterance.audio.source_seconds == pytest.approx(len(data) / rate, abs=0.01)
+
+
+def test_a_file_of_countless_tiny_frames_is_refused_after_bounded_work(tmp_path):
+    from voice2face.limits import MAX_DECODED_FRAMES
+
+    path = tmp_path / "tiny-frames.mkv"
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("pcm_s16le", rate=16000)
+        stream.layout = "mono"
+        for k in range(MAX_DECODED_FRAMES + 10):
+            frame = av.AudioFrame.from_ndarray(np.full((1, 4), k % 100, np.int16), format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 16000, 4 * k
+            for packet in stream.encode(frame):
+                out.mux(packet)
+    start = time.perf_counter()
+    with pytest.raises(AudioError, match="more than 50000 pieces"):
+        load_audio(path)
+    assert time.perf_counter() - start < 10

@@ -26,7 +26,7 @@ import soundfile
 import soxr
 
 from .errors import AudioError
-from .limits import MAX_AUDIO_SECONDS, MAX_CHANNELS, MAX_DECODED_SAMPLES, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from .limits import MAX_DECODED_FRAMES, MAX_AUDIO_SECONDS, MAX_CHANNELS, MAX_DECODED_SAMPLES, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 #: What `load_audio` accepts: a path, the file's bytes, or Gradio's (rate, samples) pair.
 AudioSource = Union[str, Path, bytes, tuple]
@@ -275,7 +275,12 @@ def _decode_pyav(src, name: str, sample_rate: int, max_seconds: float) -> Audio:
         limit = int(_seconds_to_read(rate, channels, max_seconds) * sample_rate)
         blocks, read, truncated, note = [], 0, False, ""
         try:
-            for frame in container.decode(stream):
+            for count, frame in enumerate(container.decode(stream)):
+                if count >= MAX_DECODED_FRAMES:
+                    raise AudioError(
+                        f"{_capital(name)} is cut into more than {MAX_DECODED_FRAMES} pieces of audio (a clip of 300 s "
+                        "has about 15,000); it is damaged or built to keep the decoder busy."
+                    )
                 for out in mono.resample(frame):
                     blocks.append(out.to_ndarray().reshape(-1))
                     read += out.samples

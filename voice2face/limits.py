@@ -20,6 +20,11 @@ MAX_SAMPLE_RATE = 192_000
 #: separately, because each block is downmixed and resampled as it is read.
 MAX_DECODED_SAMPLES = 300 * 48_000 * 2
 
+#: Compressed frames decoded from one file at most. A 300 s clip has about 15,000 (20-85 ms each); a
+#: file of millions of one-sample frames (2.5 M took 80 s at 33 us each) is refused after 1-2 s of work,
+#: so it cannot hold a decoder, and with it the visitors queued behind it, for the whole time limit.
+MAX_DECODED_FRAMES = 50_000
+
 #: Address space of the process that decodes uploads; a decoder bug that allocates
 #: without bound fails there, not in the server.
 DECODER_MEMORY_BYTES = 1536 * 1024 * 1024
