@@ -28,8 +28,8 @@ from gradio_client.utils import is_http_url_like  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
 from voice2face import DEFAULT_CHECKPOINT, Voice2Face, Voice2FaceError  # noqa: E402
+from voice2face.audio.decode import SUPPORTED_FORMATS  # noqa: E402
 from voice2face.cache_sweep import CacheSweeper  # noqa: E402
-from voice2face.decode import SUPPORTED_FORMATS  # noqa: E402
 from voice2face.images import DISPLAY_SIZE  # noqa: E402
 from voice2face.limits import CACHE_AGE_S, CACHE_MAX_BYTES, CACHE_SWEEP_S, MAX_AUDIO_SECONDS  # noqa: E402
 from voice2face.live import LiveFaces  # noqa: E402

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from common import median_seconds, peak_rss_mib, speech_clip
 
-from voice2face import speech_check
-from voice2face.audio import DEFAULT_DURATIONS, log_mel, plan_cuts, remove_silence
+from voice2face.audio import speech_check
+from voice2face.audio.front_end import DEFAULT_DURATIONS, log_mel, plan_cuts, remove_silence
+from voice2face.audio.load import load_audio
 from voice2face.checkpoint import CheckpointInfo, build_network
-from voice2face.decode import load_audio
 from voice2face.models import ModelConfig, StyleVoiceMap, SynthesisNetwork
 from voice2face.models.stylegan_openvino import OpenVINOSynthesis
 from voice2face.pipeline import Voice2Face
@@ -48,13 +48,17 @@ def torchscript_speech_share(samples) -> float:
     model = torchscript_silero()
     length = speech_check.CHUNKS_PER_SEGMENT * speech_check.CHUNK
     starts = np.linspace(0, len(samples) - length, speech_check.SEGMENTS).astype(int)
-    x = torch.from_numpy(np.stack([samples[s : s + length] for s in starts]).astype(np.float32))
-    with torch.inference_mode():
-        model.reset_states()
-        chunk = speech_check.CHUNK
-        probs = torch.stack([model(x[:, i * chunk : (i + 1) * chunk], 16000).reshape(-1)
-                             for i in range(speech_check.CHUNKS_PER_SEGMENT)], 1)  # fmt: skip
-    return float((probs[:, speech_check.WARM_UP_CHUNKS :] > speech_check.SPEECH_PROBABILITY).float().mean())
+    windows = [samples[s : s + length] for s in starts]
+    shares = []
+    for gain in speech_check.listening_gains(windows):  # at the same two levels as ours
+        x = torch.from_numpy(np.stack(windows).astype(np.float32) * gain)
+        with torch.inference_mode():
+            model.reset_states()
+            chunk = speech_check.CHUNK
+            probs = torch.stack([model(x[:, i * chunk : (i + 1) * chunk], 16000).reshape(-1)
+                                 for i in range(speech_check.CHUNKS_PER_SEGMENT)], 1)  # fmt: skip
+        shares.append(float((probs[:, speech_check.WARM_UP_CHUNKS :] > speech_check.SPEECH_PROBABILITY).float().mean()))
+    return max(shares)
 
 
 @lru_cache(maxsize=1)

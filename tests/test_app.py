@@ -112,7 +112,7 @@ def test_lengths_box_is_checked_before_any_audio_is_read():
 def test_spectrogram_labels_never_overlap_and_stay_on_the_plot(seconds):
     from PIL import ImageDraw
 
-    from voice2face.audio import Cut
+    from voice2face.audio.front_end import Cut
     from voice2face.webui import _overlap, chart_fonts, cut_labels
 
     cuts = [Cut(s, 0, s, False) for s in seconds[:-1]] + [Cut(None, 0, seconds[-1], False)]

@@ -12,16 +12,16 @@ import pytest
 import soundfile
 import torch
 
-from voice2face.audio import (
+from voice2face.audio.front_end import (
     FrontEndConfig,
     cmvn,
-    load_audio,
     log_mel,
     parse_durations,
     plan_cuts,
     prepare_utterance,
     remove_silence,
 )
+from voice2face.audio.load import load_audio
 from voice2face.errors import AudioError, Voice2FaceError
 from voice2face.units import round_seconds, seconds_text
 

@@ -26,11 +26,14 @@ def make(folder: Path, name: str, size: int, age_s: float) -> Path:
 
 def test_old_files_then_the_oldest_over_the_size_cap_go_and_kept_files_stay(tmp_path):
     old = make(tmp_path, "a/old.wav", 100, 1000)
+    empty_young = tmp_path / "c"
+    empty_young.mkdir()  # an upload's folder, its file about to be written
     kept = make(tmp_path, "page/example.png", 100, 5000)
     young = [make(tmp_path, f"b/young{k}.wav", 100, 100 - k * 10) for k in range(5)]  # young0 the oldest
     sweeper = CacheSweeper(tmp_path, 60, 300, max_bytes=300, keep=lambda: {str(kept)})
     sweeper.sweep()
     assert not old.exists() and kept.exists() and not (tmp_path / "a").exists()  # an emptied folder goes too
+    assert empty_young.exists()
     assert [p.exists() for p in young] == [False, False, True, True, True]  # the oldest go first, to 300 bytes
 
 
@@ -40,7 +43,7 @@ def test_the_sweep_survives_files_appearing_and_vanishing_while_it_runs(tmp_path
     def busy(k: int) -> None:  # uploads arriving and finishing during the sweep, as under load
         n = 0
         while not stop.is_set():
-            path = make(tmp_path, f"up{k}/{n}.wav", 10, 1000 * (n % 2))
+            path = make(tmp_path, f"up{k}/{n % 200}.wav", 10, 1000 * (n % 2))  # at most 800 files at once
             if n % 3 == 0:
                 path.unlink(missing_ok=True)
             n += 1

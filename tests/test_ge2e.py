@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from voice2face.audio import FrontEndConfig, log_mel, prepare_utterance
+from voice2face.audio.front_end import FrontEndConfig, log_mel, prepare_utterance
 from voice2face.checkpoint import load_network, read_info
 from voice2face.models import GE2E_CONFIG, GE2E_FRONT_END, GE2EEncoder
 from voice2face.paths import GE2E_CHECKPOINT

@@ -16,13 +16,13 @@ import pytest
 import soundfile
 import torch
 
-from voice2face.audio import parse_durations
-from voice2face.decode import load_audio
-from voice2face.decoder_process import DecoderPool
+from voice2face.audio.decoder_process import DecoderPool
+from voice2face.audio.front_end import parse_durations
+from voice2face.audio.load import load_audio
+from voice2face.audio.speech_check import speech_share
 from voice2face.errors import AudioError, Voice2FaceError
 from voice2face.limits import MAX_DECODED_SAMPLES
 from voice2face.pipeline import Voice2Face
-from voice2face.speech_check import speech_share
 
 
 @pytest.fixture(scope="module")
@@ -177,8 +177,8 @@ def at_level(x: np.ndarray, dbfs: float) -> np.ndarray:
 
 def refused(x: np.ndarray) -> bool:
     """Whether the pipeline's silence removal and speech check refuse 16 kHz audio `x`."""
-    from voice2face.audio import FrontEndConfig, remove_silence
-    from voice2face.speech_check import require_speech
+    from voice2face.audio.front_end import FrontEndConfig, remove_silence
+    from voice2face.audio.speech_check import require_speech
 
     try:
         require_speech(remove_silence(x.astype(np.float32), FrontEndConfig()), x.astype(np.float32))
@@ -246,7 +246,7 @@ def test_the_speech_checks_one_call_per_window_matches_silero_streamed_frame_by_
     import importlib.util
     import warnings
 
-    from voice2face.speech_check import CHUNK, frame_probabilities
+    from voice2face.audio.speech_check import CHUNK, frame_probabilities
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from voice2face.audio import FrontEndConfig
+from voice2face.audio.front_end import FrontEndConfig
 from voice2face.errors import Voice2FaceError
 from voice2face.models import (
     Discriminator,

@@ -61,25 +61,29 @@ class CacheSweeper:
         keep = {str(Path(p)) for p in self.keep()}
         files = [f for f in self.files() if str(f[2]) not in keep]
         total = sum(size for _, size, _ in files)
-        freed = 0
+        freed, emptied = 0, set()
         for modified, size, path in files:  # oldest first
             if now - modified <= self.max_age_s and total - freed <= self.max_bytes:
                 break
             try:
                 path.unlink()
                 freed += size
+                emptied.add(path.parent)
             except OSError:
                 continue
-        self._remove_empty_folders()
+        self._remove_empty_folders(now, emptied)
         return freed
 
-    def _remove_empty_folders(self) -> None:
+    def _remove_empty_folders(self, now: float, emptied: set[Path]) -> None:
+        """Empty folders this sweep emptied, or older than `max_age_s` (a young empty one may be an
+        upload's, about to be written)."""
         for root, _, _ in sorted(os.walk(self.folder), key=lambda entry: -len(entry[0])):
-            if Path(root) != self.folder:
-                try:
-                    Path(root).rmdir()  # only succeeds when empty
-                except OSError:
-                    pass
+            folder = Path(root)
+            try:
+                if folder != self.folder and (folder in emptied or now - folder.stat().st_mtime > self.max_age_s):
+                    folder.rmdir()  # only succeeds when empty
+            except OSError:
+                pass
 
     def clear(self) -> None:
         """Stop sweeping and delete every file (at shutdown: the next start makes its own)."""

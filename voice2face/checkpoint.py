@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .audio import FrontEndConfig, check_front_end
+from .audio.front_end import FrontEndConfig, check_front_end
 from .errors import CheckpointError
 from .models import (
     Discriminator,

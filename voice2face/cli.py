@@ -164,7 +164,7 @@ def add_data_args(parser: argparse.ArgumentParser, required: bool = True) -> Non
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from .audio import parse_durations
+    from .audio.front_end import parse_durations
     from .images import MAX_SIZE, MIN_SIZE
     from .pipeline import Voice2Face, resolve_device
 
@@ -221,7 +221,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_cache(args: argparse.Namespace) -> int:
-    from .audio import FrontEndConfig
+    from .audio.front_end import FrontEndConfig
     from .checkpoint import read_info
     from .data import build_feature_cache, load_identities
 
@@ -260,7 +260,7 @@ def run_face_space(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .audio import parse_durations
+    from .audio.front_end import parse_durations
     from .data import load_identities, split_identities
     from .evaluate import FaceGrader, emodb_speakers, identity_speakers
     from .evaluate.judged import pair_speakers

@@ -31,7 +31,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from .audio import FrontEndConfig, pad_features, prepare_utterance
+from .audio.front_end import FrontEndConfig, pad_features, prepare_utterance
 from .errors import Voice2FaceError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".webm", ".opus"}

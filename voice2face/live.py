@@ -29,14 +29,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .audio import log_mel, speech_frames
-from .decode import check_layout, load_audio, to_float_mono, whole_rate
+from .audio.decode import check_layout, to_float_mono, whole_rate
+from .audio.front_end import log_mel, speech_frames
+from .audio.load import load_audio
+from .audio.speech_check import MIN_SPEECH_SHARE, speech_share
+from .audio.speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
 from .errors import AudioError
 from .images import DISPLAY_SIZE
 from .limits import MAX_AUDIO_SECONDS
 from .pipeline import Voice2Face
-from .speech_check import MIN_SPEECH_SHARE, speech_share
-from .speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
 from .units import seconds_text
 
 WINDOW_SECONDS = 1.6

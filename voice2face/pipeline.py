@@ -12,11 +12,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .audio import DEFAULT_DURATIONS, Cut, Durations, Utterance, parse_durations, plan_cuts, prepare_utterance
+from .audio.decode import AudioSource
+from .audio.front_end import DEFAULT_DURATIONS, Cut, Durations, Utterance, parse_durations, plan_cuts, prepare_utterance
 from .checkpoint import CheckpointInfo, load_network, read_info, require_kind
-from .decode import MAX_AUDIO_SECONDS, AudioSource
 from .errors import Voice2FaceError
 from .images import MAX_SIZE, MIN_SIZE, face_strip, resize, to_pil
+from .limits import MAX_AUDIO_SECONDS
 from .models import StyleVoiceMap, VoiceEncoder, VoiceReading
 from .paths import DEFAULT_CHECKPOINT
 from .units import seconds_text

@@ -21,8 +21,8 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
-from .audio import WHOLE_CLIP_WORDS, parse_durations
-from .decode import SUPPORTED_FORMATS, AudioSource
+from .audio.decode import SUPPORTED_FORMATS, AudioSource
+from .audio.front_end import WHOLE_CLIP_WORDS, parse_durations
 from .errors import Voice2FaceError
 from .images import DISPLAY_SIZE, resize
 from .limits import MAX_AUDIO_SECONDS, MAX_DURATIONS, MAX_UPLOAD_BYTES
@@ -446,7 +446,7 @@ def warm_up(model: Voice2Face) -> DemoOutput:
     """Serve one request before the first visitor does: decoder workers, the speech detector,
     PyTorch's first-call costs and Pillow's fonts otherwise land on them (2-3 s instead of 0.5 s).
     The page shows its result as a worked example until the visitor's own."""
-    from .decoder_process import warm_up as start_decoders
+    from .audio.decoder_process import warm_up as start_decoders
 
     start_decoders()
     return demo_request(model, example_clips()[0], DEFAULT_CHOICES)

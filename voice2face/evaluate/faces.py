@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..audio import plan_cuts
+from ..audio.front_end import plan_cuts
 from ..data import voice_features
 from ..errors import Voice2FaceError
 from ..judges import JUDGE_SIZE

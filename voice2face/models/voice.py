@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..audio import FrontEndConfig, cmvn, pad_features
+from ..audio.front_end import FrontEndConfig, cmvn, pad_features
 from ..errors import CheckpointError
 from .config import VoiceEncoderConfig
 

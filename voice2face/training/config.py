@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..audio import FrontEndConfig
+from ..audio.front_end import FrontEndConfig
 from ..checkpoint import _convert
 from ..errors import Voice2FaceError
 from ..models import FaceEmbedderConfig, GeneratorConfig, ModelConfig, VoiceEncoderConfig, check_model_config

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..audio import pad_features
+from ..audio.front_end import pad_features
 from ..checkpoint import load_network, read_info, require_kind
 from ..data import Identity, cached_front_end, voice_features
 from ..errors import Voice2FaceError

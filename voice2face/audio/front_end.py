@@ -19,12 +19,13 @@ import numpy as np
 import torch
 import webrtcvad
 
-from .decode import MAX_AUDIO_SECONDS, Audio, AudioSource, load_audio
-from .errors import AudioError, Voice2FaceError
-from .limits import MAX_DURATIONS
+from ..errors import AudioError, Voice2FaceError
+from ..limits import MAX_AUDIO_SECONDS, MAX_DURATIONS
+from ..units import seconds_text
+from .decode import Audio, AudioSource
+from .load import load_audio
 from .speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
 from .speech_check import require_speech
-from .units import seconds_text
 
 
 @dataclass(frozen=True)

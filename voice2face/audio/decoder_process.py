@@ -3,7 +3,7 @@
 Native decoders (libsndfile, FFmpeg through PyAV) run C code on whatever a
 visitor uploads; one of them segfaulting must not take the web server, or a
 CLI run without a message, with it. Each worker is a small
-`python -m voice2face.decoder_process` that imports only the decoder (no
+`python -m voice2face.audio.decoder_process` that imports only the decoder (no
 torch, no gradio, not the app), caps its own address space
 (`limits.DECODER_MEMORY_BYTES`) and answers requests, pickled, over its
 stdin and stdout. A request holds a worker to itself, so a crash or a
@@ -24,9 +24,9 @@ import sys
 from pathlib import Path
 from typing import IO, Callable, TypeVar
 
+from ..errors import AudioError
+from ..limits import DECODE_TIMEOUT_S, DECODER_MEMORY_BYTES
 from .decode import Audio, decode_file, source_name
-from .errors import AudioError
-from .limits import DECODE_TIMEOUT_S, DECODER_MEMORY_BYTES
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ class _Worker:
 
     def __init__(self, memory_bytes: int):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "voice2face.decoder_process", str(memory_bytes)],
+            [sys.executable, "-m", "voice2face.audio.decoder_process", str(memory_bytes)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )  # fmt: skip
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AudioError
+from ..errors import AudioError
 
 SAMPLE_RATE = 16000
 CHUNK = 512  # samples per Silero frame at 16 kHz (32 ms)
@@ -89,13 +89,17 @@ def speech_share(samples: np.ndarray) -> float | None:
     length = chunks * CHUNK
     starts = np.linspace(0, len(samples) - length, max(1, min(SEGMENTS, len(samples) // length))).astype(int)
     windows = [samples[s : s + length] for s in starts]
-    rms = float(np.sqrt(np.mean(np.concatenate(windows).astype(np.float64) ** 2)))
-    gain = 10 ** (LISTENING_LEVEL_DBFS / 20) / max(rms, 1e-9)
     shares = []
-    for level in (1.0, gain):  # as recorded, and at a speaking level: Silero misses quiet voices
-        heard = np.concatenate([frame_probabilities(w * level)[WARM_UP_CHUNKS:] for w in windows])
+    for gain in listening_gains(windows):
+        heard = np.concatenate([frame_probabilities(w * gain)[WARM_UP_CHUNKS:] for w in windows])
         shares.append(float((heard > SPEECH_PROBABILITY).mean()))
     return max(shares)
+
+
+def listening_gains(windows: list[np.ndarray]) -> tuple[float, float]:
+    """The speech is heard as recorded, and scaled to a speaking level: Silero misses quiet voices."""
+    rms = float(np.sqrt(np.mean(np.concatenate(windows).astype(np.float64) ** 2)))
+    return 1.0, 10 ** (LISTENING_LEVEL_DBFS / 20) / max(rms, 1e-9)
 
 
 def require_speech(speech: np.ndarray, audio: np.ndarray) -> None:
