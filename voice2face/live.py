@@ -147,8 +147,8 @@ class LiveFaces:
         # Redraw only for new speech, and no more often than drawing allows: a machine that takes
         # 1.5 s to draw a face redraws every 3 s rather than falling behind the microphone.
         busy = time.monotonic() - self.drawn_at < 2 * self.render_seconds
-        early_and_not_voice = self.total is None and not self._is_voice(self.speech)
-        if used == self.drawn_samples or used < self.front_end.win_length or busy or early_and_not_voice:
+        nothing_new = used == self.drawn_samples or used < self.front_end.win_length or busy
+        if nothing_new or (self.total is None and not self._is_voice(self.speech)):  # the detector only when it decides
             return LiveUpdate(self.face, self.drawn_samples / self.rate, recorded, new_face=False, not_voice=self.not_voice)
         direction = self.total if self.total is not None else self._embed(self.speech)
         start = time.monotonic()

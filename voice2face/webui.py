@@ -115,9 +115,10 @@ def demo_steps(
     captions = [cut.short_label for cut in planned.cuts]
     longest_first = sorted(range(len(captions)), key=lambda i: -planned.cuts[i].frames)
     reading = model.read_voices(planned.embeddings[longest_first[0] : longest_first[0] + 1])
+    notes = notes_text(planned)
 
     def step(faces: list[Image.Image | None], strip: Image.Image | None = None) -> DemoOutput:
-        return DemoOutput(list(zip(faces, captions, strict=True)), settle, spectrogram, strip, notes_text(planned),
+        return DemoOutput(list(zip(faces, captions, strict=True)), settle, spectrogram, strip, notes,
                           planned.heard, longest_first[0], reading)  # fmt: skip
 
     drawn: list[Image.Image | None] = [None] * len(captions)
