@@ -147,6 +147,11 @@ def refuse_unknown_choices(component: gr.CheckboxGroup) -> gr.CheckboxGroup:
     return component
 
 
+def tuned_face_html(face) -> str:
+    """The face the sliders change, as the page shows it."""
+    return image_html(face, "the longest length's face, as the sliders set it")
+
+
 def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
     """The page (its file cache is swept by `launch`)."""
     outputs_folder: list[Path] = []  # Gradio's cache folder, known once the Blocks exist
@@ -169,7 +174,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
             return {reading_text_md: "", tune: gr.update(visible=False), reading_state: None}
         female, older = slider_values(out.reading)
         return {reading_text_md: reading_text(out.reading), tune: gr.update(visible=True), reading_state: out.reading,
-                tuned_face: image_html(out.faces[out.longest][0], "the longest length's face"),
+                tuned_face: tuned_face_html(out.faces[out.longest][0]),
                 gender_slider: female, age_slider: older}  # fmt: skip
 
     def draw_page(audio, choices, extra, live: bool = False):
@@ -207,7 +212,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         if reading is None:
             return gr.skip()
         try:
-            return image_html(changed_face(model, reading, female, older), "the face, changed by the sliders")
+            return tuned_face_html(changed_face(model, reading, female, older))
         except Voice2FaceError as err:
             return message_html(str(err), "Could not redraw the face")
 
@@ -215,7 +220,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         if reading is None:
             return gr.skip(), gr.skip(), gr.skip()
         female, older = slider_values(reading)
-        return image_html(changed_face(model, reading, None, None), "the longest length's face"), female, older
+        return tuned_face_html(changed_face(model, reading, None, None)), female, older
 
     def live_start():
         return LiveFaces(model), None, "Listening…"
@@ -272,8 +277,8 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
                 with gr.Group(visible=example.reading is not None, elem_id="tune") as tune:
                     with gr.Row(equal_height=False):  # side by side on a desktop, stacked on a phone
                         with gr.Column(min_width=220):
-                            tuned_face = gr.HTML(image_html(example.faces[example.longest][0], "the longest length's face") if example.reading
-                                                 else "", elem_id="tuned-face")  # fmt: skip
+                            tuned_face = gr.HTML(tuned_face_html(example.faces[example.longest][0]) if example.reading else "",
+                                                 elem_id="tuned-face")  # fmt: skip
                         with gr.Column(min_width=220):
                             female, older = slider_values(example.reading) if example.reading else (50, 0)
                             gender_slider = gr.Slider(0, 100, value=female, step=1, label="How much a woman's voice (%)",
