@@ -182,6 +182,27 @@ def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path) -
           f"{1000 * direct:.0f} ms; browser / in-process {later / direct:.2f}x")  # fmt: skip
 
 
+def fake_microphone_args(clip: str | Path) -> list[str]:
+    """Chromium's flags for a microphone that plays `clip`, allowed without asking."""
+    mic = Path(tempfile.mkdtemp()) / "mic.wav"  # Chromium wants 16-bit PCM for its fake microphone
+    data, rate = soundfile.read(clip, dtype="int16")
+    soundfile.write(mic, data, rate, subtype="PCM_16")
+    return ["--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic}"]  # fmt: skip
+
+
+def open_live_tab(browser, server: Server):
+    """A phone-sized page on the Live tab, once its recorder can record: the streaming recorder loads a WAV
+    encoder into a web worker after the page opens, and a Record click before that records nothing."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(server.url)
+    page.click("button[role='tab']:has-text('Live')")
+    page.wait_for_selector("#live-voice button.record-button")
+    while not page.workers:
+        page.wait_for_timeout(20)
+    return page
+
+
 def save_screenshots(server: Server, folder: Path) -> None:
     """The page after drawing the bundled male example on a desktop and on a phone, and the Live tab
     on a phone 6 s into a recording (for the README)."""
@@ -192,13 +213,8 @@ def save_screenshots(server: Server, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     drawn = "!!document.querySelector('#faces .v2f-faces:not(.v2f-example) img') && !document.querySelector('#faces .v2f-pending')"
     male = next(clip for clip in example_clips() if "male_voice_en-us" in clip)
-    mic = Path(tempfile.mkdtemp()) / "mic.wav"  # Chromium wants 16-bit PCM for its fake microphone
-    data, rate = soundfile.read(male, dtype="int16")
-    soundfile.write(mic, data, rate, subtype="PCM_16")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu",
-                                    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                                    f"--use-file-for-fake-audio-capture={mic}"])  # fmt: skip
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=fake_microphone_args(male))
         for name, (width, height) in {"desktop": (1366, 900), "phone": (390, 844)}.items():
             page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(server.url)
@@ -209,12 +225,7 @@ def save_screenshots(server: Server, folder: Path) -> None:
             page.wait_for_function(drawn, timeout=60000)
             page.wait_for_selector("#strip-download", state="visible")
             page.screenshot(path=str(folder / f"{name}.png"))  # where the page puts the visitor: the faces
-        page = browser.new_page(viewport={"width": 390, "height": 844})
-        page.goto(server.url)
-        page.click("button[role='tab']:has-text('Live')")
-        page.wait_for_selector("#live-voice button.record-button")
-        while not page.workers:  # the streaming recorder's WAV encoder is loaded (tests/test_app.py)
-            page.wait_for_timeout(20)
+        page = open_live_tab(browser, server)
         page.click("#live-voice button.record-button")
         page.wait_for_function("/, [6-9]\\.\\d s recorded/.test(document.querySelector('#live-caption').innerText)", timeout=60000)
         page.evaluate("document.querySelector('#live-voice').scrollIntoView({block: 'start'})")
@@ -251,20 +262,9 @@ def bench_live_in_process(seconds: float, checkpoint: Path) -> None:
 def bench_live_browser(server: Server, seconds: float) -> None:
     from playwright.sync_api import sync_playwright
 
-    clip = speech_clip(seconds + 10)
-    wav = Path(tempfile.mkdtemp()) / "mic.wav"  # Chromium wants 16-bit PCM for its fake microphone
-    data, rate = soundfile.read(clip, dtype="int16")
-    soundfile.write(wav, data, rate, subtype="PCM_16")
-    args = ["--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}"]  # fmt: skip
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=args)
-        page = browser.new_page(viewport={"width": 390, "height": 844})
-        page.goto(server.url)
-        page.click("button[role='tab']:has-text('Live')")
-        page.wait_for_selector("#live-voice button.record-button")
-        while not page.workers:  # the streaming recorder's WAV encoder is loaded (tests/test_app.py)
-            page.wait_for_timeout(20)
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=fake_microphone_args(speech_clip(seconds + 10)))
+        page = open_live_tab(browser, server)
         page.evaluate("""() => {
             window.v2fUpdates = [];
             const target = document.querySelector('#live-caption');
