@@ -32,7 +32,7 @@ from PIL import Image
 from .audio.decode import check_layout, to_float_mono, whole_rate
 from .audio.front_end import log_mel, speech_frames
 from .audio.load import load_audio
-from .audio.speech_check import MIN_SPEECH_SHARE, speech_share
+from .audio.speech_check import MIN_SPEECH_PROBABILITY, speech_probability
 from .audio.speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
 from .errors import AudioError
 from .images import DISPLAY_SIZE
@@ -163,8 +163,8 @@ class LiveFaces:
         detector hears 16 kHz; a model at another rate is not checked, as `prepare_utterance` does."""
         if self.rate != SPEECH_CHECK_RATE:
             return True
-        share = speech_share(speech)
-        return share is not None and share >= MIN_SPEECH_SHARE
+        probability = speech_probability(speech)
+        return probability is not None and probability >= MIN_SPEECH_PROBABILITY
 
     def recording(self) -> tuple[int, np.ndarray]:
         """The whole recording so far as a (rate, int16 samples) pair, as `load_audio` takes it."""
