@@ -9,13 +9,16 @@ Layout and wiring only; what the page computes lives in voice2face/webui.py
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import io
 import logging
+import math
 import os
 import signal
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls at run time
@@ -30,9 +33,10 @@ from starlette.middleware import Middleware  # noqa: E402
 from voice2face import DEFAULT_CHECKPOINT, Voice2Face, Voice2FaceError  # noqa: E402
 from voice2face.audio.decode import SUPPORTED_FORMATS  # noqa: E402
 from voice2face.cache_sweep import CacheSweeper  # noqa: E402
+from voice2face.closed_routes import ClosedRoutes  # noqa: E402
 from voice2face.images import DISPLAY_SIZE  # noqa: E402
 from voice2face.limits import CACHE_AGE_S, CACHE_MAX_BYTES, CACHE_SWEEP_S, MAX_AUDIO_SECONDS  # noqa: E402
-from voice2face.live import LiveFaces  # noqa: E402
+from voice2face.live import LiveRecordings  # noqa: E402
 from voice2face.request_size import RequestSizeLimit  # noqa: E402
 from voice2face.webui import (  # noqa: E402
     DEFAULT_CHOICES,
@@ -67,8 +71,6 @@ CONCURRENCY = 2
 QUEUE_SIZE = 32
 #: The live view redraws the face this often while the microphone records.
 LIVE_EVERY_S = 1.0
-#: A live recording's state is dropped this long after its last chunk.
-LIVE_STATE_TTL_S = 120
 
 CSS = """
 .v2f-faces { display: flex; flex-wrap: wrap; gap: 10px; justify-content: flex-start; }
@@ -147,6 +149,21 @@ def refuse_unknown_choices(component: gr.CheckboxGroup) -> gr.CheckboxGroup:
     return component
 
 
+def end_live_streams(demo: gr.Blocks, sessions: Iterable[str]) -> None:
+    """End the Live tab's open streams of `sessions` now, as Gradio's own close route does.
+
+    Gradio counts an open stream among the jobs it runs (40 in all, for every route) until the
+    stream's time limit, however idle it is: 40 streams that each sent one chunk and stopped held
+    the whole server, every visitor's faces included, for 5 minutes. Call on the server's event
+    loop: the events' signals are asyncio events.
+    """
+    sessions = set(sessions)
+    for event in list(demo._queue.event_ids_to_events.values()):
+        if event.streaming and event.session_hash in sessions and event.fn.api_name == "live_update":
+            event.run_time, event.closed = math.inf, True
+            event.signal.set()
+
+
 def tuned_face_html(face) -> str:
     """The face the sliders change, as the page shows it."""
     return image_html(face, "the longest length's face, as the sliders set it")
@@ -155,6 +172,7 @@ def tuned_face_html(face) -> str:
 def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
     """The page (its file cache is swept by `launch`)."""
     outputs_folder: list[Path] = []  # Gradio's cache folder, known once the Blocks exist
+    recordings = LiveRecordings(model)  # the live view's, bounded in number and dropped when idle
     example = warm_up(model)  # the first request, served now; the page shows it until the visitor's own
 
     def files(*images) -> list[str]:
@@ -222,20 +240,32 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         female, older = slider_values(reading)
         return tuned_face_html(changed_face(model, reading, None, None)), female, older
 
-    def live_start():
-        return LiveFaces(model), None, "Listening…"
-
-    def live_update(chunk, live: LiveFaces | None):
-        live = live or LiveFaces(model)
-        if chunk is None:
-            return live, gr.skip(), gr.skip()
+    def live_start(request: gr.Request):
         try:
-            update = live.add_file(chunk)
+            recordings.open(request.session_hash)
         except Voice2FaceError as err:
-            return live, None, str(err)
-        return live, update.face if update.new_face else gr.skip(), update.caption
+            return None, str(err)
+        return None, "Listening…"
 
-    def live_finish(live: LiveFaces | None, choices, extra):
+    async def live_update(chunk, request: gr.Request):
+        """One chunk of a recording (decoded and drawn in a worker thread). Runs on the server's event
+        loop, where it ends the streams of recordings dropped as idle, and its own if it is refused."""
+        end_live_streams(demo, recordings.drop_idle())
+        if chunk is None:
+            return gr.skip(), gr.skip()
+        try:
+            update = await asyncio.to_thread(recordings.add_file, request.session_hash, chunk)
+        except Voice2FaceError as err:
+            if request.session_hash not in recordings:  # the live view is full: this stream ends here
+                end_live_streams(demo, [request.session_hash])
+            return None, str(err)
+        return update.face if update.new_face else gr.skip(), update.caption
+
+    def drop_recording(request: gr.Request) -> None:
+        recordings.close(request.session_hash)
+
+    def live_finish(choices, extra, request: gr.Request):
+        live = recordings.close(request.session_hash)
         yield from draw_page(live.recording() if live is not None and live.recorded else None, choices, extra, live=True)
 
     with gr.Blocks(title="voice2face") as demo:
@@ -322,16 +352,17 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
                          api_visibility="private", concurrency_id="draw", show_progress="hidden")  # fmt: skip
         reset_button.click(reset, reading_state, [tuned_face, gender_slider, age_slider], api_visibility="private",
                            concurrency_id="draw", show_progress="hidden")  # fmt: skip
-        # a recording's state (up to 10 MB of audio) is dropped 2 minutes after its last chunk, not kept
-        # for Gradio's hour after the tab closes
-        live_state = gr.State(None, time_to_live=LIVE_STATE_TTL_S)
-        live_audio.start_recording(live_start, None, [live_state, live_face, live_caption], api_visibility="private",
+        live_audio.start_recording(live_start, None, [live_face, live_caption], api_visibility="private",
                                    show_progress="hidden")  # fmt: skip
-        live_audio.stream(live_update, [live_audio, live_state], [live_state, live_face, live_caption],
-                          stream_every=LIVE_EVERY_S, time_limit=MAX_AUDIO_SECONDS, concurrency_limit=8,
-                          api_visibility="private", show_progress="hidden")  # fmt: skip
-        live_audio.stop_recording(live_finish, [live_state, choices, extra], [*page_outputs, live_face, live_caption],
+        # no concurrency slots: Gradio would hold one for an open stream until its time limit, however
+        # idle; `recordings` caps the recordings instead, says so to the visitor who finds it full, and
+        # its idle and refused streams are ended (`end_live_streams`)
+        live_audio.stream(live_update, [live_audio], [live_face, live_caption], stream_every=LIVE_EVERY_S,
+                          time_limit=MAX_AUDIO_SECONDS, concurrency_limit=None, api_visibility="private",
+                          show_progress="hidden")  # fmt: skip
+        live_audio.stop_recording(live_finish, [choices, extra], [*page_outputs, live_face, live_caption],
                                   api_visibility="private", concurrency_id="draw", show_progress="minimal")  # fmt: skip
+        demo.unload(drop_recording)  # a closed tab's recording goes at once
         # a no-op through the queue as the page opens: the browser sets up its event stream now,
         # not on the visitor's first click (which was 3x slower than later ones without it)
         demo.load(lambda: None, None, None, api_visibility="private", show_progress="hidden")
@@ -360,7 +391,8 @@ def launch(
             quiet=True,
             css=CSS,
             js=PAGE_JS,
-            app_kwargs={"middleware": [Middleware(RequestSizeLimit)]},  # every body capped before any route reads it
+            # every body capped before any route reads it, and routes the page never uses closed
+            app_kwargs={"middleware": [Middleware(RequestSizeLimit), Middleware(ClosedRoutes)]},
             theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["monospace"]),
         )
     local = f"http://{host}:{port}"

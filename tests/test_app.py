@@ -250,7 +250,65 @@ def test_no_route_skips_the_queue_and_request_bodies_are_capped(server):
             yield b"A" * 65536
 
     assert httpx.post(f"{server}gradio_api/queue/join", content=streamed()).status_code == 413  # no length declared
+    # Gradio's screen-recording route runs ffmpeg outside the queue (12.8 s for a 235 KB video): closed
+    video = {"video": ("rec.mp4", b"\0" * 1000, "video/mp4")}
+    assert httpx.post(f"{server}gradio_api/process_recording", files=video).status_code == 404
     assert httpx.get(server).status_code == 200
+
+
+def page_event(client, server: str, name: str, data: list, session: str) -> list:
+    """Call the page's event `name` as a browser session would, over HTTP, and return its first answer
+    (a stream, such as the Live tab's, is left open, as a stranger's would be)."""
+    import json
+
+    names = [d.get("api_name") for d in client.get(server + "config").json()["dependencies"]]
+    client.post(server + "gradio_api/queue/join",
+                json={"data": data, "fn_index": names.index(name), "session_hash": session}).raise_for_status()  # fmt: skip
+    with client.stream("GET", server + "gradio_api/queue/data", params={"session_hash": session}) as answer:
+        for line in answer.iter_lines():
+            message = json.loads(line[5:]) if line.startswith("data:") else {}
+            if message.get("msg") in ("process_streaming", "process_completed"):
+                return message["output"]["data"]
+    raise AssertionError(f"{name} gave no answer")
+
+
+def live_chunk(client, server: str, clip: Path, session: str) -> list:
+    """One chunk to the Live tab's stream: [face, caption]."""
+    uploaded = client.post(server + "gradio_api/upload", files={"files": clip.open("rb")}).json()[0]
+    return page_event(client, server, "live_update", [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}], session)
+
+
+def test_live_view_holds_a_bounded_number_of_recordings_and_says_when_full(server, speech_wav, tmp_path):
+    """Streams that send one chunk and never close once kept a ninth visitor waiting for minutes; now
+    the recordings are capped, the next visitor is told at once, and nothing else waits on them."""
+    import httpx
+
+    from voice2face.limits import MAX_LIVE_RECORDINGS
+
+    clip = tmp_path / "one-second.wav"
+    data, rate = soundfile.read(speech_wav, dtype="float32")
+    soundfile.write(clip, data[:rate], rate)
+    with httpx.Client(timeout=30) as client:
+        sessions = [f"held{i}" for i in range(MAX_LIVE_RECORDINGS)]
+        for session in sessions:
+            face, caption = live_chunk(client, server, clip, session)
+            assert "full" not in caption, caption
+        start = time.perf_counter()
+        face, caption = live_chunk(client, server, clip, "one-too-many")
+        assert face is None and caption.startswith(f"The live view is full: {MAX_LIVE_RECORDINGS} visitors are recording")
+        assert time.perf_counter() - start < 3
+        # a refused stream is ended at once: Gradio runs 40 jobs at most, and 40 open streams held every
+        # route, faces included, for the streams' 300 s
+        for k in range(45):
+            assert live_chunk(client, server, clip, f"refused{k}")[1].startswith("The live view is full")
+        start = time.perf_counter()
+        assert len(Client(server, verbose=False).predict(handle_file(str(speech_wav)), ["1 s"], "", api_name="/faces")[0]) == 1
+        assert time.perf_counter() - start < 20
+        for session in sessions:  # Stop hands each recording over to the comparison, and frees its place
+            page_event(client, server, "live_finish", [["1 s"], ""], session)
+        face, caption = live_chunk(client, server, clip, "one-too-many")
+        assert "full" not in caption, caption
+        page_event(client, server, "live_finish", [["1 s"], ""], "one-too-many")
 
 
 def test_api_names_its_outputs_and_marks_the_lengths_box_optional(server):

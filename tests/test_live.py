@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import soundfile
 
 from voice2face.errors import AudioError
 from voice2face.images import DISPLAY_SIZE
-from voice2face.live import LiveFaces
+from voice2face.live import LiveFaces, LiveRecordings
 from voice2face.pipeline import Voice2Face
 
 
@@ -82,3 +83,27 @@ def test_chunks_sent_as_files_are_decoded_bounded_and_tones_draw_no_face(model, 
     for _ in range(5):
         update = tone.add(16000, (0.5 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16))
     assert update.face is None and tone.total is None and "No voice heard" in update.caption
+
+
+def test_live_recordings_are_capped_and_dropped_when_idle(model, speech, tmp_path):
+    """A shared page holds at most `limit` recordings; the next visitor is told the live view is full
+    (not kept waiting), a recording whose chunks stop is dropped, and stopping hands it over once."""
+    data, rate = speech
+    chunk = tmp_path / "chunk.wav"
+    soundfile.write(chunk, data[:rate], rate)
+    now = [0.0]
+    recordings = LiveRecordings(model, limit=2, idle_s=20, clock=lambda: now[0])
+    recordings.add_file("a", chunk)
+    recordings.add_file("b", chunk)
+    with pytest.raises(AudioError, match="live view is full: 2 visitors"):
+        recordings.add_file("c", chunk)
+    assert len(recordings) == 2
+    now[0] = 15.0
+    second = recordings.add_file("a", chunk)  # a's chunks keep coming; b's stopped at 0 s
+    assert second.recorded_seconds == pytest.approx(2.0, abs=0.05)
+    now[0] = 25.0
+    recordings.add_file("c", chunk)  # b was idle for 25 s: dropped, so c gets its place
+    assert recordings.close("b") is None and len(recordings) == 2
+    finished = recordings.close("a")
+    assert finished is not None and finished.recording()[1].size > 1.9 * 16000
+    assert recordings.close("a") is None  # handed over once

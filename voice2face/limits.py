@@ -31,6 +31,11 @@ DECODER_MEMORY_BYTES = 1536 * 1024 * 1024
 #: A file that takes longer than this to decode is given up (its worker is killed).
 DECODE_TIMEOUT_S = 60.0
 
+#: Live recordings held at once (each at most MAX_AUDIO_SECONDS of 16 kHz 16-bit audio, 9.6 MB); a
+#: recording is dropped LIVE_IDLE_S after its last chunk (the page sends one every second).
+MAX_LIVE_RECORDINGS = 8
+LIVE_IDLE_S = 20.0
+
 #: Lengths of speech one request may ask for.
 MAX_DURATIONS = 16
 

@@ -15,11 +15,17 @@ Chunks that arrive as files (the web page's stream) are decoded by the same
 bounded decoder, in a worker, as uploads (`add_file`), at most
 MAX_CHUNK_SECONDS of each; and only windows a speech detector hears as a voice
 count towards the face, so a tone or music draws nothing.
+
+`LiveRecordings` holds the recordings of a shared page: one a visitor session,
+at most MAX_LIVE_RECORDINGS at once, each dropped LIVE_IDLE_S after its last
+chunk, so what strangers can make the server hold is bounded.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +42,7 @@ from .audio.speech_check import MIN_SPEECH_PROBABILITY, speech_probability
 from .audio.speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
 from .errors import AudioError
 from .images import DISPLAY_SIZE
-from .limits import MAX_AUDIO_SECONDS
+from .limits import LIVE_IDLE_S, MAX_AUDIO_SECONDS, MAX_LIVE_RECORDINGS
 from .pipeline import Voice2Face
 from .units import seconds_text
 
@@ -171,3 +177,58 @@ class LiveFaces:
         if not self.recorded:
             raise AudioError("Nothing was recorded. Allow the page to use the microphone and try again.")
         return self.rate, np.concatenate(self.recorded)
+
+
+class LiveRecordings:
+    """The live view's recordings, one a visitor session, kept here rather than in Gradio's session
+    state (which keeps a closed tab's state for an hour, and one for every session hash a script
+    invents): at most `limit` at once, each dropped `idle_s` after its last chunk, so the memory the
+    live view can hold is bounded by `limit` recordings whatever visitors do. Thread-safe: Gradio
+    calls it from several worker threads."""
+
+    def __init__(self, model: Voice2Face, limit: int = MAX_LIVE_RECORDINGS, idle_s: float = LIVE_IDLE_S,
+                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+        self.model, self.limit, self.idle_s, self.clock = model, limit, idle_s, clock
+        self.recordings: dict[str, tuple[LiveFaces, float]] = {}  # session -> (recording, time of its last chunk)
+        self.lock = threading.Lock()
+
+    def open(self, session: str) -> LiveFaces:
+        """This session's recording, begun now if it has none; an AudioError when `limit` others are recording."""
+        self.drop_idle()
+        with self.lock:
+            live = self.recordings[session][0] if session in self.recordings else None
+            if live is None:
+                if len(self.recordings) >= self.limit:
+                    raise AudioError(
+                        f"The live view is full: {self.limit} visitors are recording right now. Try again in a minute, "
+                        "or record a clip in the “Record or upload” tab."
+                    )
+                live = LiveFaces(self.model)
+            self.recordings[session] = (live, self.clock())
+            return live
+
+    def drop_idle(self) -> list[str]:
+        """Drop the recordings whose last chunk is older than `idle_s` (a closed tab, a stalled stream);
+        the sessions dropped."""
+        with self.lock:
+            now = self.clock()
+            idle = [session for session, (_, last) in self.recordings.items() if now - last > self.idle_s]
+            for session in idle:
+                del self.recordings[session]
+        return idle
+
+    def add_file(self, session: str, path: str | Path) -> LiveUpdate:
+        """The next chunk of this session's recording (see `LiveFaces.add_file`)."""
+        return self.open(session).add_file(path)
+
+    def close(self, session: str) -> LiveFaces | None:
+        """End this session's recording and hand it over (None if it had none, or it was dropped)."""
+        with self.lock:
+            entry = self.recordings.pop(session, None)
+        return entry[0] if entry else None
+
+    def __len__(self) -> int:
+        return len(self.recordings)
+
+    def __contains__(self, session: str) -> bool:
+        return session in self.recordings
