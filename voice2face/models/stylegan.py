@@ -59,15 +59,18 @@ class StyledConv(nn.Module):
         self.weight = nn.Parameter(torch.randn(channels_out, channels_in, kernel, kernel) / math.sqrt(channels_in * kernel**2))
         self.noise = nn.Parameter(torch.zeros(1, 1, size, size))
         self.bias = nn.Parameter(torch.zeros(1, channels_out, 1, 1))
+        self.noise_input: torch.Tensor | None = None  # the noise map as a graph input, for OpenVINO (see there)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         x = x * (self.modulation(style) * self.scale)[:, :, None, None]
+        bias = self.bias.view(-1)  # in the conv: OpenVINO fuses it there (0.29 s a face instead of 0.37)
         if self.weight_dw is not None:
             x = F.conv2d(x, self.weight_dw, padding=1, groups=x.shape[1])
-            x = F.conv2d(x, self.weight)
+            x = F.conv2d(x, self.weight, bias)
         else:
-            x = F.conv2d(x, self.weight, padding=1)
-        return F.leaky_relu_(x.add_(self.noise).add_(self.bias), LEAK)
+            x = F.conv2d(x, self.weight, bias, padding=1)
+        noise = self.noise if self.noise_input is None else self.noise_input
+        return F.leaky_relu_(x.add_(noise), LEAK)
 
 
 _A = torch.tensor([1.0, 1.0]) / math.sqrt(2)  # Haar's averaging filter
