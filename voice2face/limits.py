@@ -24,6 +24,11 @@ MAX_DECODED_SAMPLES = 300 * 48_000 * 2
 #: file of millions of one-sample frames (2.5 M took 80 s at 33 us each) is refused after 1-2 s of work,
 #: so it cannot hold a decoder, and with it the visitors queued behind it, for the whole time limit.
 MAX_DECODED_FRAMES = 50_000
+#: And a file whose first FRAMES_CHECKED frames last under MIN_MEAN_FRAME_SECONDS each on average (codecs'
+#: frames last 2.5-120 ms) is refused there, after about 0.1 s of work, so that two such files sent at
+#: once do not hold both request slots for the 1.7 s that 50,000 frames take.
+FRAMES_CHECKED = 2_000
+MIN_MEAN_FRAME_SECONDS = 0.002
 
 #: Address space of the process that decodes uploads; a decoder bug that allocates
 #: without bound fails there, not in the server.

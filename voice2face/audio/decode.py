@@ -26,7 +26,15 @@ import soundfile
 import soxr
 
 from ..errors import AudioError
-from ..limits import MAX_CHANNELS, MAX_DECODED_FRAMES, MAX_DECODED_SAMPLES, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from ..limits import (
+    FRAMES_CHECKED,
+    MAX_CHANNELS,
+    MAX_DECODED_FRAMES,
+    MAX_DECODED_SAMPLES,
+    MAX_SAMPLE_RATE,
+    MIN_MEAN_FRAME_SECONDS,
+    MIN_SAMPLE_RATE,
+)
 
 #: What `load_audio` accepts: a path, the file's bytes, or Gradio's (rate, samples) pair.
 AudioSource = Union[str, Path, bytes, tuple]
@@ -66,6 +74,9 @@ def decode_file(source: str | Path | bytes, sample_rate: int, max_seconds: float
     """Decode a file (path or bytes) in this process: soundfile first (fast, exact), then PyAV."""
     name = source_name(source)
     src = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    layout = _wav_layout(src)
+    if layout is not None:
+        check_layout(name, layout[1], layout[0])
     try:
         return _decode_soundfile(src, name, sample_rate, max_seconds)
     except AudioError:
@@ -195,21 +206,56 @@ def _wav_missing_bytes(src) -> int:
     leave 0, 0xFFFFFFFF or (ffmpeg, sox, espeak-ng) 0x7FFFF000: those make no
     promise and are not flagged.
     """
-    if isinstance(src, io.BytesIO):
-        buffer = src.getbuffer()
-        total, header = len(buffer), bytes(buffer[:65536])
-        del buffer  # a live memoryview would keep the BytesIO from being read or closed
-    else:
-        total = Path(src).stat().st_size
-        with open(src, "rb") as f:
-            header = f.read(65536)
-    pos = 12
-    while pos + 8 <= len(header):
-        chunk, size = header[pos : pos + 4], int.from_bytes(header[pos + 4 : pos + 8], "little")
+    total = _size(src)
+    for chunk, pos, size in _riff_chunks(src):
         if chunk == b"data":
             return 0 if size == 0 or size >= PIPE_DATA_SIZE else max(0, size - (total - pos - 8))
-        pos += 8 + size + (size & 1)
     return 0
+
+
+def _wav_layout(src) -> tuple[int, int] | None:
+    """(channels, sample rate) from a RIFF/WAVE file's fmt chunk, or None if it is not one: libsndfile
+    refuses a WAV of 65,535 channels outright, and PyAV then reports 0 of them."""
+    if _read_at(src, 0, 12)[8:12] != b"WAVE":
+        return None
+    for chunk, pos, _ in _riff_chunks(src):
+        if chunk == b"fmt ":
+            fmt = _read_at(src, pos + 8, 8)
+            return (int.from_bytes(fmt[2:4], "little"), int.from_bytes(fmt[4:8], "little")) if len(fmt) == 8 else None
+    return None
+
+
+def _riff_chunks(src, most: int = 10_000):
+    """(id, offset, size) of each chunk of a RIFF file, read 8 bytes at a time wherever the chunks lie
+    (a data chunk after a big metadata chunk lies past any fixed-size header), `most` at most."""
+    if _read_at(src, 0, 4) != b"RIFF":
+        return
+    pos, total = 12, _size(src)
+    for _ in range(most):
+        head = _read_at(src, pos, 8)
+        if len(head) < 8:
+            return
+        size = int.from_bytes(head[4:8], "little")
+        yield head[:4], pos, size
+        pos += 8 + size + (size & 1)
+        if pos >= total:
+            return
+
+
+def _size(src) -> int:
+    return src.getbuffer().nbytes if isinstance(src, io.BytesIO) else Path(src).stat().st_size
+
+
+def _read_at(src, offset: int, count: int) -> bytes:
+    if isinstance(src, io.BytesIO):
+        buffer = src.getbuffer()
+        try:
+            return bytes(buffer[offset : offset + count])
+        finally:
+            del buffer  # a live memoryview would keep the BytesIO from being read or closed
+    with open(src, "rb") as f:
+        f.seek(offset)
+        return f.read(count)
 
 
 # --------------------------------------------------------------------------- PyAV
@@ -230,14 +276,17 @@ def _decode_pyav(src, name: str, sample_rate: int, max_seconds: float) -> Audio:
         # handed to numpy (PyAV 18 crashes converting 8-plane float frames).
         mono = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         limit = int(_seconds_to_read(rate, channels, max_seconds) * sample_rate)
-        blocks, read, truncated, note = [], 0, False, ""
+        blocks, read, truncated, note, source_samples = [], 0, False, "", 0
         try:
             for count, frame in enumerate(container.decode(stream)):
-                if count >= MAX_DECODED_FRAMES:
+                tiny = count == FRAMES_CHECKED and source_samples < FRAMES_CHECKED * MIN_MEAN_FRAME_SECONDS * rate
+                if count >= MAX_DECODED_FRAMES or tiny:
                     raise AudioError(
-                        f"{_capital(name)} is cut into more than {MAX_DECODED_FRAMES} pieces of audio (a clip of 300 s "
-                        "has about 15,000); it is damaged or built to keep the decoder busy."
+                        f"{_capital(name)} is cut into more than {count} pieces of audio"
+                        + (f" of {1000 * source_samples / count / rate:.2f} ms each" if tiny else " (a clip of 300 s has about 15,000)")
+                        + "; it is damaged or built to keep the decoder busy."
                     )
+                source_samples += frame.samples
                 for out in mono.resample(frame):
                     blocks.append(out.to_ndarray().reshape(-1))
                     read += out.samples
