@@ -15,12 +15,12 @@ spare, for 0.1 s a face.
 
 from __future__ import annotations
 
-import ctypes
 import warnings
 
 import torch
 from torch import nn
 
+from ..memory import return_freed_memory
 from .stylegan import STYLE_DIM, StyledConv, SynthesisNetwork
 
 
@@ -73,11 +73,3 @@ def openvino_graph(synthesis: SynthesisNetwork):
         graph = ov.convert_model(traced, example_input=example, input=[(-1, STYLE_DIM), *(noise.shape for noise in noises)])
     return graph, noises
 
-
-def return_freed_memory() -> None:
-    """glibc keeps memory a process freed for its next allocations; give back what tracing and
-    compiling left (330 MB of a server's 1.2 GB). Elsewhere than glibc, nothing to do."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
