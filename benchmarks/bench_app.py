@@ -1,6 +1,6 @@
 """The web demo measured from outside, as visitors use it.
 
-    python benchmarks/bench_app.py [--parts startup,browser,live,load,hostile] [--live-seconds 120]
+    python benchmarks/bench_app.py [--parts startup,browser,live,load,hostile,attacks] [--live-seconds 120]
 
 - startup: `python app.py` to the first served page.
 - browser: in headless Chromium, click "Draw faces" for a 10 s clip until the last face is on the
@@ -11,6 +11,11 @@
   playing speech for --live-seconds): updates seen, and the server's memory at start and end.
 - load: 1, 4, 8 and 16 concurrent API clients: throughput, p50/p95 latency; then the server's
   memory and cache files over 200 requests.
+- attacks: issue 19's attacks on a shared link, over HTTP, against a fresh server: the Live tab
+  sent a 30-minute FLAC and a tone; 60 new live sessions that never close; two files of 2.5 M
+  one-sample frames with a normal request 3 s later; the routes around the queue; 200 requests
+  from 16 clients with the cache's size; SIGTERM. For each, the server's peak memory with its
+  decoder workers, and whether it answered GET / throughout.
 - hostile: the reproductions of issue 13 sent through the API (8-channel opus and aac, a FLAC
   bomb, 2000 lengths, tone, noise, DC); after each, whether the server still serves GET / and how
   much its peak memory rose. Needs ffmpeg and sox.
@@ -84,6 +89,31 @@ class Server:
 
     def cache_files(self) -> int:
         return sum(1 for p in self.cache.rglob("*") if p.is_file())
+
+    def cache_bytes(self) -> int:
+        total = 0
+        for path in self.cache.rglob("*"):
+            try:
+                total += path.stat().st_size if path.is_file() else 0
+            except OSError:  # swept meanwhile
+                pass
+        return total
+
+    def total_rss_mib(self) -> float:
+        """The server's memory now with its children's (the decoder workers)."""
+        total = 0.0
+        try:
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        except OSError:
+            return float("nan")
+        for pid in [str(self.process.pid), *children]:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024
+            except OSError:  # a worker that just ended
+                pass
+        return total
 
     def close(self) -> None:
         self.process.terminate()
@@ -356,10 +386,179 @@ def bench_hostile(server: Server, clip: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+class Watch:
+    """While a block runs: the server's memory with its decoder workers (VmRSS summed, sampled every
+    0.1 s) and whether it answers GET / (asked every 0.5 s, 5 s allowed)."""
+
+    def __init__(self, server: Server):
+        self.server, self.peak_mib, self.unanswered, self.asked = server, 0.0, 0, 0
+
+    def __enter__(self) -> Watch:
+        import threading
+
+        self.running = True
+        self.threads = [threading.Thread(target=self._sample), threading.Thread(target=self._ask)]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.running = False
+        for thread in self.threads:
+            thread.join()
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak_mib = max(self.peak_mib, self.server.total_rss_mib())
+            time.sleep(0.1)
+
+    def _ask(self) -> None:
+        while self.running:
+            self.asked += 1
+            self.unanswered += not self.server.answers()
+            time.sleep(0.5)
+
+    def summary(self) -> str:
+        answered = "GET / answered throughout" if self.unanswered == 0 else f"GET / UNANSWERED {self.unanswered} of {self.asked} times"
+        return f"server+workers peak {self.peak_mib:.0f} MiB; {answered}"
+
+
+def page_event(http, server: Server, name: str, data: list, session: str) -> list:
+    """The page's event `name` called over HTTP as a browser session calls it; its first answer."""
+    import json
+
+    names = [d.get("api_name") for d in http.get(server.url + "config").json()["dependencies"]]
+    joined = http.post(server.url + "gradio_api/queue/join", json={"data": data, "fn_index": names.index(name), "session_hash": session})
+    if joined.status_code != 200:
+        return [None, f"refused by the queue: {joined.status_code} {joined.text[:80]}"]
+    with http.stream("GET", server.url + "gradio_api/queue/data", params={"session_hash": session}) as answer:
+        for line in answer.iter_lines():
+            message = json.loads(line[5:]) if line.startswith("data:") else {}
+            if message.get("msg") in ("process_streaming", "process_completed"):
+                return (message.get("output") or {}).get("data") or [None, str(message.get("output"))]
+    return [None, "no answer"]
+
+
+def live_chunk(http, server: Server, path: Path, session: str) -> str:
+    """One chunk sent to the Live tab's stream by a new session, which never closes it: the caption."""
+    uploaded = http.post(server.url + "gradio_api/upload", files={"files": path.open("rb")}).json()[0]
+    return page_event(http, server, "live_update", [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}], session)[1]
+
+
+def attack_files(folder: Path) -> dict[str, Path]:
+    """Issue 19's reproductions: a 30-minute 48 kHz stereo FLAC of silence (306 KB), a Matroska file of
+    2.5 M one-sample frames (20 MB), a 60 KB chunk of speech and a tone."""
+    import av
+
+    flac = folder / "30min.flac"
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "1800",
+                    "-c:a", "flac", str(flac)], check=True)  # fmt: skip
+    tiny = folder / "tiny-frames.mkv"
+    with av.open(str(tiny), "w", format="matroska") as out:
+        stream = out.add_stream("pcm_s16le", rate=16000)
+        stream.layout = "mono"
+        for k in range(2_500_000):
+            frame = av.AudioFrame.from_ndarray(np.full((1, 1), k % 100, np.int16), format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 16000, k
+            for packet in stream.encode(frame):
+                out.mux(packet)
+    speech, rate = soundfile.read(speech_clip(10), dtype="float32")
+    chunk = folder / "chunk.wav"
+    soundfile.write(chunk, speech[int(rate * 0.5) : int(rate * 2.4)], rate, subtype="PCM_16")  # 60 KB at 16 kHz
+    tone = folder / "tone.wav"
+    soundfile.write(tone, 0.5 * np.sin(2 * np.pi * 440 * np.arange(3 * rate) / rate), rate, subtype="PCM_16")
+    return {"flac": flac, "tiny": tiny, "chunk": chunk, "tone": tone}
+
+
+def bench_attacks(checkpoint: Path, clip: Path) -> None:
+    """Issue 19's attacks on a shared link, each against a fresh `python app.py`, over HTTP."""
+    import httpx
+    from gradio_client import handle_file
+
+    folder = Path(tempfile.mkdtemp())
+    files = attack_files(folder)
+    http = httpx.Client(timeout=120)
+    server = Server(checkpoint)
+    try:
+        print(f"attacks: server+workers after start-up {server.total_rss_mib():.0f} MiB (start-up peak {server.memory_mib('VmHWM'):.0f} MiB)")
+        with Watch(server) as watch:
+            start = time.perf_counter()
+            caption = live_chunk(http, server, files["flac"], "flac")
+            print(f"attack, Live tab, 30-min FLAC ({files['flac'].stat().st_size // 1024} KB): {time.perf_counter() - start:.2f} s, "
+                  f"answer {caption[:70]!r}; {watch.summary()}")  # fmt: skip
+        with Watch(server) as watch:
+            start = time.perf_counter()
+            caption = live_chunk(http, server, files["tone"], "tone")
+            print(f"attack, Live tab, a 440 Hz tone: {time.perf_counter() - start:.2f} s, answer {caption[:60]!r}")
+            before = server.total_rss_mib()
+            captions = [live_chunk(http, server, files["chunk"], f"visitor{k}") for k in range(60)]
+            full = sum(c.startswith("The live view is full") for c in captions)
+            start = time.perf_counter()
+            caption = live_chunk(http, server, files["chunk"], "ninth")
+            full_s = time.perf_counter() - start
+            after = server.total_rss_mib()
+            print(f"attack, 60 new live sessions, one 60 KB chunk each, never closed: {60 - full} recorded, {full} told "
+                  f"the live view is full; the next visitor told in {full_s:.2f} s; server+workers {before:.0f} -> {after:.0f} MiB "
+                  f"({after - before:+.0f}); {watch.summary()}")  # fmt: skip
+        with Watch(server) as watch:
+            client, normal = clients(server.url, 1)[0], {}
+
+            def slow(_):
+                try:
+                    clients(server.url, 1)[0].predict(handle_file(str(files["tiny"])), CHOICES, "", api_name="/faces")
+                    return "faces"
+                except Exception as err:  # the API's error, as a visitor sees it
+                    return str(err).splitlines()[0][:80]
+
+            with ThreadPoolExecutor(2) as pool:
+                refusals = pool.map(slow, range(2))
+                time.sleep(3)
+                normal["s"] = api_request(client, clip)
+                refusals = list(refusals)
+            print(f"attack, two 20 MB files of 2.5 M one-sample frames at once, a normal 10 s clip 3 s later: "
+                  f"the clip took {normal['s']:.2f} s; the files: {refusals[0]!r}; {watch.summary()}")  # fmt: skip
+        with Watch(server) as watch:
+            bypass = [http.post(f"{server.url}gradio_api/run/{name}", json={"data": []}).status_code for name in ("faces", "draw_page", "live_update")]
+            huge = http.post(f"{server.url}gradio_api/queue/join", content=b"{" + b" " * (60 << 20) + b"}",
+                             headers={"content-type": "application/json"}).status_code  # fmt: skip
+            video = http.post(f"{server.url}gradio_api/process_recording", files={"video": ("r.mp4", b"\0" * 1000, "video/mp4")}).status_code
+            print(f"attack, routes around the queue: /run/faces, /run/draw_page, /run/live_update -> {bypass}; a 60 MB "
+                  f"queue/join -> {huge}; Gradio's ffmpeg route /process_recording -> {video}; {watch.summary()}")  # fmt: skip
+        with Watch(server) as watch:
+            visitors, biggest = clients(server.url, 16), [0]
+
+            def measure_cache():
+                while not done:
+                    biggest[0] = max(biggest[0], server.cache_bytes())
+                    time.sleep(0.2)
+
+            import threading
+
+            done = False
+            meter = threading.Thread(target=measure_cache)
+            meter.start()
+            with ThreadPoolExecutor(16) as pool:
+                latencies = list(pool.map(lambda client: api_request(client, clip), visitors * 13))[:200]
+            done = True
+            meter.join()
+            from voice2face.limits import CACHE_MAX_BYTES
+
+            print(f"attack, 208 requests from 16 clients: p50 {percentile(latencies, 50):.2f} s; cache at most "
+                  f"{biggest[0] / 2**20:.0f} MiB (cap {CACHE_MAX_BYTES / 2**30:.0f} GiB); {watch.summary()}")  # fmt: skip
+    finally:
+        files_before = server.cache_files()
+        server.process.terminate()  # SIGTERM, as docker, systemd and Spaces stop a server
+        server.process.wait()
+        print(f"attack, SIGTERM: cache files {files_before} -> {server.cache_files()}")
+        server.close()
+        http.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=None)
-    parser.add_argument("--parts", default="startup,browser,live,load,hostile")
+    parser.add_argument("--parts", default="startup,browser,live,load,hostile,attacks")
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--live-seconds", type=float, default=120)
     parser.add_argument("--screenshots", type=Path, default=None, help="also save the page's screenshots here")
@@ -372,6 +571,8 @@ def main() -> None:
     print(f"checkpoint: {checkpoint}; {os.cpu_count()} CPU cores")
     if "live" in parts:
         bench_live_in_process(args.live_seconds, checkpoint)
+    if "attacks" in parts:
+        bench_attacks(checkpoint, clip)
     server = Server(checkpoint)
     try:
         print(f"start-up, `python app.py` to first served page (includes one warm-up request): {server.startup_s:.2f} s")
