@@ -122,8 +122,9 @@ def speech_probability(samples: np.ndarray) -> float | None:
     windows = np.stack([samples[s : s + length] for s in starts]).astype(np.float32)
     gains = listening_gains(windows)
     heard = np.stack([frame_probabilities(w) for w in windows])
-    if np.median(heard[:, WARM_UP_CHUNKS:]) >= MIN_SPEECH_PROBABILITY:
-        return float(np.median(heard[:, WARM_UP_CHUNKS:]))  # a voice as recorded: no need to listen again
+    as_recorded = float(np.median(heard[:, WARM_UP_CHUNKS:]))
+    if as_recorded >= MIN_SPEECH_PROBABILITY:
+        return as_recorded  # a voice as recorded: no need to listen again
     heard = np.maximum(heard, np.stack([frame_probabilities(w * gains[1]) for w in windows]))
     probability = float(np.median(heard[:, WARM_UP_CHUNKS:]))
     if probability < MIN_SPEECH_PROBABILITY and is_narrowband(windows):
