@@ -103,7 +103,7 @@ class Voice2Face:
 
     def serve_with_openvino(self) -> bool:
         """Draw faces through OpenVINO from now on, where that is faster: a StyleGAN generator on a CPU
-        (0.16 s instead of 0.38 s a 1024-px face; about 5 s once, now). For a long-running server;
+        (0.30 s instead of 0.39 s a 1024-px face; about 5 s once, now). For a long-running server;
         False, and nothing changed, for other models or devices or without the openvino package."""
         from importlib.util import find_spec
 
