@@ -104,7 +104,7 @@ def demo_steps(
 ) -> Iterator[DemoOutput]:
     """The page's output as the faces are drawn: first with every face still a placeholder (None),
     then once per face, the whole clip's first, then once more with the strip (a 5000-px PNG takes
-    0.4 s to encode: the last face is not kept waiting for it). Drawing a 1024-px face takes 0.16-0.4 s
+    0.4 s to encode: the last face is not kept waiting for it). Drawing a 1024-px face takes 0.3-0.4 s
     on a CPU, so the visitor sees the first face long before the last."""
     if audio is None or (isinstance(audio, str) and not audio):
         raise Voice2FaceError(f"Record or upload a clip first (files up to {MAX_UPLOAD_MB} MB).")
