@@ -36,7 +36,7 @@ from voice2face.cache_sweep import CacheSweeper  # noqa: E402
 from voice2face.closed_routes import ClosedRoutes  # noqa: E402
 from voice2face.images import DISPLAY_SIZE  # noqa: E402
 from voice2face.limits import CACHE_AGE_S, CACHE_MAX_BYTES, CACHE_SWEEP_S, MAX_AUDIO_SECONDS  # noqa: E402
-from voice2face.live import LiveRecordings  # noqa: E402
+from voice2face.live import NO_RECORDING, LiveRecordings  # noqa: E402
 from voice2face.memory import limit_malloc_arenas, return_freed_memory  # noqa: E402
 from voice2face.request_size import RequestSizeLimit  # noqa: E402
 from voice2face.webui import (  # noqa: E402
@@ -216,10 +216,14 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
             )
         except Voice2FaceError as err:
             log.info("refused a request: %s", err)
-            yield {faces: message_html(str(err)), settle_image: None, spectrogram_image: None, strip: None,
-                   strip_download: gr.update(visible=False), notes: "", reading_text_md: "", tune: gr.update(visible=False)}  # fmt: skip
+            yield error_outputs(str(err))
         finally:
             return_freed_memory()
+
+    def error_outputs(message: str) -> dict:
+        """The message where the faces go; the other panes emptied."""
+        return {faces: message_html(message), settle_image: None, spectrogram_image: None, strip: None,
+                strip_download: gr.update(visible=False), notes: "", reading_text_md: "", tune: gr.update(visible=False)}  # fmt: skip
 
     def draw_api(audio, choices, extra):
         """The /faces endpoint: errors are errors, faces a gallery of files with captions."""
@@ -271,7 +275,15 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
 
     def live_finish(choices, extra, request: gr.Request):
         live = recordings.close(request.session_hash)
-        yield from draw_page(live.recording() if live is not None and live.recorded else None, choices, extra, live=True)
+        try:
+            recording = live.recording() if live is not None else None
+        except Voice2FaceError as err:  # the microphone sent nothing
+            yield error_outputs(str(err))
+            return
+        if recording is None:
+            yield error_outputs(NO_RECORDING)
+            return
+        yield from draw_page(recording, choices, extra, live=True)
 
     with gr.Blocks(title="voice2face") as demo:
         outputs_folder.append(Path(demo.GRADIO_CACHE) / "voice2face")

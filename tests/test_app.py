@@ -309,6 +309,9 @@ def test_live_view_holds_a_bounded_number_of_recordings_and_says_when_full(serve
         face, caption = live_chunk(client, server, clip, "one-too-many")
         assert "full" not in caption, caption
         page_event(client, server, "live_finish", [["1 s"], ""], "one-too-many")
+        # a refused visitor who stops is told why nothing was drawn
+        stopped = page_event(client, server, "live_finish", [["1 s"], ""], "refused0")
+        assert "No recording reached the server: the live view was full" in stopped[0]
 
 
 def test_api_names_its_outputs_and_marks_the_lengths_box_optional(server):

@@ -179,6 +179,13 @@ class LiveFaces:
         return self.rate, np.concatenate(self.recorded)
 
 
+#: What stopping says when the server holds no recording for the session.
+NO_RECORDING = (
+    f"No recording reached the server: the live view was full, or the recording sent nothing for {LIVE_IDLE_S:.0f} s. "
+    "Try again, or record a clip in the “Record or upload” tab."
+)
+
+
 class LiveRecordings:
     """The live view's recordings, one a visitor session, kept here rather than in Gradio's session
     state (which keeps a closed tab's state for an hour, and one for every session hash a script
