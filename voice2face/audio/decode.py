@@ -14,6 +14,7 @@ server.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import numbers
@@ -74,11 +75,11 @@ def decode_file(source: str | Path | bytes, sample_rate: int, max_seconds: float
     """Decode a file (path or bytes) in this process: soundfile first (fast, exact), then PyAV."""
     name = source_name(source)
     src = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
-    layout = _wav_layout(src)
-    if layout is not None:
-        check_layout(name, layout[1], layout[0])
+    wav = _wav_header(src)
+    if wav is not None and wav.channels is not None:
+        check_layout(name, wav.rate, wav.channels)
     try:
-        return _decode_soundfile(src, name, sample_rate, max_seconds)
+        return _decode_soundfile(src, name, sample_rate, max_seconds, wav.missing_bytes if wav else 0)
     except AudioError:
         raise
     except Exception:  # libsndfile does not know the format: try FFmpeg
@@ -139,11 +140,11 @@ class _MonoResampler:
 # --------------------------------------------------------------------------- soundfile
 
 
-def _decode_soundfile(src, name: str, sample_rate: int, max_seconds: float) -> Audio:
+def _decode_soundfile(src, name: str, sample_rate: int, max_seconds: float, missing: int) -> Audio:
+    """`missing`: bytes of sample data a WAV header promises that the file does not hold (`_wav_header`)."""
     with soundfile.SoundFile(src) as f:
         rate, channels, frames = f.samplerate, f.channels, f.frames
         check_layout(name, rate, channels)
-        missing = _wav_missing_bytes(src) if f.format in ("WAV", "WAVEX") else 0
         if missing:
             bytes_per_second = rate * channels * max(1, _SUBTYPE_BYTES.get(f.subtype, 2))
             raise AudioError(
@@ -179,10 +180,8 @@ def _damaged(name: str, seconds_read: float) -> str:
 
 
 def _tail(src, size: int = 65536) -> bytes:
-    if isinstance(src, io.BytesIO):
-        return bytes(src.getbuffer()[-size:])
-    with open(src, "rb") as f:
-        f.seek(max(0, Path(src).stat().st_size - size))
+    with _opened(src) as f:
+        f.seek(max(0, f.seek(0, io.SEEK_END) - size))
         return f.read()
 
 
@@ -198,64 +197,60 @@ def _ogg_ends_cleanly(src) -> bool:
 PIPE_DATA_SIZE = 0x7FFFF000
 
 
-def _wav_missing_bytes(src) -> int:
-    """Bytes of sample data a RIFF/WAVE header promises that the file does not hold.
+@dataclass
+class _WavHeader:
+    channels: int | None  # None when there is no fmt chunk
+    rate: int | None
+    missing_bytes: int  # sample data the header promises that the file does not hold
 
-    libsndfile quietly plays what is there, so a cut-off upload would pass
-    unnoticed without this check. Writers to a pipe cannot know the size and
-    leave 0, 0xFFFFFFFF or (ffmpeg, sox, espeak-ng) 0x7FFFF000: those make no
+
+def _wav_header(src, most_chunks: int = 10_000) -> _WavHeader | None:
+    """What a RIFF/WAVE file's chunks declare, or None if it is not one; read 8 bytes a chunk, wherever
+    the chunks lie (a data chunk after a big metadata chunk lies past any fixed-size header), in one
+    walk of at most `most_chunks`.
+
+    The channels and rate come from the fmt chunk: libsndfile refuses a WAV of 65,535 channels
+    outright, and PyAV then reports 0 of them. The missing bytes are checked because libsndfile
+    quietly plays what is there, so a cut-off upload would pass unnoticed. Writers to a pipe cannot
+    know the size and leave 0, 0xFFFFFFFF or (ffmpeg, sox, espeak-ng) 0x7FFFF000: those make no
     promise and are not flagged.
     """
-    total = _size(src)
-    for chunk, pos, size in _riff_chunks(src):
-        if chunk == b"data":
-            return 0 if size == 0 or size >= PIPE_DATA_SIZE else max(0, size - (total - pos - 8))
-    return 0
+    with _opened(src) as f:
+        riff = f.read(12)
+        if riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+            return None
+        total = f.seek(0, io.SEEK_END)
+        header, pos = _WavHeader(None, None, 0), 12
+        for _ in range(most_chunks):
+            f.seek(pos)
+            head = f.read(8)
+            if len(head) < 8:
+                break
+            chunk, size = head[:4], int.from_bytes(head[4:8], "little")
+            if chunk == b"fmt ":
+                fmt = f.read(8)
+                if len(fmt) == 8:
+                    header.channels, header.rate = int.from_bytes(fmt[2:4], "little"), int.from_bytes(fmt[4:8], "little")
+            elif chunk == b"data":
+                if 0 < size < PIPE_DATA_SIZE:
+                    header.missing_bytes = max(0, size - (total - pos - 8))
+                break
+            pos += 8 + size + (size & 1)
+    return header
 
 
-def _wav_layout(src) -> tuple[int, int] | None:
-    """(channels, sample rate) from a RIFF/WAVE file's fmt chunk, or None if it is not one: libsndfile
-    refuses a WAV of 65,535 channels outright, and PyAV then reports 0 of them."""
-    if _read_at(src, 0, 12)[8:12] != b"WAVE":
-        return None
-    for chunk, pos, _ in _riff_chunks(src):
-        if chunk == b"fmt ":
-            fmt = _read_at(src, pos + 8, 8)
-            return (int.from_bytes(fmt[2:4], "little"), int.from_bytes(fmt[4:8], "little")) if len(fmt) == 8 else None
-    return None
-
-
-def _riff_chunks(src, most: int = 10_000):
-    """(id, offset, size) of each chunk of a RIFF file, read 8 bytes at a time wherever the chunks lie
-    (a data chunk after a big metadata chunk lies past any fixed-size header), `most` at most."""
-    if _read_at(src, 0, 4) != b"RIFF":
-        return
-    pos, total = 12, _size(src)
-    for _ in range(most):
-        head = _read_at(src, pos, 8)
-        if len(head) < 8:
-            return
-        size = int.from_bytes(head[4:8], "little")
-        yield head[:4], pos, size
-        pos += 8 + size + (size & 1)
-        if pos >= total:
-            return
-
-
-def _size(src) -> int:
-    return src.getbuffer().nbytes if isinstance(src, io.BytesIO) else Path(src).stat().st_size
-
-
-def _read_at(src, offset: int, count: int) -> bytes:
+@contextlib.contextmanager
+def _opened(src):
+    """`src` as a binary file: the BytesIO itself, its position put back afterwards, or the path opened."""
     if isinstance(src, io.BytesIO):
-        buffer = src.getbuffer()
+        position = src.tell()
         try:
-            return bytes(buffer[offset : offset + count])
+            yield src
         finally:
-            del buffer  # a live memoryview would keep the BytesIO from being read or closed
-    with open(src, "rb") as f:
-        f.seek(offset)
-        return f.read(count)
+            src.seek(position)
+    else:
+        with open(src, "rb") as f:
+            yield f
 
 
 # --------------------------------------------------------------------------- PyAV
