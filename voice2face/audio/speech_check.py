@@ -120,11 +120,11 @@ def speech_probability(samples: np.ndarray) -> float | None:
     length = chunks * CHUNK
     starts = np.linspace(0, len(samples) - length, max(1, min(SEGMENTS, len(samples) // length))).astype(int)
     windows = np.stack([samples[s : s + length] for s in starts]).astype(np.float32)
-    gains = listening_gains(windows)
     heard = np.stack([frame_probabilities(w) for w in windows])
     as_recorded = float(np.median(heard[:, WARM_UP_CHUNKS:]))
     if as_recorded >= MIN_SPEECH_PROBABILITY:
         return as_recorded  # a voice as recorded: no need to listen again
+    gains = listening_gains(windows)
     heard = np.maximum(heard, np.stack([frame_probabilities(w * gains[1]) for w in windows]))
     probability = float(np.median(heard[:, WARM_UP_CHUNKS:]))
     if probability < MIN_SPEECH_PROBABILITY and is_narrowband(windows):
