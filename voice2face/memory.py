@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ctypes
+from functools import lru_cache
 
 M_ARENA_MAX = -8  # glibc's malloc.h
 
 
+@lru_cache(maxsize=1)
 def _glibc():
+    """The C library, loaded once (it is asked after every request)."""
     try:
         return ctypes.CDLL("libc.so.6")
     except OSError:
