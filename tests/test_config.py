@@ -32,6 +32,7 @@ def test_command_line_values_take_the_fields_type():
     ("model.generator.colour=red", "Unknown setting 'model.generator.colour'"),
     ("model.generator.standardise_input=maybe", "true or false"),
     ("real_share=1.5", "real_share is a share.*between 0 and 1"),
+    ("synthetic_gender_weight=-1", "synthetic_gender_weight weighs synthetic voices.*0 or more"),
     ("speakers_per_batch=1", "speakers_per_batch must be at least 2"),
 ])  # fmt: skip
 def test_bad_values_name_the_key(setting, message):

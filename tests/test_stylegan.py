@@ -247,6 +247,16 @@ def test_style_map_stage_trains_the_heads_and_leaves_the_face_space_frozen(tiny_
     # a run started again with other settings reuses the embedded clips
     train(load_config("paper", None, [*settings, "steps=4"]))
     assert [int(r["step"]) for r in losses(out)][-1] == 4
+    # synthetic voices weighted 0 teach the gender head nothing: batches of them alone carry no gender loss
+    quiet = tmp_path / "quiet"
+    quiet.mkdir()
+    shutil.copy(out / "voice_embeddings.pt", quiet)
+    elsewhere = [s for s in settings if not s.startswith("out=")] + [f"out={quiet}", "real_share=0"]
+    train(load_config("paper", None, [*elsewhere, "synthetic_gender_weight=0"]))
+    assert [float(r["gender"]) for r in losses(quiet)] == [0.0, 0.0, 0.0]
+    shutil.rmtree(quiet / "samples")
+    train(load_config("paper", None, [*elsewhere, "synthetic_gender_weight=1", "steps=6"]))
+    assert all(float(r["gender"]) > 0 for r in losses(quiet)[3:])
 
 
 def test_true_face_matching_counts_a_face_nearer_its_own_photo():

@@ -65,6 +65,7 @@ class TrainConfig:
         "grid_sbwe5n", "lrs2_00004", "lrs2_00016", "mimictalk_German_20s", "vox2_id06913_00089", "cremad_1001",  # men
     )  # style-map: talking pairs kept out of training (3 women, 6 men)
     real_share: float = 0.25  # voice-map: share of each batch's speakers drawn from the few real ones
+    synthetic_gender_weight: float = 1.0  # style-map: weight of synthetic voices in the gender loss (0: real voices only)
     speakers_per_batch: int = 16  # voice-map: speakers in each batch (4 clip embeddings each)
     diversity_weight: float = 1.0  # voice-map: keep the speakers' relative distances in the latent
     consistency_weight: float = 1.0  # voice-map: one speaker's clips to one latent
@@ -164,6 +165,8 @@ def load_config(preset_name: str, config_file: str | None, settings: list[str]) 
         raise Voice2FaceError("steps must be >= 0, batch_size >= 1 and lr > 0.")
     if config.speakers_per_batch < 2:
         raise Voice2FaceError(f"speakers_per_batch must be at least 2 (the losses compare speakers); got {config.speakers_per_batch}.")
+    if config.synthetic_gender_weight < 0:
+        raise Voice2FaceError(f"synthetic_gender_weight weighs synthetic voices in the gender loss: 0 or more; got {config.synthetic_gender_weight}.")
     if not 0 <= config.real_share <= 1:
         raise Voice2FaceError(f"real_share is a share of each batch's speakers, between 0 and 1; got {config.real_share}.")
     if config.stage == "gan" and not (config.adversarial_weight or config.identity_weight or config.reconstruction_weight or config.attribute_weight):
