@@ -244,6 +244,13 @@ def test_style_map_stage_trains_the_heads_and_leaves_the_face_space_frozen(tiny_
         model.faces_for_durations(speech_wav, (None,), size=4096)
     with pytest.raises(Voice2FaceError, match="face_space="):
         train(load_config("paper", None, [s for s in settings if not s.startswith("face_space=")] + [f"out={tmp_path / 'x'}"]))
+    # a run started afresh from the embedded clips' file trains the same model as the run that made the file
+    again = tmp_path / "again"
+    again.mkdir()
+    shutil.copy(out / "voice_embeddings.pt", again)
+    train(load_config("paper", None, [s for s in settings if not s.startswith("out=")] + [f"out={again}"]))
+    made, reused = load_file(str(out / "generator.safetensors")), load_file(str(again / "generator.safetensors"))
+    assert all(torch.equal(made[k], reused[k]) for k in made)
     # a run started again with other settings reuses the embedded clips
     train(load_config("paper", None, [*settings, "steps=4"]))
     assert [int(r["step"]) for r in losses(out)][-1] == 4

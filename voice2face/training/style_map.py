@@ -30,6 +30,7 @@ out). The real ones are few, so `real_share` of each batch's speakers are real.
 from __future__ import annotations
 
 import dataclasses
+import random
 from pathlib import Path
 
 import torch
@@ -114,6 +115,9 @@ class StyleMapStage(Stage):
         self.encoder = self.encoder.to(rt.device)
         clips = [(k, clip) for k, s in enumerate(self.speakers) for clip in s.clips]
         self.embeddings, owners = self.embed(clips)
+        # Embedding draws random crops; reading the file draws none. Batches start from the seed either
+        # way, so a run that reuses the file trains the same model as the run that made it.
+        random.seed(config.seed + rt.rank)
         self.rows_of: list[list[int]] = [[] for _ in self.speakers]
         for row, owner in enumerate(owners):
             self.rows_of[clips[owner][0]].append(row)
