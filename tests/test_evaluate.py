@@ -16,6 +16,7 @@ from voice2face.data import load_identities, split_identities
 from voice2face.errors import Voice2FaceError
 from voice2face.evaluate import FaceGrader, evaluate
 from voice2face.evaluate.paired import identity_means, matching_hits, recall_at_k, sample_trials
+from voice2face.evaluate.run import face_sheet
 from voice2face.evaluate.stats import wilson_interval
 from voice2face.pipeline import Voice2Face
 
@@ -150,3 +151,15 @@ def test_pair_distances_resample_speakers_not_faces():
     assert speaker_pair_mean(descriptors, owner, np.array([0, 1]), same=True) == pytest.approx(1.0)
     assert speaker_pair_mean(descriptors, owner, np.array([0, 1]), same=False) == pytest.approx(10.0)
     assert np.isnan(speaker_pair_mean(descriptors, owner, np.array([0, 0]), same=False))  # one speaker drawn twice: no pair
+
+
+def test_face_sheet_rows_are_speakers_and_one_clip_speakers_share_a_row():
+    shade = lambda v: Image.new("RGB", (4, 4), (v, v, v))  # noqa: E731
+    # speaker 0 has two faces, speaker 1 one (its row repeats it), speaker 2 none (no row)
+    sheet = np.asarray(face_sheet([shade(10), shade(20), shade(30)], [0, 0, 1], 3))
+    assert sheet.shape == (8, 8, 3)
+    assert [sheet[r, c, 0] for r, c in ((0, 0), (0, 4), (4, 0), (4, 4))] == [10, 20, 30, 30]
+    # nine speakers of one clip each (the talking pairs): all nine, side by side
+    sheet = np.asarray(face_sheet([shade(v) for v in range(9)], list(range(9)), 9))
+    assert sheet.shape == (4, 36, 3) and [sheet[0, 4 * k, 0] for k in range(9)] == list(range(9))
+

@@ -2,7 +2,8 @@
 
     results.json   every figure with its interval, the chance levels, what the model learned from
     sweep_*.png    each figure against the length of speech used
-    faces_*.png    held-out speakers' faces: a row per speaker, a column per clip (whole clip)
+    faces_*.png    held-out speakers' faces: a row per speaker, a column per clip (whole clip);
+                   speakers with one clip each side by side in one row
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Sequence
+
+from PIL import Image
 
 from ..data import Identity
 from ..images import image_grid
@@ -44,9 +47,7 @@ def evaluate_checkpoint(
     for name, speakers in judged_sets.items():
         report, faces_by_duration, owners = judge_speakers(model, speakers, durations, clips_per_speaker, seed)
         faces = faces_by_duration[None]
-        rows = [[f for f, o in zip(faces, owners) if o == k][:6] for k in range(len(speakers))][:8]
-        width = max(len(r) for r in rows)
-        image_grid([f for r in rows for f in r + [f.copy() for f in r[:1]] * (width - len(r))], columns=width).save(out / f"faces_{name}.png")
+        face_sheet(faces, owners, len(speakers)).save(out / f"faces_{name}.png")
         sweep_plot(report, out / f"sweep_{name}.png")
         results[f"judged_{name}"] = report
         print(f"\n== judged, {name} speakers ==\n{format_table(report)}")
@@ -59,3 +60,13 @@ def evaluate_checkpoint(
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {out / 'results.json'} and the plots and face sheets beside it")
     return results
+
+
+def face_sheet(faces: Sequence[Image.Image], owners: Sequence[int], n_speakers: int) -> Image.Image:
+    """A row per speaker (the first 8), a column per clip (the first 6; a short row repeats its first face).
+    Speakers with one clip each (talking pairs) are all shown, side by side in one row."""
+    rows = [r for r in ([f for f, o in zip(faces, owners) if o == k][:6] for k in range(n_speakers)) if r]
+    width = max(len(r) for r in rows)
+    if width == 1:
+        return image_grid([r[0] for r in rows], columns=len(rows))
+    return image_grid([f for r in rows[:8] for f in r + [r[0].copy()] * (width - len(r))], columns=width)
