@@ -230,7 +230,7 @@ def test_style_map_stage_trains_the_heads_and_leaves_the_face_space_frozen(tiny_
     summary = train(load_config("paper", None, settings))
     assert summary["steps"] == 3 and summary["real_speakers"] == 3 and "pair-Karl" in summary["held_out_speakers"]
     rows = losses(out)
-    assert {"gender", "age", "age_consistency", "diversity", "consistency", "prior"} <= set(rows[0]) and len({r["gender"] for r in rows}) > 1
+    assert {"gender", "age", "age_consistency", "diversity", "consistency", "prior", "gender_offset", "correlation"} <= set(rows[0]) and len({r["gender"] for r in rows}) > 1
     assert (out / "voice_embeddings.pt").is_file() and (out / "samples" / "step_000003.png").is_file()
     model = Voice2Face.from_pretrained(out)
     assert model.info.model.generator.backend == "stylegan" and "not by identity" in model.info.trained_on
@@ -336,3 +336,23 @@ def test_only_a_stylegan_model_on_a_cpu_switches_to_openvino(random_checkpoint, 
     assert default.serve_with_openvino()
     after = default.faces_for_durations(speech_wav, (None,), size=256).images[0]
     assert np.abs(np.asarray(before, int) - np.asarray(after, int)).max() <= 1  # the same face, to a grey level
+
+
+def test_offset_from_centre_is_how_far_each_groups_mean_is_from_zero():
+    from voice2face.training.style_map import offset_from_centre
+
+    values = torch.tensor([[1.0, 3.0], [1.0, 1.0], [-2.0, 0.0], [2.0, 0.0]])
+    men, women, nobody = (torch.tensor(m) for m in ([True, True, False, False], [False, False, True, True], [False] * 4))
+    # men's mean (1, 2): (1 + 4) / 2 per coordinate; women's mean (0, 0): 0; an empty group does not count
+    assert offset_from_centre(values, [men, women, nobody]).item() == pytest.approx(5 / 4)
+    assert offset_from_centre(values, [women]).item() == 0.0
+
+
+def test_off_diagonal_covariance_sees_speakers_on_one_line():
+    from voice2face.training.style_map import off_diagonal_covariance
+
+    spread = torch.randn(4000, 3, generator=torch.Generator().manual_seed(0))  # independent coordinates
+    on_a_line = spread[:, :1].repeat(1, 3)  # every coordinate the same: each one alone still has variance 1
+    assert off_diagonal_covariance(spread).item() < 1e-3
+    assert off_diagonal_covariance(on_a_line).item() == pytest.approx(on_a_line[:, 0].var().item() ** 2, rel=1e-4)
+

@@ -20,7 +20,11 @@ face. Nothing is rendered while training: the face space was surveyed once
 - diversity, consistency, prior (as in voice-map): speakers' coordinates keep
   the proportions of their voices' distances, one speaker's clips land
   together, and coordinates stay distributed as N(0, I) in units of the
-  region's spread, where the generator draws good faces.
+  region's spread, where the generator draws good faces;
+- gender_offset, correlation (`prior_weight`): each gender of each recording
+  set is centred, so the coordinates do not carry gender (its own direction
+  does), and the coordinates are uncorrelated, so speakers do not differ along
+  one direction only.
 
 Voices: synthetic (espeak-ng) speakers from `data`, EmoDB (`real_voices`,
 `real_holdout` kept out) and talking pairs (`real_pairs`, `pairs_holdout` kept
@@ -78,6 +82,20 @@ def within_speaker_variance(values: torch.Tensor, owners: torch.Tensor) -> torch
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Mean of `values` weighted by `weights`; 0 where every weight is 0 (a batch with nothing to learn from)."""
     return (values * weights).sum() / weights.sum().clamp_min(1e-6)
+
+
+def offset_from_centre(values: torch.Tensor, groups: list[torch.Tensor]) -> torch.Tensor:
+    """Mean over the non-empty groups (row masks) of the squared distance of the group's mean row from 0,
+    per coordinate."""
+    means = [values[g].mean(0) for g in groups if g.any()]
+    return torch.stack(means).square().mean()
+
+
+def off_diagonal_covariance(values: torch.Tensor) -> torch.Tensor:
+    """Mean squared covariance between different coordinates (0 for uncorrelated coordinates)."""
+    centred = values - values.mean(0)
+    cov = centred.T @ centred / max(len(values) - 1, 1)
+    return (cov - torch.diag(torch.diagonal(cov))).square().sum() / (cov.shape[0] * (cov.shape[0] - 1))
 
 
 class StyleMapStage(Stage):
@@ -172,9 +190,17 @@ class StyleMapStage(Stage):
         sources = [s.source for s in speakers]
         parts = [torch.tensor([x == name for x in sources], device=device) for name in sorted(set(sources))]
         losses["prior"] = sum(geometry_losses(x[p], identity[p], owner[p])["prior"] for p in parts) / len(parts)
+        # The prior holds each coordinate's variance, which speakers all on one line also meet: they then
+        # differ along one direction only. Coordinates are kept uncorrelated too.
+        losses["correlation"] = sum(off_diagonal_covariance(identity[p]) for p in parts) / len(parts)
+        # Gender has its own direction. Left free, the identity coordinates carried it too (one offset for
+        # every man, another for every woman), which moved validation speakers' faces 7-12 years off their
+        # ages and drew more of them alike: each gender of each recording set is centred instead.
+        losses["gender_offset"] = offset_from_centre(identity, [p & g for p in parts for g in (female > 0.5, female < 0.5)])
         c = self.config
         total = (c.attribute_weight * (losses["gender"] + losses["age"]) + c.diversity_weight * losses["diversity"]
-                 + c.consistency_weight * (losses["consistency"] + losses["age_consistency"]) + c.prior_weight * losses["prior"])  # fmt: skip
+                 + c.consistency_weight * (losses["consistency"] + losses["age_consistency"])
+                 + c.prior_weight * (losses["prior"] + losses["gender_offset"] + losses["correlation"]))  # fmt: skip
         opt = self.optimizers["optimizer"]
         opt.zero_grad(set_to_none=True)
         total.backward()
