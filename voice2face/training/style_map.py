@@ -95,7 +95,7 @@ def off_diagonal_covariance(values: torch.Tensor) -> torch.Tensor:
     """Mean squared covariance between different coordinates (0 for uncorrelated coordinates)."""
     centred = values - values.mean(0)
     cov = centred.T @ centred / max(len(values) - 1, 1)
-    return (cov - torch.diag(torch.diagonal(cov))).square().sum() / (cov.shape[0] * (cov.shape[0] - 1))
+    return (cov - torch.diag(torch.diagonal(cov))).square().sum() / max(cov.shape[0] * (cov.shape[0] - 1), 1)
 
 
 class StyleMapStage(Stage):
