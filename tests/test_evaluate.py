@@ -119,6 +119,8 @@ def test_evaluate_command_writes_both_protocols(gan_run, grader_run, tiny_datase
     whole = judged["durations"]["whole"]
     assert 0 <= whole["face_found"]["value"] <= 1 and whole["diversity"]["value"] > 0
     assert whole["diversity"]["ci95"][0] <= whole["diversity"]["value"] <= whole["diversity"]["ci95"][1]
+    for name in ("same_gender_speaker_auc_face", "same_gender_speaker_auc_voice"):  # three clips a speaker: both reported
+        assert 0 <= whole[name]["value"] <= 1 and whole[name]["n"] == 4
     assert report["checkpoint"] == str(gan_run) and report["paper"]["matching_1to2"] == 0.7607
     assert (tmp_path / "sweep_paired.png").stat().st_size > 1000
     assert Image.open(tmp_path / "faces_synthetic.png").size == (3 * 64, 4 * 64)  # a row per speaker, a column per clip
@@ -153,6 +155,24 @@ def test_pair_distances_resample_speakers_not_faces():
     assert np.isnan(speaker_pair_mean(descriptors, owner, np.array([0, 0]), same=False))  # one speaker drawn twice: no pair
 
 
+def test_same_gender_speaker_auc_compares_one_speakers_clips_with_two_speakers_of_one_gender():
+    from scipy.spatial.distance import cdist
+
+    from voice2face.evaluate.judged import same_gender_speaker_auc
+
+    owner, gender = np.repeat([0, 1, 2], 2), np.repeat(["m", "m", "f"], 2)
+    everyone = np.arange(3)
+    # the two men sit far apart, each speaker's clips 1 apart: distance always tells the men apart
+    apart = cdist(*[np.array([[0.0], [1.0], [10.0], [11.0], [0.5], [1.5]])] * 2)
+    assert same_gender_speaker_auc(apart, owner, gender, everyone) == 1.0
+    # the two men's clips interleave (0, 2 and 1, 3): a man's own clips are never the closer pair
+    mixed = cdist(*[np.array([[0.0], [2.0], [1.0], [3.0], [0.5], [1.5]])] * 2)
+    assert same_gender_speaker_auc(mixed, owner, gender, everyone) < 0.5
+    # the woman near the first man does not count: she is of the other gender
+    assert np.isnan(same_gender_speaker_auc(apart, owner, gender, np.array([0, 2])))
+    assert np.isnan(same_gender_speaker_auc(apart, owner, gender, np.array([1, 1])))  # one man drawn twice: no pair of two men
+
+
 def test_face_sheet_rows_are_speakers_and_one_clip_speakers_share_a_row():
     shade = lambda v: Image.new("RGB", (4, 4), (v, v, v))  # noqa: E731
     # speaker 0 has two faces, speaker 1 one (its row repeats it), speaker 2 none (no row)
@@ -162,4 +182,3 @@ def test_face_sheet_rows_are_speakers_and_one_clip_speakers_share_a_row():
     # nine speakers of one clip each (the talking pairs): all nine, side by side
     sheet = np.asarray(face_sheet([shade(v) for v in range(9)], list(range(9)), 9))
     assert sheet.shape == (4, 36, 3) and [sheet[0, 4 * k, 0] for k in range(9)] == list(range(9))
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -18,28 +19,37 @@ from ..pipeline import Voice2Face
 from .stats import rate
 
 
+@dataclass
+class GeneratedFaces:
+    """Per duration, one face (3, S, S) per kept clip and the voice embedding it was drawn from."""
+
+    faces: dict[float | None, list[torch.Tensor]]
+    embeddings: dict[float | None, list[torch.Tensor]]
+    kept: list[int]  # indices of the clips used
+
+
 @torch.no_grad()
-def generated_faces(model: Voice2Face, clips: Sequence[Path], durations: Sequence[float | None]) -> tuple[dict, list[int]]:
-    """Per duration, one face (3, S, S) per clip, from the pipeline's own pieces, shrunk to the judges'
-    size if it is drawn larger (S = min(the model's size, JUDGE_SIZE)); and the indices of the clips
-    used (a clip without usable speech is skipped, not fatal)."""
-    generated: dict[float | None, list[torch.Tensor]] = {d: [] for d in durations}
-    kept = []
+def generated_faces(model: Voice2Face, clips: Sequence[Path], durations: Sequence[float | None]) -> GeneratedFaces:
+    """Faces from the pipeline's own pieces, shrunk to the judges' size if drawn larger
+    (S = min(the model's size, JUDGE_SIZE)); a clip without usable speech is skipped, not fatal."""
+    generated = GeneratedFaces({d: [] for d in durations}, {d: [] for d in durations}, [])
     for k, clip in enumerate(tqdm(clips, desc="generating", unit="clip")):
         try:
             features = voice_features(clip, model.front_end)
         except Voice2FaceError:
             continue
         cuts = plan_cuts(features.shape[-1], durations, model.front_end)
-        faces = model.generator(model.embed_cuts(features, cuts))
+        embeddings = model.embed_cuts(features, cuts)
+        faces = model.generator(embeddings)
         if faces.shape[-1] > JUDGE_SIZE:  # 1024-px faces of hundreds of clips would not fit in memory
             faces = F.interpolate(faces, size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear", antialias=True)
-        for d, face in zip(durations, faces.cpu()):
-            generated[d].append(face)
-        kept.append(k)
-    if not kept:
+        for d, face, embedding in zip(durations, faces.cpu(), embeddings.cpu()):
+            generated.faces[d].append(face)
+            generated.embeddings[d].append(embedding)
+        generated.kept.append(k)
+    if not generated.kept:
         raise Voice2FaceError("No evaluation clip holds usable speech.")
-    return generated, kept
+    return generated
 
 
 def gender_agreement(said: np.ndarray, truth: np.ndarray) -> dict:

@@ -12,10 +12,15 @@ on synthetic ones. Per duration of speech:
   speakers (dlib's same-person threshold is 0.6; real photos of different
   people are about 0.84 apart, reported beside it when photos are given);
 - consistency: mean dlib distance between the faces of one speaker's
-  different clips (lower is more consistent).
+  different clips (lower is more consistent);
+- same_gender_speaker_auc_face / _voice (where speakers have several clips):
+  how well the faces' dlib distance, and the voice embeddings' distance, tell
+  two clips of one speaker from clips of two speakers of one gender (ROC AUC;
+  0.5: not at all). The voice's figure is what the encoder gives the map to work
+  with: faces cannot tell apart speakers whose voice embeddings do not.
 
-Rates have Wilson intervals; diversity and consistency are resampled over
-speakers (bootstrap), since pairs of faces share speakers.
+Rates have Wilson intervals; the distance figures are resampled over speakers
+(bootstrap), since pairs of clips share speakers.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from typing import Sequence
 import numpy as np
 import torch
 from PIL import Image
+from scipy.spatial.distance import cdist
+from scipy.stats import mannwhitneyu
 
 from ..images import to_pil
 from ..judges import AgeGenderJudge, FaceDescriptor, mean_pairwise_distance
@@ -99,14 +106,14 @@ def judge_speakers(
     Returns the report, the faces per duration and each face's speaker index (for a face sheet)."""
     durations = list(durations) + ([None] if None not in durations else [])
     clips = [(k, c) for k, s in enumerate(speakers) for c in s.clips[:clips_per_speaker]]
-    generated, kept = generated_faces(model, [c for _, c in clips], durations)
-    owner = np.array([clips[k][0] for k in kept])
+    generated = generated_faces(model, [c for _, c in clips], durations)
+    owner = np.array([clips[k][0] for k in generated.kept])
     truth = np.array([speakers[k].gender for k in owner])
     ages = np.array([speakers[k].age if speakers[k].age is not None else np.nan for k in owner])
     judge, descriptor = AgeGenderJudge(), FaceDescriptor()
     results, faces_by_duration = {}, {}
     for d in durations:
-        faces = to_pil(torch.stack(generated[d]))
+        faces = to_pil(torch.stack(generated.faces[d]))
         faces_by_duration[d] = faces
         readings = judge.read(faces)
         said = np.array([r.gender for r in readings])
@@ -115,6 +122,13 @@ def judge_speakers(
         usable = found & np.isfinite(ages)
         descriptors = descriptor.describe(faces)
         matching = true_face_matching(faces, owner, speakers) if all(s.face for s in speakers) else {}
+        separation = {}
+        if np.bincount(owner).max() > 1:  # some speaker has several clips
+            for name, rows in (("face", descriptors), ("voice", torch.stack(generated.embeddings[d]).numpy())):
+                distances = cdist(rows, rows)
+                separation[f"same_gender_speaker_auc_{name}"] = bootstrap(
+                    lambda units: same_gender_speaker_auc(distances, owner, truth, units), len(speakers), seed
+                )
         results[duration_label(d)] = {
             **matching,
             "face_found": rate(found),
@@ -122,13 +136,14 @@ def judge_speakers(
             "age_correlation": correlation(judged_age[usable], ages[usable]),
             "diversity": bootstrap(lambda units: speaker_pair_mean(descriptors, owner, units, same=False), len(speakers), seed),
             "consistency": bootstrap(lambda units: speaker_pair_mean(descriptors, owner, units, same=True), len(speakers), seed),
+            **separation,
         }
     report = {
         "checkpoint": str(model.path) if model.path else "(in memory)",
         "trained_on": model.info.trained_on,
-        "description": f"{len(speakers)} held-out speakers, {len(kept)} clips",
+        "description": f"{len(speakers)} held-out speakers, {len(generated.kept)} clips",
         "speakers": [s.name for s in speakers],
-        "clips": len(kept),
+        "clips": len(generated.kept),
         "chance": {"gender_agreement": majority_share(truth)},
         "durations": results,
     }
@@ -150,16 +165,38 @@ def real_photo_reference(folder: str | Path, n: int = 100, seed: int = 0) -> dic
     }
 
 
+def resampled_rows(owner: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows (clips) of the speakers drawn as `units`, and each row's draw: a speaker drawn twice
+    is two speakers here, whose clips must not be paired as different speakers' (same owner)."""
+    if not len(units):
+        return np.array([], int), np.array([], int)
+    rows = np.concatenate([np.flatnonzero(owner == u) for u in units])
+    draws = np.concatenate([np.full((owner == u).sum(), k) for k, u in enumerate(units)])
+    return rows, draws
+
+
 def speaker_pair_mean(descriptors: np.ndarray, owner: np.ndarray, units: np.ndarray, same: bool) -> float:
     """Mean distance between faces of the same (or different) speakers, speakers resampled as `units`."""
-    rows = np.concatenate([np.flatnonzero(owner == u) for u in units]) if len(units) else np.array([], int)
-    # a speaker drawn twice is two speakers here: relabel by draw so its copies count as different speakers
-    labels = np.concatenate([np.full((owner == u).sum(), k) for k, u in enumerate(units)]) if len(units) else rows
+    rows, draws = resampled_rows(owner, units)
     if same:
-        distances = mean_pairwise_distance(descriptors[rows], labels, same=True)
+        distances = mean_pairwise_distance(descriptors[rows], draws, same=True)
     else:
         distinct = owner[rows]
         i, j = np.triu_indices(len(rows), k=1)
         keep = distinct[i] != distinct[j]
         distances = np.linalg.norm(descriptors[rows][i[keep]] - descriptors[rows][j[keep]], axis=1)
     return float(distances.mean()) if len(distances) else float("nan")
+
+
+def same_gender_speaker_auc(distances: np.ndarray, owner: np.ndarray, gender: np.ndarray, units: np.ndarray) -> float:
+    """The chance that two clips of one speaker lie closer (`distances`, clip by clip) than two clips of
+    two speakers of one gender (ROC AUC: 0.5 when distance says nothing of who speaks, 1 when it always
+    does), speakers resampled as `units`; NaN without both kinds of pair."""
+    rows, draws = resampled_rows(owner, units)
+    i, j = np.triu_indices(len(rows), k=1)
+    same = draws[i] == draws[j]
+    different = (owner[rows[i]] != owner[rows[j]]) & (gender[rows[i]] == gender[rows[j]])
+    if not same.any() or not different.any():
+        return float("nan")
+    between, within = distances[rows[i[different]], rows[j[different]]], distances[rows[i[same]], rows[j[same]]]
+    return float(mannwhitneyu(between, within).statistic / (len(between) * len(within)))

@@ -147,8 +147,8 @@ def evaluate(
     means, mean_ids = identity_means(real_faces, real_ids)
 
     clips = [(idx, voice) for idx, ident in enumerate(identities) for voice in ident.voices[:voices_per_identity]]
-    generated, kept = generated_faces(model, [v for _, v in clips], durations)
-    voice_ids = np.array([clips[k][0] for k in kept])
+    generated = generated_faces(model, [v for _, v in clips], durations)
+    voice_ids = np.array([clips[k][0] for k in generated.kept])
     genders = {idx: ident.gender for idx, ident in enumerate(identities)}
     truth = np.array([genders[i] or "" for i in voice_ids])
 
@@ -156,10 +156,10 @@ def evaluate(
     rng = np.random.default_rng(seed)
     random_trials = sample_trials(voice_ids, real_ids, genders, trials, False, rng)
     gender_trials = sample_trials(voice_ids, real_ids, genders, trials, True, rng)
-    whole = grader.embed(torch.stack(generated[None]))
+    whole = grader.embed(torch.stack(generated.faces[None]))
     results = {}
     for d in durations:
-        faces = torch.stack(generated[d])
+        faces = torch.stack(generated.faces[d])
         emb = grader.embed(faces)
         said = np.array([a.gender for a in judge.read(to_pil(faces))])
         recalls = recall_at_k(emb, voice_ids, means, mean_ids, ks)
