@@ -131,9 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate",
         help="score a checkpoint on held-out speakers: packaged face judges, and 1:2 matching where faces exist",
-        description="Judged protocol (face found, gender, age, dlib diversity and consistency, how well faces and voice embeddings tell same-gender speakers apart) on held-out real "
-        "speakers (--real-voices) and held-out identities of --data (its --split); the paper's 1:2 matching "
-        "and retrieval too when --grader is given and the identities have faces. Prints tables, writes results.json, plots and face sheets.",
+        description="Judged protocol (face found, gender, age, dlib diversity and consistency, and how well the faces and "
+        "the voice embeddings tell same-gender speakers apart) on held-out real speakers (--real-voices) and held-out "
+        "identities of --data (its --split); the paper's 1:2 matching and retrieval too when --grader is given and the "
+        "identities have faces. Prints tables, writes results.json, plots and face sheets.",
     )
     evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="model to score")
     add_data_args(evaluate, required=False)
