@@ -145,14 +145,18 @@ def test_bootstrap_over_speakers_and_correlation_intervals():
 
 
 def test_pair_distances_resample_speakers_not_faces():
+    from scipy.spatial.distance import cdist
+
     from voice2face.evaluate.judged import speaker_pair_mean
 
     # speakers 0 and 1: two faces each, 1 apart within a speaker, 10 apart between speakers
     descriptors = np.array([[0.0], [1.0], [10.0], [11.0]])
-    owner = np.array([0, 0, 1, 1])
-    assert speaker_pair_mean(descriptors, owner, np.array([0, 1]), same=True) == pytest.approx(1.0)
-    assert speaker_pair_mean(descriptors, owner, np.array([0, 1]), same=False) == pytest.approx(10.0)
-    assert np.isnan(speaker_pair_mean(descriptors, owner, np.array([0, 0]), same=False))  # one speaker drawn twice: no pair
+    distances, owner = cdist(descriptors, descriptors), np.array([0, 0, 1, 1])
+    assert speaker_pair_mean(distances, owner, np.array([0, 1]), same=True) == pytest.approx(1.0)
+    assert speaker_pair_mean(distances, owner, np.array([0, 1]), same=False) == pytest.approx(10.0)
+    assert np.isnan(speaker_pair_mean(distances, owner, np.array([0, 0]), same=False))  # one speaker drawn twice: no pair
+    # ... but its two copies count as two speakers' clips for consistency: 1 apart within each copy
+    assert speaker_pair_mean(distances, owner, np.array([0, 0]), same=True) == pytest.approx(1.0)
 
 
 def test_same_gender_speaker_auc_compares_one_speakers_clips_with_two_speakers_of_one_gender():

@@ -121,11 +121,12 @@ def judge_speakers(
         judged_age = np.array([r.age for r in readings], dtype=float)
         usable = found & np.isfinite(ages)
         descriptors = descriptor.describe(faces)
+        face_distances = cdist(descriptors, descriptors)
         matching = true_face_matching(faces, owner, speakers) if all(s.face for s in speakers) else {}
         separation = {}
         if np.bincount(owner).max() > 1:  # some speaker has several clips
-            for name, rows in (("face", descriptors), ("voice", torch.stack(generated.embeddings[d]).numpy())):
-                distances = cdist(rows, rows)
+            voices = torch.stack(generated.embeddings[d]).numpy()
+            for name, distances in (("face", face_distances), ("voice", cdist(voices, voices))):
                 separation[f"same_gender_speaker_auc_{name}"] = bootstrap(
                     lambda units: same_gender_speaker_auc(distances, owner, truth, units), len(speakers), seed
                 )
@@ -134,8 +135,8 @@ def judge_speakers(
             "face_found": rate(found),
             **gender_agreement(said, truth),
             "age_correlation": correlation(judged_age[usable], ages[usable]),
-            "diversity": bootstrap(lambda units: speaker_pair_mean(descriptors, owner, units, same=False), len(speakers), seed),
-            "consistency": bootstrap(lambda units: speaker_pair_mean(descriptors, owner, units, same=True), len(speakers), seed),
+            "diversity": bootstrap(lambda units: speaker_pair_mean(face_distances, owner, units, same=False), len(speakers), seed),
+            "consistency": bootstrap(lambda units: speaker_pair_mean(face_distances, owner, units, same=True), len(speakers), seed),
             **separation,
         }
     report = {
@@ -165,38 +166,33 @@ def real_photo_reference(folder: str | Path, n: int = 100, seed: int = 0) -> dic
     }
 
 
-def resampled_rows(owner: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rows (clips) of the speakers drawn as `units`, and each row's draw: a speaker drawn twice
-    is two speakers here, whose clips must not be paired as different speakers' (same owner)."""
+def resampled_pairs(owner: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of clips of the speakers drawn as `units`: the two clips' rows, and whether they are
+    clips of one draw. A speaker drawn twice is two speakers here, but the pairs across its two
+    copies (same owner, other draw) are clips of neither one speaker nor two."""
     if not len(units):
-        return np.array([], int), np.array([], int)
+        return np.array([], int), np.array([], int), np.array([], bool)
     rows = np.concatenate([np.flatnonzero(owner == u) for u in units])
     draws = np.concatenate([np.full((owner == u).sum(), k) for k, u in enumerate(units)])
-    return rows, draws
+    i, j = np.triu_indices(len(rows), k=1)
+    return rows[i], rows[j], draws[i] == draws[j]
 
 
-def speaker_pair_mean(descriptors: np.ndarray, owner: np.ndarray, units: np.ndarray, same: bool) -> float:
-    """Mean distance between faces of the same (or different) speakers, speakers resampled as `units`."""
-    rows, draws = resampled_rows(owner, units)
-    if same:
-        distances = mean_pairwise_distance(descriptors[rows], draws, same=True)
-    else:
-        distinct = owner[rows]
-        i, j = np.triu_indices(len(rows), k=1)
-        keep = distinct[i] != distinct[j]
-        distances = np.linalg.norm(descriptors[rows][i[keep]] - descriptors[rows][j[keep]], axis=1)
-    return float(distances.mean()) if len(distances) else float("nan")
+def speaker_pair_mean(distances: np.ndarray, owner: np.ndarray, units: np.ndarray, same: bool) -> float:
+    """Mean distance (`distances`, clip by clip) between faces of the same (or different) speakers,
+    speakers resampled as `units`."""
+    a, b, one_draw = resampled_pairs(owner, units)
+    keep = one_draw if same else owner[a] != owner[b]
+    return float(distances[a[keep], b[keep]].mean()) if keep.any() else float("nan")
 
 
 def same_gender_speaker_auc(distances: np.ndarray, owner: np.ndarray, gender: np.ndarray, units: np.ndarray) -> float:
     """The chance that two clips of one speaker lie closer (`distances`, clip by clip) than two clips of
     two speakers of one gender (ROC AUC: 0.5 when distance says nothing of who speaks, 1 when it always
     does), speakers resampled as `units`; NaN without both kinds of pair."""
-    rows, draws = resampled_rows(owner, units)
-    i, j = np.triu_indices(len(rows), k=1)
-    same = draws[i] == draws[j]
-    different = (owner[rows[i]] != owner[rows[j]]) & (gender[rows[i]] == gender[rows[j]])
-    if not same.any() or not different.any():
+    a, b, within = resampled_pairs(owner, units)
+    between = (owner[a] != owner[b]) & (gender[a] == gender[b])
+    if not within.any() or not between.any():
         return float("nan")
-    between, within = distances[rows[i[different]], rows[j[different]]], distances[rows[i[same]], rows[j[same]]]
-    return float(mannwhitneyu(between, within).statistic / (len(between) * len(within)))
+    closer = mannwhitneyu(distances[a[between], b[between]], distances[a[within], b[within]]).statistic
+    return float(closer / (between.sum() * within.sum()))
