@@ -356,3 +356,123 @@ def test_off_diagonal_covariance_sees_speakers_on_one_line():
     assert off_diagonal_covariance(spread).item() < 1e-3
     assert off_diagonal_covariance(on_a_line).item() == pytest.approx(on_a_line[:, 0].var().item() ** 2, rel=1e-4)
 
+
+
+# --------------------------------------------------------------------------- the small (quarter-size) face head
+
+
+def tiny_synthesis_with_head(hidden: int = 8) -> SynthesisNetwork:
+    """A random network whose faces are not all but zero: each modulation starts where it keeps the scale."""
+    torch.manual_seed(0)
+    synthesis = SynthesisNetwork(widths=(32, 32, 16, 8), small_head=hidden).eval()
+    with torch.no_grad():
+        for module in synthesis.modules():
+            if isinstance(module, StyledConv):
+                module.modulation.bias.fill_(1 / module.scale)
+        for block in synthesis.blocks:
+            block.up_modulation.bias.fill_(1.0)
+        synthesis.to_wavelets_modulation.bias.fill_(1 / synthesis.to_wavelets_scale)
+        synthesis.to_wavelets.mul_(0.5 / synthesis(torch.randn(4, 512, generator=torch.Generator().manual_seed(9))).std())
+    return synthesis
+
+
+def test_small_head_draws_a_quarter_size_face_from_the_third_block_from_the_end():
+    synthesis = tiny_synthesis_with_head()
+    assert synthesis.size == 64 and synthesis.small_size == 16
+    style = torch.randn(2, 512)
+    assert synthesis(style, small=True).shape == (2, 3, 16, 16)
+    assert SynthesisNetwork(widths=(32, 32, 16, 8)).small_size is None
+    with pytest.raises(ValueError):
+        SynthesisNetwork(widths=(32, 32, 16, 8))(style, small=True)
+
+
+def test_small_head_starts_as_the_block_it_replaces():
+    """`from_block` copies the block's modulated inverse wavelet step and its first conv (cut to `hidden`
+    channels): before training, the head's hidden features are that conv's, less the fixed noise."""
+    from voice2face.models.stylegan import LEAK, SmallFaceHead, haar_inverse
+
+    synthesis = tiny_synthesis_with_head()
+    block = synthesis.blocks[-2]
+    head = SmallFaceHead.from_block(block, hidden=4)
+    style = torch.randn(2, 512)
+    with torch.no_grad():
+        x = synthesis.features(style, len(synthesis.blocks) - 2)
+        up = haar_inverse(x * block.up_modulation(style)[:, :, None, None])
+        block.conv1.noise.zero_()
+        expected = block.conv1(up.clone(), style)[:, :4]
+        mid = up * head.modulation(style)[:, :, None, None]
+        mid = F.conv2d(mid, head.weight_dw, padding=1, groups=mid.shape[1])
+        got = F.leaky_relu(F.conv2d(mid, head.weight, head.bias), LEAK)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_distilling_the_small_head_brings_it_close_to_the_shrunk_full_face():
+    from voice2face.models.stylegan import SmallFaceHead
+    from voice2face.training.small_face import distil_head, shrink
+
+    synthesis = tiny_synthesis_with_head()
+    synthesis.small_head = SmallFaceHead.from_block(synthesis.blocks[-2], hidden=8)  # where distilling starts
+    rng = torch.Generator().manual_seed(1)
+    basis = torch.randn(3, 512, generator=rng)  # the app's styles vary along a few directions, not all 512
+    styles = torch.randn(48, 3, generator=rng) @ basis / 3**0.5
+    test = styles[:6]  # whole faces, where training saw windows (a tiny head overfits 48 styles)
+
+    def error() -> float:
+        with torch.no_grad():
+            return float(F.mse_loss(synthesis(test, small=True), shrink(synthesis(test), synthesis.small_size)))
+
+    before = error()
+    synthesis.small_head, losses = distil_head(synthesis, styles, hidden=8, steps=300, batch=16, lr=5e-3, seed=0)
+    assert losses[-1] < losses[0] / 2
+    assert error() < before / 3
+
+
+def test_small_face_head_width_is_checked_in_the_config():
+    bad = ModelConfig(generator=GeneratorConfig(backend="stylegan", small_face_head=-1))
+    assert any("small_face_head" in p for p in check_model_config(bad))
+    shallow = ModelConfig(generator=GeneratorConfig(backend="stylegan", synthesis_widths=(16, 8), small_face_head=8))
+    assert any("small_face_head" in p for p in check_model_config(shallow))
+    assert not check_model_config(ModelConfig(generator=GeneratorConfig(backend="stylegan", small_face_head=64)))
+
+
+def test_openvino_compiles_the_small_graph_first_and_the_full_one_when_asked(tmp_path):
+    from voice2face.models.stylegan_openvino import OpenVINOSynthesis
+
+    synthesis = tiny_synthesis_with_head()
+    styles = torch.randn(3, 512)
+    with torch.inference_mode():
+        small, full = synthesis(styles, small=True), synthesis(styles)
+    compiled = OpenVINOSynthesis(synthesis, cache_dir=tmp_path)
+    assert compiled.compiled == ["small"]  # the page's graph only, until a full-size face is asked for
+    torch.testing.assert_close(compiled(styles, small=True), small, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(compiled(styles), full, atol=1e-4, rtol=1e-4)
+    assert sorted(compiled.compiled) == ["full", "small"]
+    saved = sorted(p.name for p in compiled.cache.glob("*.xml"))
+    assert saved == ["full.xml", "small.xml"]
+    # a restart reads the saved graphs back and draws the same faces
+    again = OpenVINOSynthesis(synthesis, cache_dir=tmp_path)
+    assert again.cache == compiled.cache
+    torch.testing.assert_close(again(styles, small=True), small, atol=1e-4, rtol=1e-4)
+    # other weights, another folder: a cache never serves a stale network
+    with torch.no_grad():
+        synthesis.small_head.rgb_bias.add_(0.5)
+    changed = OpenVINOSynthesis(synthesis, cache_dir=tmp_path)
+    assert changed.cache != compiled.cache
+    torch.testing.assert_close(changed(styles, small=True), small + 0.5, atol=1e-4, rtol=1e-4)
+
+
+def test_openvino_rebuilds_a_damaged_cache_and_serves_without_a_writable_one(tmp_path):
+    from voice2face.models.stylegan_openvino import OpenVINOSynthesis
+
+    synthesis = tiny_synthesis_with_head()
+    styles = torch.randn(2, 512)
+    with torch.inference_mode():
+        small = synthesis(styles, small=True)
+    first = OpenVINOSynthesis(synthesis, cache_dir=tmp_path)
+    (first.cache / "small.xml").write_text("<not a graph")
+    torch.testing.assert_close(OpenVINOSynthesis(synthesis, cache_dir=tmp_path)(styles, small=True), small, atol=1e-4, rtol=1e-4)
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder would go")
+    unwritable = OpenVINOSynthesis(synthesis, cache_dir=blocked)
+    assert unwritable.cache is None
+    torch.testing.assert_close(unwritable(styles, small=True), small, atol=1e-4, rtol=1e-4)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINTS / "default"
 #: The pretrained GE2E encoder that ships with voice2face (weights from the resemblyzer wheel, Apache-2.0).
 GE2E_CHECKPOINT = CHECKPOINTS / "ge2e"
+#: Where the app keeps its compiled face networks between starts: $VOICE2FACE_CACHE, else ~/.cache/voice2face.
+OPENVINO_CACHE = Path(os.environ.get("VOICE2FACE_CACHE") or Path.home() / ".cache" / "voice2face") / "openvino"
 
 
 def voice_encoder_checkpoint(name: str) -> Path:

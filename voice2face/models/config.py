@@ -49,6 +49,8 @@ class GeneratorConfig:
     synthesis_widths: tuple[int, ...] = (512, 512, 512, 512, 512, 256, 128, 64)
     identity_axes: int = 32
     identity_spread: float = 1.0  # stylegan: identity coordinates are multiplied by this before they place the face
+    # stylegan: channels of the distilled head that draws quarter-size (256-px) faces from an earlier block; 0: none
+    small_face_head: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,11 @@ def check_model_config(config: ModelConfig) -> list[str]:
         2 <= len(widths) <= 8 and all(isinstance(v, int) and not isinstance(v, bool) and 4 <= v <= 512 and v % 4 == 0 for v in widths)
     ):
         problems.append(f"generator.synthesis_widths must list 2 to 8 multiples of 4 from 4 to 512 (faces up to 1024 px), got {list(widths)}")
+    head = config.generator.small_face_head
+    if not (isinstance(head, int) and not isinstance(head, bool) and 0 <= head <= 512):
+        problems.append(f"generator.small_face_head must be a whole number from 0 to 512, got {head!r}")
+    elif head and len(widths) < 4:
+        problems.append("generator.small_face_head needs at least 3 synthesis blocks (4 synthesis_widths)")
     if config.generator.backend == "stylegan" and not 1 <= config.generator.identity_axes <= 64:
         problems.append("generator.identity_axes must be 1 to 64")
     spread = config.generator.identity_spread

@@ -6,7 +6,9 @@ Haar wavelet coefficients that an inverse wavelet transform doubles in size at
 every block. Two parts:
 
 - `MappingNetwork`: z (512, N(0, I)) -> style w (512). Eight linear layers.
-- `SynthesisNetwork`: w -> (3, 1024, 1024) face in [-1, 1].
+- `SynthesisNetwork`: w -> (3, 1024, 1024) face in [-1, 1]; or, through its
+  `SmallFaceHead` (ours, distilled from the full network), a 256-px face that
+  skips the last two blocks, where three quarters of the work is.
 
 This is the network in its inference form, as MobileStyleGAN ships it: the
 demodulation of each convolution uses a fixed style statistic, so it is folded
@@ -109,11 +111,58 @@ class SynthesisBlock(nn.Module):
         return self.conv2(self.conv1(x, style), style)
 
 
+class SmallFaceHead(nn.Module):
+    """Features of the third block from the end (S/8 px) -> an RGB face of S/4 px, S the full size.
+
+    Shaped like the block it replaces, but narrower and straight to pixels: the features modulated and
+    inverse-wavelet transformed to twice the size, one depthwise-separable modulated conv of `hidden`
+    channels (no noise: the fixed noise of the skipped blocks changes the shrunk face by under 1e-3),
+    and a modulated 1x1 conv to RGB. Its weights are distilled from the full network's faces shrunk
+    to S/4 (`voice2face/training/small_face.py`); `from_block` starts it from the block it replaces."""
+
+    def __init__(self, channels_in: int, hidden: int, style_dim: int = STYLE_DIM):
+        super().__init__()
+        self.up_modulation = nn.Linear(style_dim, channels_in)
+        self.modulation = nn.Linear(style_dim, channels_in // 4)
+        self.weight_dw = nn.Parameter(torch.randn(channels_in // 4, 1, 3, 3) / 3)
+        self.weight = nn.Parameter(torch.randn(hidden, channels_in // 4, 1, 1) / math.sqrt(channels_in // 4))
+        self.bias = nn.Parameter(torch.zeros(hidden))
+        self.rgb_modulation = nn.Linear(style_dim, hidden)
+        self.to_rgb = nn.Parameter(torch.randn(3, hidden, 1, 1) / math.sqrt(hidden))
+        self.rgb_bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
+
+    @classmethod
+    def from_block(cls, block: SynthesisBlock, hidden: int) -> "SmallFaceHead":
+        """A head whose first layers are `block`'s (its first conv cut to `hidden` channels), for distilling."""
+        conv = block.conv1
+        head = cls(block.up_modulation.out_features, hidden, block.up_modulation.in_features)
+        with torch.no_grad():
+            head.up_modulation.load_state_dict(block.up_modulation.state_dict())
+            head.modulation.weight.copy_(conv.modulation.weight * conv.scale)
+            head.modulation.bias.copy_(conv.modulation.bias * conv.scale)
+            head.weight_dw.copy_(conv.weight_dw)
+            head.weight.copy_(conv.weight[:hidden])
+            head.bias.copy_(conv.bias.view(-1)[:hidden])
+            head.rgb_modulation.weight.zero_()
+            head.rgb_modulation.bias.fill_(1.0)
+        return head
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        x = haar_inverse(x * self.up_modulation(style)[:, :, None, None])
+        x = x * self.modulation(style)[:, :, None, None]
+        x = F.conv2d(x, self.weight_dw, padding=1, groups=x.shape[1])
+        x = F.leaky_relu(F.conv2d(x, self.weight, self.bias), LEAK)
+        return F.conv2d(x * self.rgb_modulation(style)[:, :, None, None], self.to_rgb) + self.rgb_bias
+
+
 class SynthesisNetwork(nn.Module):
     """w -> face: a learned 4x4 input, a styled 3x3 conv, seven doubling blocks, then the
-    last block's features as RGB wavelet coefficients (a modulated 1x1 conv), inverted once more."""
+    last block's features as RGB wavelet coefficients (a modulated 1x1 conv), inverted once more.
 
-    def __init__(self, widths: tuple[int, ...] = MOBILE_STYLEGAN_WIDTHS, style_dim: int = STYLE_DIM):
+    With `small_head` channels (0: none), it also carries a `SmallFaceHead` that draws faces of a
+    quarter of the size from the third block from the end (`forward(style, small=True)`)."""
+
+    def __init__(self, widths: tuple[int, ...] = MOBILE_STYLEGAN_WIDTHS, style_dim: int = STYLE_DIM, small_head: int = 0):
         super().__init__()
         self.input = nn.Parameter(torch.randn(1, widths[0], 4, 4))
         self.stem = StyledConv(widths[0], widths[0], 4, depthwise=False, style_dim=style_dim)
@@ -123,15 +172,31 @@ class SynthesisNetwork(nn.Module):
         self.to_wavelets_scale = 1 / math.sqrt(widths[-1])
         self.to_wavelets = nn.Parameter(torch.randn(12, widths[-1], 1, 1))
         self.to_wavelets_bias = nn.Parameter(torch.zeros(1, 12, 1, 1))
+        self.small_head = SmallFaceHead(widths[-3], small_head, style_dim) if small_head else None
 
     @property
     def size(self) -> int:
         """Side of the images it draws, in pixels."""
         return 8 * 2 ** len(self.blocks)
 
-    def forward(self, style: torch.Tensor) -> torch.Tensor:
+    @property
+    def small_size(self) -> int | None:
+        """Side of the images its small head draws (None: it has none)."""
+        return self.size // 4 if self.small_head is not None else None
+
+    def features(self, style: torch.Tensor, blocks: int) -> torch.Tensor:
+        """The features after the stem and the first `blocks` blocks."""
         x = self.stem(self.input.expand(style.shape[0], -1, -1, -1), style)
-        for block in self.blocks:
+        for block in self.blocks[:blocks]:
             x = block(x, style)
+        return x
+
+    def forward(self, style: torch.Tensor, small: bool = False) -> torch.Tensor:
+        """(B, 3, size, size) faces in [-1, 1]; with `small`, (B, 3, small_size, small_size) through the small head."""
+        if small:
+            if self.small_head is None:
+                raise ValueError("this synthesis network has no small head")
+            return self.small_head(self.features(style, len(self.blocks) - 2), style)
+        x = self.features(style, len(self.blocks))
         x = x * (self.to_wavelets_modulation(style) * self.to_wavelets_scale)[:, :, None, None]
         return haar_inverse(F.conv2d(x, self.to_wavelets) + self.to_wavelets_bias)

@@ -1,75 +1,162 @@
-"""Our synthesis network compiled by OpenVINO for the CPU: the same faces, 1.3x faster each.
+"""Our synthesis network compiled by OpenVINO for the CPU: the same faces, faster, and quick to start.
 
 `ov.convert_model` traces `SynthesisNetwork` (our PyTorch module, our weights)
-into OpenVINO's graph once, at start-up (about 5 s on 2 cores); after that a
-1024-px face takes about 0.30 s instead of 0.39 s in PyTorch on this machine
-(benchmarks/bench_inference.py), and matches PyTorch's to about 3e-6. It is
-for serving only (no gradients): the web app switches to it when it starts.
+into OpenVINO's graph; it matches PyTorch's faces to about 3e-6. It is for
+serving only (no gradients): the web app switches to it when it starts.
 
-The fixed noise maps are inputs of the graph, not constants: as constants,
-OpenVINO folded each into the bias after it, a channels x size x size map per
-layer (286 MB of constants for 32 MB of weights), and the server held 1.55 GB
-instead of 0.95 GB. Folded, a face took 0.18 s: memory a shared server cannot
-spare, for 0.1 s a face.
+- **Two graphs, compiled when first needed.** The small head's (256 px), which
+  the page draws every face with, is compiled at once; the full 1024-px one
+  only when a full-size face is first asked for (the download), so a server
+  that is never asked for one neither waits for it at start-up nor holds it.
+- **A cache on disk.** Each graph is saved as OpenVINO IR under a key made of
+  the weights' hash and the versions of voice2face and OpenVINO, and OpenVINO
+  keeps its compiled blob beside it (`CACHE_DIR`): a restart reads both back
+  instead of tracing and compiling again. A cache that cannot be written is
+  skipped with a log line; a damaged one is rebuilt.
+- **Noise maps are graph inputs, not constants**: as constants, OpenVINO folded
+  each into the bias after it, a channels x size x size map per layer (286 MB
+  of constants for 32 MB of weights), and the server held 1.55 GB instead of
+  0.95 GB.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import threading
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..memory import return_freed_memory
+from ..version import __version__
 from .stylegan import STYLE_DIM, StyledConv, SynthesisNetwork
+
+log = logging.getLogger(__name__)
+
+#: f32: on CPUs with bf16 units OpenVINO would otherwise round activations to bf16.
+COMPILE_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
 
 
 class NoiseAsInputs(nn.Module):
-    """The synthesis network with its fixed noise maps taken as inputs, for tracing only (see above)."""
+    """The synthesis network (or its small-face path) with its fixed noise maps taken as inputs, for tracing only."""
 
-    def __init__(self, synthesis: SynthesisNetwork):
+    def __init__(self, synthesis: SynthesisNetwork, small: bool):
         super().__init__()
-        self.synthesis = synthesis
-        self.convs = [module for module in synthesis.modules() if isinstance(module, StyledConv)]
+        self.synthesis, self.small = synthesis, small
+        used = [synthesis.stem, *(synthesis.blocks[:-2] if small else synthesis.blocks)]
+        self.convs = [module for part in used for module in part.modules() if isinstance(module, StyledConv)]
 
     def forward(self, style: torch.Tensor, *noises: torch.Tensor) -> torch.Tensor:
         try:
             for conv, noise in zip(self.convs, noises, strict=True):
                 conv.noise_input = noise
-            return self.synthesis(style)
+            return self.synthesis(style, small=self.small)
         finally:
             for conv in self.convs:
                 conv.noise_input = None
 
 
-class OpenVINOSynthesis(nn.Module):
-    """Style (B, 512) -> faces (B, 3, S, S), through OpenVINO."""
+class CompiledGraph:
+    """One traced and compiled graph, with the noise maps to feed it."""
 
-    def __init__(self, synthesis: SynthesisNetwork):
-        super().__init__()
+    def __init__(self, synthesis: SynthesisNetwork, small: bool, cache: Path | None):
         import openvino as ov
 
-        graph, self.noises = openvino_graph(synthesis)
-        # f32: on CPUs with bf16 units OpenVINO would otherwise round activations to bf16
-        self.compiled = ov.Core().compile_model(graph, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        core = ov.Core()
+        self.noises = noise_maps(NoiseAsInputs(synthesis, small))
+        ir = cache / ("small.xml" if small else "full.xml") if cache else None
+        graph = None
+        if ir is not None and ir.is_file():
+            try:
+                graph = core.read_model(str(ir))
+            except RuntimeError as err:  # a damaged cache is rebuilt, not trusted
+                log.warning("rebuilding the OpenVINO cache at %s (%s)", ir.parent, str(err).splitlines()[0])
+        if graph is None:
+            graph, _ = openvino_graph(synthesis, small)
+            if ir is not None:
+                try:
+                    ov.save_model(graph, str(ir), compress_to_fp16=False)
+                except (RuntimeError, OSError) as err:
+                    log.warning("could not keep the compiled face network in %s (%s); it is compiled again at each start", cache, err)
+                    cache = None
+        config = dict(COMPILE_CONFIG, **({"CACHE_DIR": str(cache / "compiled")} if cache else {}))
+        self.compiled = core.compile_model(graph, "CPU", config)
         del graph
         return_freed_memory()
 
-    def forward(self, style: torch.Tensor) -> torch.Tensor:
+    def __call__(self, style: torch.Tensor) -> torch.Tensor:
         request = self.compiled.create_infer_request()  # one per call: concurrent requests must not share one
         request.infer([style.detach().float().cpu().numpy(), *self.noises])
         return torch.from_numpy(request.get_output_tensor(0).data.copy())
 
 
-def openvino_graph(synthesis: SynthesisNetwork):
-    """`synthesis` as an OpenVINO model taking (style, *noise maps), and the noise maps to feed it."""
+def noise_maps(traced: NoiseAsInputs) -> list:
+    return [conv.noise.detach().float().contiguous().numpy().copy() for conv in traced.convs]
+
+
+def openvino_graph(synthesis: SynthesisNetwork, small: bool = False):
+    """`synthesis` (or its small-face path) as an OpenVINO model taking (style, *noise maps), and the noise maps to feed it."""
     import openvino as ov
 
-    traced = NoiseAsInputs(synthesis.eval())
-    noises = [conv.noise.detach().numpy().copy() for conv in traced.convs]
+    traced = NoiseAsInputs(synthesis.eval(), small)
+    noises = noise_maps(traced)
     example = (torch.zeros(1, STYLE_DIM), *(torch.from_numpy(noise) for noise in noises))
     with warnings.catch_warnings():  # OpenVINO traces with torch.jit.trace, which torch 2.13 marks deprecated
         warnings.simplefilter("ignore", DeprecationWarning)
         graph = ov.convert_model(traced, example_input=example, input=[(-1, STYLE_DIM), *(noise.shape for noise in noises)])
     return graph, noises
 
+
+class OpenVINOSynthesis(nn.Module):
+    """Style (B, 512) -> faces (B, 3, S, S) through OpenVINO; `small=True` through the small head's graph."""
+
+    def __init__(self, synthesis: SynthesisNetwork, cache_dir: str | Path | None = None):
+        super().__init__()
+        self.torch_synthesis = synthesis.float().eval()  # the weights, for the graphs not compiled yet
+        self.size, self.small_size = synthesis.size, synthesis.small_size
+        self.cache = writable_cache(Path(cache_dir) / cache_key(synthesis)) if cache_dir else None
+        self._graphs: dict[bool, CompiledGraph] = {}
+        self._lock = threading.Lock()
+        self.graph(small=self.small_size is not None)  # the one the page draws with, now
+
+    def graph(self, small: bool) -> CompiledGraph:
+        """The compiled graph for small or full faces, compiled on first use (one thread compiles, others wait)."""
+        with self._lock:
+            if small not in self._graphs:
+                self._graphs[small] = CompiledGraph(self.torch_synthesis, small, self.cache)
+            return self._graphs[small]
+
+    @property
+    def compiled(self) -> list[str]:
+        """Which graphs are compiled so far: 'small', 'full'."""
+        return [("small" if small else "full") for small in self._graphs]
+
+    def forward(self, style: torch.Tensor, small: bool = False) -> torch.Tensor:
+        if small and self.small_size is None:
+            raise ValueError("this synthesis network has no small head")
+        return self.graph(small)(style)
+
+
+def cache_key(synthesis: SynthesisNetwork) -> str:
+    """A folder name that changes whenever the weights, the architecture or the code that builds the graphs does."""
+    import openvino as ov
+
+    digest = hashlib.sha256(f"{__version__} {ov.get_version()}".encode())
+    for name, tensor in synthesis.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+def writable_cache(folder: Path) -> Path | None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        log.warning("no cache for the compiled face network at %s (%s); it is compiled at each start", folder, err)
+        return None
+    return folder if os.access(folder, os.W_OK) else None
