@@ -38,6 +38,7 @@ from voice2face.images import DISPLAY_SIZE  # noqa: E402
 from voice2face.limits import CACHE_AGE_S, CACHE_MAX_BYTES, CACHE_SWEEP_S, MAX_AUDIO_SECONDS  # noqa: E402
 from voice2face.live import NO_RECORDING, LiveRecordings  # noqa: E402
 from voice2face.memory import limit_malloc_arenas, return_freed_memory  # noqa: E402
+from voice2face.paths import OPENVINO_CACHE  # noqa: E402
 from voice2face.request_size import RequestSizeLimit  # noqa: E402
 from voice2face.webui import (  # noqa: E402
     DEFAULT_CHOICES,
@@ -54,6 +55,7 @@ from voice2face.webui import (  # noqa: E402
     demo_steps,
     example_clips,
     faces_html,
+    full_size_strip,
     image_html,
     is_untrained,
     message_html,
@@ -94,6 +96,10 @@ INTRO = """# voice2face
 Speak for a few seconds or upload a clip: a neural network draws a face from the voice, for the **first 1, 2, 4 and 8 s
 of speech and the whole clip**, side by side.
 """
+
+
+#: The page hands the full-size strip, once drawn, to the browser as a download.
+CLICK_STRIP_FILE = "() => { const link = document.querySelector('#strip-file'); if (link) link.click(); }"
 
 
 def refuse_web_addresses(component: gr.Audio) -> gr.Audio:
@@ -211,7 +217,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
             for out in steps:  # the strip comes in the last step, after the last face
                 yield {faces: faces_html(out.faces)}
             (strip_file,) = files(out.strip)
-            yield {strip: strip_file, strip_download: gr.update(visible=True, value=strip_file), **reading_outputs(out)} | (
+            yield {strip: strip_file, strip_download: gr.update(visible=True), full_size_state: out.full_size, **reading_outputs(out)} | (
                 {live_face: out.faces[out.longest][0], live_caption: out.heard} if live else {}
             )
         except Voice2FaceError as err:
@@ -224,6 +230,16 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         """The message where the faces go; the other panes emptied."""
         return {faces: message_html(message), settle_image: None, spectrogram_image: None, strip: None,
                 strip_download: gr.update(visible=False), notes: "", reading_text_md: "", tune: gr.update(visible=False)}  # fmt: skip
+
+    def download_full_size(full_size):
+        """The download button: every face of the last request drawn again at full size, side by side."""
+        if full_size is None:
+            return gr.skip()
+        try:
+            (path,) = files(full_size_strip(model, full_size))
+        finally:
+            return_freed_memory()
+        return gr.update(value=path)
 
     def draw_api(audio, choices, extra):
         """The /faces endpoint: errors are errors, faces a gallery of files with captions."""
@@ -346,7 +362,10 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
                                              elem_id="spectrogram", buttons=[])  # fmt: skip
         gr.Markdown("**All faces side by side**")
         strip = gr.Image(example.strip, label="All faces side by side", show_label=False, type="filepath", elem_id="strip", buttons=[])
-        strip_download = gr.DownloadButton("Download all faces (PNG, full size)", size="sm", visible=False, elem_id="strip-download")
+        # the full-size faces are drawn when asked for, then handed to a hidden download button the page clicks
+        strip_download = gr.Button("Download all faces at full size (PNG)", size="sm", elem_id="strip-download")
+        strip_file = gr.DownloadButton(visible="hidden", elem_id="strip-file")
+        full_size_state = gr.State(example.full_size)
         with gr.Accordion("About the model", open=False):
             plain_card, technical_card = model_card(model, checkpoint)
             gr.Markdown(plain_card, elem_id="model-card")
@@ -358,12 +377,14 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         api_settle = gr.JSON(label="How much the face changes as you speak longer", visible=False)
 
         page_outputs = [faces, reading_text_md, tune, tuned_face, gender_slider, age_slider, reading_state,
-                        settle_image, spectrogram_image, strip, strip_download, notes]  # fmt: skip
+                        settle_image, spectrogram_image, strip, strip_download, full_size_state, notes]  # fmt: skip
         button.click(draw_page, [audio, choices, extra], page_outputs, concurrency_limit=CONCURRENCY,
                      api_visibility="private", concurrency_id="draw", show_progress="minimal")  # fmt: skip
         api_button = gr.Button(visible=False)
         api_button.click(draw_api, [audio, choices, extra], [api_faces, api_settle, spectrogram_image, strip, notes],
                          api_name="faces", concurrency_limit=CONCURRENCY, concurrency_id="draw")  # fmt: skip
+        strip_download.click(download_full_size, full_size_state, strip_file, api_visibility="private", concurrency_id="draw",
+                             show_progress="minimal").then(None, None, None, js=CLICK_STRIP_FILE)  # fmt: skip
         for slider in (gender_slider, age_slider):
             slider.input(retune, [reading_state, gender_slider, age_slider], tuned_face, trigger_mode="always_last",
                          api_visibility="private", concurrency_id="draw", show_progress="hidden")  # fmt: skip
@@ -458,8 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     except Voice2FaceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if model.serve_with_openvino():
-        log.info("drawing faces through OpenVINO (compiled from the checkpoint's synthesis network)")
+    if model.serve_with_openvino(OPENVINO_CACHE):
+        log.info("drawing faces through OpenVINO (compiled from the checkpoint's synthesis network, kept in %s)", OPENVINO_CACHE)
     launch(build_demo(model, args.checkpoint), args.host, args.port, args.share)
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import socket
@@ -483,6 +484,10 @@ def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path
         charts = page.evaluate(CHARTS_JS)
         sliders_shown = page.is_visible("#tune")  # this model reads no gender or age: no sliders
         page.screenshot(path=str(tmp_path / "faces.png"), full_page=True)
+        with page.expect_download(timeout=60000) as download:  # the full-size strip, drawn when asked for
+            page.click("#strip-download")
+        full_strip = Image.open(download.value.path())
+        shown_strip = Image.open(io.BytesIO(page.request.get(page.get_attribute("#strip img", "src")).body()))
         b.close()
     assert "Could not draw a face" in error and "notaudio.wav" in error and "/tmp" not in error
     assert error_badges == 0
@@ -495,6 +500,8 @@ def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path
     assert captions[:4] == ["1.0 s", "2.0 s", "4.0 s", "8.0 s"] or captions[:3] == ["1.0 s", "2.0 s", "4.0 s"]
     assert len(captions) == len(set(captions)) and captions[-1].endswith("(all)")
     assert sum(c.endswith("(all)") for c in captions) == 1
+    # the page's strip holds its faces at their shown size; the download has them all at full size
+    assert full_strip.format == "PNG" and full_strip.width == shown_strip.width == len(captions) * (DISPLAY_SIZE + 8) + 8
     for face in boxes["faces"]:
         assert face["x"] >= 0 and face["x"] + face["w"] <= viewport[0], face
     for label in boxes["labels"]:
@@ -665,7 +672,12 @@ def test_browser_voice_reading_sliders_and_reset(default_server):
         page.click("#reset-face")
         page.wait_for_function(f"document.querySelector('#tuned-face img').src === {original!r}", timeout=30000)
         reset_sliders = [page.input_value(f"{s} input[type=range]") for s in ("#gender-slider", "#age-slider")]
+        faces_shown = page.locator("#faces .v2f-face img").count()
+        with page.expect_download(timeout=60000) as download:  # drawn again by the full 1024-px network
+            page.click("#strip-download")
+        full_strip = Image.open(download.value.path())
         b.close()
+    assert full_strip.width == faces_shown * (1024 + 8) + 8 and full_strip.height > 1024
     assert "sounds like a man's" in reading and "years old" in reading
     assert sliders == reset_sliders and int(sliders[1]) == 0  # reset: the sliders back where the voice put them
     judged = AgeGenderJudge().read([data_uri_image(uri) for uri in (original, younger, older, as_woman)])

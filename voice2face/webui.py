@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .audio.decode import SUPPORTED_FORMATS, AudioSource
 from .audio.front_end import WHOLE_CLIP_WORDS, parse_durations
 from .errors import Voice2FaceError
-from .images import DISPLAY_SIZE, resize
+from .images import DISPLAY_SIZE, face_strip
 from .limits import MAX_AUDIO_SECONDS, MAX_DURATIONS, MAX_UPLOAD_BYTES
 from .models import VoiceReading
 from .pipeline import FacesResult, Voice2Face
@@ -45,16 +45,25 @@ MAX_EXTRA_CHARS = 100
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 
 
+@dataclass(frozen=True)
+class FullSizeFaces:
+    """What the full-size download needs to draw the page's faces again at the model's own size."""
+
+    embeddings: np.ndarray  # (faces, embedding_dim), in the page's order
+    captions: list[str]  # long captions ("first 1.0 s of speech", ...)
+
+
 @dataclass
 class DemoOutput:
     faces: list[tuple[Image.Image | None, str]]  # (face at DISPLAY_SIZE or None while not drawn yet, short caption) per distinct length
     settle: dict[str, list[float]]  # seconds of speech, and each cut's cosine to the whole clip's embedding
     spectrogram: Image.Image  # log-mel of the speech with the cut points marked
-    strip: Image.Image | None  # all faces side by side, for download (None until every face is drawn)
+    strip: Image.Image | None  # all faces side by side at DISPLAY_SIZE (None until every face is drawn)
     notes: str  # plain text: what was used, anything the user should know
     heard: str = ""  # how much speech in how much audio (`FacesResult.heard`)
     longest: int = 0  # which face is the longest length's (the first drawn)
     reading: VoiceReading | None = None  # what the model read from the longest length (None: a model that reads nothing)
+    full_size: FullSizeFaces | None = None  # for `full_size_strip`, drawn only when the download is asked for
 
     @cached_property
     def settle_plot(self) -> Image.Image:
@@ -103,9 +112,10 @@ def demo_steps(
     model: Voice2Face, audio: AudioSource | None, choices: list[str] | None, extra: str | None = ""
 ) -> Iterator[DemoOutput]:
     """The page's output as the faces are drawn: first with every face still a placeholder (None),
-    then once per face, the whole clip's first, then once more with the strip (a 5000-px PNG takes
-    0.4 s to encode: the last face is not kept waiting for it). Drawing a 1024-px face takes 0.3-0.4 s
-    on a CPU, so the visitor sees the first face long before the last."""
+    then once per face, the whole clip's first, then once more with the strip. Faces are drawn at
+    the page's size (DISPLAY_SIZE), through the model's small head where it has one (about 0.07 s a
+    face on 2 CPU cores, against 0.3 s at 1024 px); the full-size faces are drawn only when the
+    download asks for them (`full_size_strip`)."""
     if audio is None or (isinstance(audio, str) and not audio):
         raise Voice2FaceError(f"Record or upload a clip first (files up to {MAX_UPLOAD_MB} MB).")
     durations = durations_from_choices(choices, extra)
@@ -117,19 +127,25 @@ def demo_steps(
     reading = model.read_voices(planned.embeddings[longest_first[0] : longest_first[0] + 1])
     notes = notes_text(planned)
 
+    full_size = FullSizeFaces(planned.embeddings, planned.captions)
+
     def step(faces: list[Image.Image | None], strip: Image.Image | None = None) -> DemoOutput:
         return DemoOutput(list(zip(faces, captions, strict=True)), settle, spectrogram, strip, notes,
-                          planned.heard, longest_first[0], reading)  # fmt: skip
+                          planned.heard, longest_first[0], reading, full_size)  # fmt: skip
 
-    drawn: list[Image.Image | None] = [None] * len(captions)
     shown: list[Image.Image | None] = [None] * len(captions)
     yield step(shown)
     for i in longest_first:
-        (drawn[i],) = model.render(planned.embeddings[i : i + 1])
-        shown[i] = resize(drawn[i], DISPLAY_SIZE)
+        (shown[i],) = model.render(planned.embeddings[i : i + 1], DISPLAY_SIZE)
         yield step(shown)
-    # the strip keeps the faces at the size the model draws them (1024 px), for download
-    yield step(shown, planned.with_faces(drawn).strip(size=max(drawn[0].width, DISPLAY_SIZE)))
+    yield step(shown, face_strip(shown, planned.captions, DISPLAY_SIZE))
+
+
+def full_size_strip(model: Voice2Face, faces: FullSizeFaces) -> Image.Image:
+    """The page's faces side by side at the size the model draws them (1024 px for the default model),
+    for download: drawn only when asked for, so no visitor waits for pixels the page does not show."""
+    images = model.render(faces.embeddings)
+    return face_strip(images, faces.captions, max(images[0].width, DISPLAY_SIZE))
 
 
 # --------------------------------------------------------------------------- the voice reading
