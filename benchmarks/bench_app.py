@@ -49,16 +49,18 @@ CHOICES = ["1 s", "2 s", "4 s", "8 s", "whole clip"]
 
 
 class Server:
-    """`python app.py` in a subprocess with its own cache folder; memory read from /proc."""
+    """`python app.py` in a subprocess with its own file cache folder; memory read from /proc. Its compiled
+    face networks are kept in `model_cache` (default: a new, empty folder, so each server starts cold)."""
 
-    def __init__(self, checkpoint: Path | None):
+    def __init__(self, checkpoint: Path | None, model_cache: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.cache = Path(tempfile.mkdtemp(prefix="v2f-bench-cache-"))
+        self.model_cache = model_cache or self.cache / "models"
         command = [sys.executable, str(ROOT / "app.py"), "--port", str(self.port)]
         if checkpoint:
             command += ["--checkpoint", str(checkpoint)]
-        env = {**os.environ, "GRADIO_TEMP_DIR": str(self.cache)}
+        env = {**os.environ, "GRADIO_TEMP_DIR": str(self.cache), "VOICE2FACE_CACHE": str(self.model_cache)}
         start = time.perf_counter()
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_page(self.url)
@@ -333,7 +335,8 @@ def bench_load(server: Server, clip: Path) -> None:
             latencies = list(pool.map(lambda client: api_request(client, clip), visitors * per_client))
         elapsed = time.perf_counter() - start
         print(f"load, {count:2d} clients: {len(latencies) / elapsed:.2f} requests/s, "
-              f"p50 {percentile(latencies, 50):.2f} s, p95 {percentile(latencies, 95):.2f} s")  # fmt: skip
+              f"p50 {percentile(latencies, 50):.2f} s, p95 {percentile(latencies, 95):.2f} s; "
+              f"server memory {server.memory_mib():.0f} MiB, its peak so far {server.memory_mib('VmHWM'):.0f} MiB")  # fmt: skip
     rss, files = server.memory_mib(), server.cache_files()
     visitors = clients(server.url, 4)
     with ThreadPoolExecutor(4) as pool:
@@ -573,9 +576,16 @@ def main() -> None:
         bench_live_in_process(args.live_seconds, checkpoint)
     if "attacks" in parts:
         bench_attacks(checkpoint, clip)
-    server = Server(checkpoint)
+    model_cache = Path(tempfile.mkdtemp(prefix="v2f-bench-models-"))
+    if "startup" in parts:  # cold: nothing compiled yet; the server below starts warm from what this one kept
+        cold = Server(checkpoint, model_cache)
+        print(f"start-up, cold (no compiled networks kept): {cold.startup_s:.2f} s to the first served page "
+              f"(includes one warm-up request); server memory at rest {cold.memory_mib():.0f} MiB")
+        cold.close()
+    server = Server(checkpoint, model_cache)
     try:
-        print(f"start-up, `python app.py` to first served page (includes one warm-up request): {server.startup_s:.2f} s")
+        print(f"start-up, warm (compiled networks read back): {server.startup_s:.2f} s to the first served page; "
+              f"server memory at rest {server.memory_mib():.0f} MiB")
         if "browser" in parts:
             bench_browser(server, clip, args.requests, checkpoint)
         if args.screenshots:
@@ -588,6 +598,7 @@ def main() -> None:
             bench_load(server, clip)
     finally:
         server.close()
+        shutil.rmtree(model_cache, ignore_errors=True)
     print(f"this process's peak memory: {peak_rss_mib():.0f} MiB")
 
 

@@ -13,6 +13,7 @@ model of the paper's full widths, so timings do not depend on what is shipped.
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import warnings
 from functools import lru_cache
@@ -26,7 +27,8 @@ from voice2face.audio import speech_check
 from voice2face.audio.front_end import DEFAULT_DURATIONS, log_mel, plan_cuts, remove_silence
 from voice2face.audio.load import load_audio
 from voice2face.checkpoint import CheckpointInfo, build_network
-from voice2face.models import ModelConfig, StyleVoiceMap, SynthesisNetwork
+from voice2face.images import DISPLAY_SIZE
+from voice2face.models import ModelConfig, StyleVoiceMap
 from voice2face.models.stylegan_openvino import OpenVINOSynthesis
 from voice2face.pipeline import Voice2Face
 
@@ -74,15 +76,15 @@ def naive_forwards(model: Voice2Face, features: torch.Tensor, cuts) -> None:
 
 def face_rendering(model: Voice2Face, embeddings: torch.Tensor, repeats: int) -> None:
     """The StyleGAN's 1024-px faces: how PyTorch draws them (one at a time, channels-last) against a batch,
-    against the default memory layout, against our network compiled by OpenVINO (what the app serves),
-    and against MobileStyleGAN's own OpenVINO graph when installed."""
+    against the default memory layout, against our network compiled by OpenVINO, and against
+    MobileStyleGAN's own OpenVINO graph when installed; then the small head's 256-px faces (what the
+    page draws) against the 1024-px ones, in PyTorch and OpenVINO."""
     synthesis = model.generator.synthesis
     with torch.inference_mode():
         styles = model.generator.style(model.generator.read(embeddings))
         one_by_one = median_seconds(lambda: [synthesis(s[None]) for s in styles], repeats)
         batched = median_seconds(lambda: synthesis(styles), repeats)
-        plain = SynthesisNetwork(model.info.model.generator.synthesis_widths).eval()
-        plain.load_state_dict(synthesis.state_dict())
+        plain = copy.deepcopy(synthesis).to(memory_format=torch.contiguous_format)
         contiguous = median_seconds(lambda: [plain(s[None]) for s in styles], repeats)
     n = len(styles)
     compiled = OpenVINOSynthesis(synthesis)
@@ -90,7 +92,14 @@ def face_rendering(model: Voice2Face, embeddings: torch.Tensor, repeats: int) ->
     print(f"{n} faces at 1024 px: one at a time, channels-last {1000 * one_by_one / n:.0f}ms a face; "
           f"one batch {1000 * batched / n:.0f}ms a face ({batched / one_by_one:.2f}x); "
           f"default layout {1000 * contiguous / n:.0f}ms a face ({contiguous / one_by_one:.2f}x); "
-          f"our network compiled by OpenVINO (what the app serves) {1000 * t_ours_ov / n:.0f}ms a face ({t_ours_ov / one_by_one:.2f}x)")
+          f"our network compiled by OpenVINO {1000 * t_ours_ov / n:.0f}ms a face ({t_ours_ov / one_by_one:.2f}x)")
+    if synthesis.small_head is not None:
+        with torch.inference_mode():
+            small_torch = median_seconds(lambda: [synthesis(s[None], small=True) for s in styles], repeats)
+        small_ov = median_seconds(lambda: [compiled(s[None], small=True) for s in styles], repeats)
+        print(f"{n} faces at 256 px through the small head: PyTorch {1000 * small_torch / n:.0f}ms a face "
+              f"({one_by_one / small_torch:.2f}x faster than 1024 px); OpenVINO (what the page draws) {1000 * small_ov / n:.0f}ms "
+              f"a face ({t_ours_ov / small_ov:.2f}x faster than 1024 px through OpenVINO)")
     if importlib.util.find_spec("openvino") and importlib.util.find_spec("random_face"):
         import openvino as ov
 
@@ -140,11 +149,16 @@ def main() -> None:
             check, ten_second_embeddings = speech, embeddings
     if isinstance(model.generator, StyleVoiceMap):
         face_rendering(model, ten_second_embeddings, max(3, args.repeats // 2))
-        t_torch = median_seconds(lambda: model.faces_for_durations(speech_clip(10)), args.repeats)
+        clip = speech_clip(10)
+        t_torch = median_seconds(lambda: model.faces_for_durations(clip, size=DISPLAY_SIZE), args.repeats)
         model.serve_with_openvino()
-        t_served = median_seconds(lambda: model.faces_for_durations(speech_clip(10)), args.repeats)
-        print(f"10 s clip, 5 lengths, as the app serves it (OpenVINO): {1000 * t_served:.0f}ms; "
-              f"PyTorch {1000 * t_torch:.0f}ms ({t_torch / t_served:.2f}x)")
+        t_served = median_seconds(lambda: model.faces_for_durations(clip, size=DISPLAY_SIZE), args.repeats)
+        t_full = median_seconds(lambda: model.faces_for_durations(clip, size=None), max(3, args.repeats // 2))
+        t_voice = median_seconds(lambda: model.plan(clip), args.repeats)
+        print(f"10 s clip, 5 lengths, {DISPLAY_SIZE} px, as the app serves it (OpenVINO): {1000 * t_served:.0f}ms "
+              f"(voice side: decode, speech check, features, embedding {1000 * t_voice:.0f}ms); PyTorch {1000 * t_torch:.0f}ms "
+              f"({t_torch / t_served:.2f}x); the same at 1024 px (drawn in full, as the page did before) "
+              f"{1000 * t_full:.0f}ms ({t_full / t_served:.2f}x)")
     t_ours = median_seconds(lambda: speech_check.speech_probability(check), args.repeats)
     t_script = median_seconds(lambda: torchscript_speech_probability(check), args.repeats)
     same = abs(speech_check.speech_probability(check) - torchscript_speech_probability(check)) < 1e-4

@@ -50,6 +50,22 @@ def test_default_checkpoint_is_small():
     assert size < 60 * 2**20
 
 
+def test_the_page_size_face_is_the_full_face_shrunk(model, speech_wav):
+    """The page's 256-px faces come from the small head; they must be the full network's faces, shrunk."""
+    from PIL import Image
+
+    from voice2face.training.small_face import psnr
+
+    assert model.draws_small(256) and not model.draws_small(257)
+    result = model.faces_for_durations(speech_wav, (1, None), size=256)
+    full = model.render(result.embeddings, size=None)
+    assert [im.size for im in full] == [(1024, 1024)] * 2
+    shrunk = [im.resize((256, 256), Image.Resampling.LANCZOS) for im in full]
+    assert min(psnr(a, b) for a, b in zip(shrunk, result.images, strict=True)) > 30
+    descriptors = FaceDescriptor().describe([*shrunk, *result.images])
+    assert np.linalg.norm(descriptors[:2] - descriptors[2:], axis=1).max() < 0.3  # one person (dlib: under 0.6)
+
+
 def test_the_earlier_64px_model_still_loads_and_draws(speech_wav):
     earlier = Voice2Face.from_pretrained(CHECKPOINTS / "dcgan-64")
     assert earlier.info.model.generator.backend == "face-space"

@@ -140,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     small.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
     small.add_argument("--styles", type=int, default=3000, help="faces to learn from (default: 3000)")
     small.add_argument("--held-out", type=int, default=200, help="other faces to judge the head on (default: 200)")
-    small.add_argument("--hidden", type=int, default=64, help="channels of the head's conv (default: 64)")
-    small.add_argument("--steps", type=int, default=40000, help="training steps of 64 windows (default: 40000)")
+    small.add_argument("--hidden", type=int, default=64, help="channels of the head's convs (default: 64)")
+    small.add_argument("--convs", type=int, default=2, help="depthwise-separable convs in the head, 1 to 4 (default: 2)")
+    small.add_argument("--steps", type=int, default=30000, help="training steps of 64 windows (default: 30000)")
     small.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu; the shipped head was trained on cuda)")
     small.add_argument("--seed", type=int, default=0)
     small.set_defaults(run=run_small_face)
@@ -284,11 +285,11 @@ def run_small_face(args: argparse.Namespace) -> int:
     from .pipeline import resolve_device
     from .training.small_face import distil_small_face
 
-    if args.styles < 10 or args.held_out < 2 or not 1 <= args.hidden <= 512 or args.steps < 1:
-        raise Voice2FaceError("--styles must be at least 10, --held-out at least 2, --hidden 1 to 512 and --steps at least 1.")
+    if args.styles < 10 or args.held_out < 2 or not 1 <= args.hidden <= 512 or not 1 <= args.convs <= 4 or args.steps < 1:
+        raise Voice2FaceError("--styles must be at least 10, --held-out at least 2, --hidden 1 to 512, --convs 1 to 4 and --steps at least 1.")
     resolve_device(args.device)
-    report = distil_small_face(args.checkpoint, args.out, args.styles, args.held_out, args.hidden, args.steps, batch=64,
-                               seed=args.seed, device=args.device)  # fmt: skip
+    report = distil_small_face(args.checkpoint, args.out, args.styles, args.held_out, args.hidden, args.convs, args.steps,
+                               batch=64, seed=args.seed, device=args.device)  # fmt: skip
     print(json.dumps({k: report[k] for k in ("psnr_db", "dlib_distance", "same_gender", "age_gap_years")}, indent=2))
     print(f"checkpoint with the small head written to {args.out}")
     return 0

@@ -49,8 +49,10 @@ class GeneratorConfig:
     synthesis_widths: tuple[int, ...] = (512, 512, 512, 512, 512, 256, 128, 64)
     identity_axes: int = 32
     identity_spread: float = 1.0  # stylegan: identity coordinates are multiplied by this before they place the face
-    # stylegan: channels of the distilled head that draws quarter-size (256-px) faces from an earlier block; 0: none
+    # stylegan: channels of the distilled head that draws quarter-size (256-px) faces from an earlier block
+    # (0: none), and how many convs it has
     small_face_head: int = 0
+    small_face_convs: int = 1
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,9 @@ def check_model_config(config: ModelConfig) -> list[str]:
         problems.append(f"generator.small_face_head must be a whole number from 0 to 512, got {head!r}")
     elif head and len(widths) < 4:
         problems.append("generator.small_face_head needs at least 3 synthesis blocks (4 synthesis_widths)")
+    convs = config.generator.small_face_convs
+    if not (isinstance(convs, int) and not isinstance(convs, bool) and 1 <= convs <= 4):
+        problems.append(f"generator.small_face_convs must be 1 to 4, got {convs!r}")
     if config.generator.backend == "stylegan" and not 1 <= config.generator.identity_axes <= 64:
         problems.append("generator.identity_axes must be 1 to 64")
     spread = config.generator.identity_spread

@@ -65,7 +65,8 @@ class StyleVoiceMap(nn.Module):
         self.age = nn.Linear(embedding_dim, 1)
         self.identity = nn.Linear(embedding_dim, config.identity_axes)
         self.directions = FaceSpaceDirections(axes=config.identity_axes)
-        self.synthesis = SynthesisNetwork(config.synthesis_widths, small_head=config.small_face_head)
+        self.synthesis = SynthesisNetwork(config.synthesis_widths, small_head=config.small_face_head,
+                                          small_head_convs=config.small_face_convs)
 
     def read(self, embedding: torch.Tensor) -> VoiceReading:
         x = self.standardise(embedding)

@@ -111,47 +111,66 @@ class SynthesisBlock(nn.Module):
         return self.conv2(self.conv1(x, style), style)
 
 
+class HeadConv(nn.Module):
+    """A modulated depthwise-separable conv with bias and leaky ReLU, as a block's, without noise."""
+
+    def __init__(self, channels_in: int, channels_out: int, style_dim: int = STYLE_DIM):
+        super().__init__()
+        self.modulation = nn.Linear(style_dim, channels_in)
+        self.weight_dw = nn.Parameter(torch.randn(channels_in, 1, 3, 3) / 3)
+        self.weight = nn.Parameter(torch.randn(channels_out, channels_in, 1, 1) / math.sqrt(channels_in))
+        self.bias = nn.Parameter(torch.zeros(channels_out))
+
+    def copy_from(self, conv: StyledConv) -> None:
+        """Take `conv`'s weights for the channels this conv has (its first ones), the scale folded in."""
+        cin, cout = self.weight.shape[1], self.weight.shape[0]
+        with torch.no_grad():
+            self.modulation.weight.copy_(conv.modulation.weight[:cin] * conv.scale)
+            self.modulation.bias.copy_(conv.modulation.bias[:cin] * conv.scale)
+            self.weight_dw.copy_(conv.weight_dw[:cin])
+            self.weight.copy_(conv.weight[:cout, :cin])
+            self.bias.copy_(conv.bias.view(-1)[:cout])
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        x = F.conv2d(x * self.modulation(style)[:, :, None, None], self.weight_dw, padding=1, groups=x.shape[1])
+        return F.leaky_relu(F.conv2d(x, self.weight, self.bias), LEAK)
+
+
 class SmallFaceHead(nn.Module):
     """Features of the third block from the end (S/8 px) -> an RGB face of S/4 px, S the full size.
 
     Shaped like the block it replaces, but narrower and straight to pixels: the features modulated and
-    inverse-wavelet transformed to twice the size, one depthwise-separable modulated conv of `hidden`
-    channels (no noise: the fixed noise of the skipped blocks changes the shrunk face by under 1e-3),
-    and a modulated 1x1 conv to RGB. Its weights are distilled from the full network's faces shrunk
-    to S/4 (`voice2face/training/small_face.py`); `from_block` starts it from the block it replaces."""
+    inverse-wavelet transformed to twice the size, `convs` depthwise-separable modulated convs of
+    `hidden` channels (no noise: the fixed noise of the skipped blocks changes the shrunk face by under
+    1e-3), and a modulated 1x1 conv to RGB. Its weights are distilled from the full network's faces
+    shrunk to S/4 (`voice2face/training/small_face.py`); `from_block` starts it from the block it replaces."""
 
-    def __init__(self, channels_in: int, hidden: int, style_dim: int = STYLE_DIM):
+    def __init__(self, channels_in: int, hidden: int, style_dim: int = STYLE_DIM, convs: int = 1):
         super().__init__()
         self.up_modulation = nn.Linear(style_dim, channels_in)
-        self.modulation = nn.Linear(style_dim, channels_in // 4)
-        self.weight_dw = nn.Parameter(torch.randn(channels_in // 4, 1, 3, 3) / 3)
-        self.weight = nn.Parameter(torch.randn(hidden, channels_in // 4, 1, 1) / math.sqrt(channels_in // 4))
-        self.bias = nn.Parameter(torch.zeros(hidden))
+        widths = [channels_in // 4] + [hidden] * convs
+        self.convs = nn.ModuleList(HeadConv(cin, cout, style_dim) for cin, cout in zip(widths[:-1], widths[1:], strict=True))
         self.rgb_modulation = nn.Linear(style_dim, hidden)
         self.to_rgb = nn.Parameter(torch.randn(3, hidden, 1, 1) / math.sqrt(hidden))
         self.rgb_bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
     @classmethod
-    def from_block(cls, block: SynthesisBlock, hidden: int) -> "SmallFaceHead":
-        """A head whose first layers are `block`'s (its first conv cut to `hidden` channels), for distilling."""
-        conv = block.conv1
-        head = cls(block.up_modulation.out_features, hidden, block.up_modulation.in_features)
+    def from_block(cls, block: SynthesisBlock, hidden: int, convs: int = 1) -> "SmallFaceHead":
+        """A head whose first layers are `block`'s (its convs cut to `hidden` channels; a third conv
+        and more start as the second), for distilling."""
+        head = cls(block.up_modulation.out_features, hidden, block.up_modulation.in_features, convs)
         with torch.no_grad():
             head.up_modulation.load_state_dict(block.up_modulation.state_dict())
-            head.modulation.weight.copy_(conv.modulation.weight * conv.scale)
-            head.modulation.bias.copy_(conv.modulation.bias * conv.scale)
-            head.weight_dw.copy_(conv.weight_dw)
-            head.weight.copy_(conv.weight[:hidden])
-            head.bias.copy_(conv.bias.view(-1)[:hidden])
+            for i, conv in enumerate(head.convs):
+                conv.copy_from(block.conv1 if i == 0 else block.conv2)
             head.rgb_modulation.weight.zero_()
             head.rgb_modulation.bias.fill_(1.0)
         return head
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         x = haar_inverse(x * self.up_modulation(style)[:, :, None, None])
-        x = x * self.modulation(style)[:, :, None, None]
-        x = F.conv2d(x, self.weight_dw, padding=1, groups=x.shape[1])
-        x = F.leaky_relu(F.conv2d(x, self.weight, self.bias), LEAK)
+        for conv in self.convs:
+            x = conv(x, style)
         return F.conv2d(x * self.rgb_modulation(style)[:, :, None, None], self.to_rgb) + self.rgb_bias
 
 
@@ -159,10 +178,11 @@ class SynthesisNetwork(nn.Module):
     """w -> face: a learned 4x4 input, a styled 3x3 conv, seven doubling blocks, then the
     last block's features as RGB wavelet coefficients (a modulated 1x1 conv), inverted once more.
 
-    With `small_head` channels (0: none), it also carries a `SmallFaceHead` that draws faces of a
-    quarter of the size from the third block from the end (`forward(style, small=True)`)."""
+    With `small_head` channels (0: none), it also carries a `SmallFaceHead` of `small_head_convs` convs
+    that draws faces of a quarter of the size from the third block from the end (`forward(style, small=True)`)."""
 
-    def __init__(self, widths: tuple[int, ...] = MOBILE_STYLEGAN_WIDTHS, style_dim: int = STYLE_DIM, small_head: int = 0):
+    def __init__(self, widths: tuple[int, ...] = MOBILE_STYLEGAN_WIDTHS, style_dim: int = STYLE_DIM, small_head: int = 0,
+                 small_head_convs: int = 1):  # fmt: skip
         super().__init__()
         self.input = nn.Parameter(torch.randn(1, widths[0], 4, 4))
         self.stem = StyledConv(widths[0], widths[0], 4, depthwise=False, style_dim=style_dim)
@@ -172,7 +192,7 @@ class SynthesisNetwork(nn.Module):
         self.to_wavelets_scale = 1 / math.sqrt(widths[-1])
         self.to_wavelets = nn.Parameter(torch.randn(12, widths[-1], 1, 1))
         self.to_wavelets_bias = nn.Parameter(torch.zeros(1, 12, 1, 1))
-        self.small_head = SmallFaceHead(widths[-3], small_head, style_dim) if small_head else None
+        self.small_head = SmallFaceHead(widths[-3], small_head, style_dim, small_head_convs) if small_head else None
 
     @property
     def size(self) -> int:
