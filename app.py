@@ -209,12 +209,12 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         on the page, and the other panes are emptied."""
         try:
             steps = demo_steps(model, audio, choices, extra)
-            first = next(steps)
-            settle, spectrogram = files(first.settle_plot, first.spectrogram)
-            yield {faces: faces_html(first.faces), settle_image: settle, spectrogram_image: spectrogram, strip: None,
-                   strip_download: gr.update(visible=False), notes: notes_html(first.notes), reading_text_md: "",
+            out = next(steps)  # the first face (the whole clip's), with the charts
+            settle, spectrogram = files(out.settle_plot, out.spectrogram)
+            yield {faces: faces_html(out.faces), settle_image: settle, spectrogram_image: spectrogram, strip: None,
+                   strip_download: gr.update(visible=False), notes: notes_html(out.notes), reading_text_md: "",
                    tune: gr.update(visible=False)}  # fmt: skip
-            for out in steps:  # the strip comes in the last step, after the last face
+            for out in steps:  # the strip comes with the last face
                 yield {faces: faces_html(out.faces)}
             (strip_file,) = files(out.strip)
             yield {strip: strip_file, strip_download: gr.update(visible=True), full_size_state: out.full_size, **reading_outputs(out)} | (

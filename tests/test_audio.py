@@ -16,6 +16,7 @@ from voice2face.audio.front_end import (
     FrontEndConfig,
     cmvn,
     log_mel,
+    mel_filterbank,
     parse_durations,
     plan_cuts,
     prepare_utterance,
@@ -23,6 +24,7 @@ from voice2face.audio.front_end import (
 )
 from voice2face.audio.load import load_audio
 from voice2face.errors import AudioError, Voice2FaceError
+from voice2face.models import GE2E_FRONT_END
 from voice2face.units import round_seconds, seconds_text
 
 CFG = FrontEndConfig()
@@ -35,6 +37,13 @@ def wav_bytes(data: np.ndarray, rate: int, subtype: str = "PCM_16") -> bytes:
 
 
 # --------------------------------------------------------------------------- features
+
+
+@pytest.mark.parametrize("config", [FrontEndConfig(), GE2E_FRONT_END], ids=["paper", "ge2e"])
+def test_mel_filterbank_is_librosas(config):
+    """Our triangles (drawn without importing scipy.signal) are librosa's Slaney filter bank."""
+    expected = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.f_min, fmax=config.f_max)
+    np.testing.assert_allclose(mel_filterbank(config).numpy(), expected, rtol=1e-5, atol=1e-8)
 
 
 def test_sine_energy_lands_in_the_right_mel_band():

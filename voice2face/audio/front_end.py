@@ -139,11 +139,16 @@ def remove_silence(samples: np.ndarray, config: FrontEndConfig) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def mel_filterbank(config: FrontEndConfig) -> torch.Tensor:
-    """librosa's Slaney mel filter bank as a (n_mels, n_fft // 2 + 1) tensor."""
-    fb = librosa.filters.mel(
-        sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.f_min, fmax=config.f_max
-    )
-    return torch.from_numpy(fb).float()
+    """Slaney's mel filter bank, as librosa's `filters.mel` makes it by default, as a (n_mels, n_fft // 2 + 1)
+    tensor: triangles between librosa's mel band edges over the FFT bins, each scaled to unit area.
+
+    The triangles are drawn here because `librosa.filters` imports scipy.signal, which took 2 s of the
+    server's start-up (its first request) for these few lines (tests/test_audio.py checks both agree)."""
+    edges = librosa.mel_frequencies(config.n_mels + 2, fmin=config.f_min, fmax=config.f_max)
+    bins = np.fft.rfftfreq(config.n_fft, d=1 / config.sample_rate)
+    low, centre, high = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    triangles = np.maximum(0, np.minimum((bins - low) / (centre - low), (high - bins) / (high - centre)))
+    return torch.from_numpy(triangles * (2 / (high - low))).float()
 
 
 def log_mel(samples: np.ndarray | torch.Tensor, config: FrontEndConfig) -> torch.Tensor:

@@ -31,7 +31,9 @@ class GeneratedFaces:
 @torch.no_grad()
 def generated_faces(model: Voice2Face, clips: Sequence[Path], durations: Sequence[float | None]) -> GeneratedFaces:
     """Faces from the pipeline's own pieces, shrunk to the judges' size if drawn larger
-    (S = min(the model's size, JUDGE_SIZE)); a clip without usable speech is skipped, not fatal."""
+    (S = min(the model's size, JUDGE_SIZE)); a clip without usable speech is skipped, not fatal.
+    Where the model has a small head that draws at least JUDGE_SIZE, the faces come from it: they
+    are the faces the page shows."""
     generated = GeneratedFaces({d: [] for d in durations}, {d: [] for d in durations}, [])
     for k, clip in enumerate(tqdm(clips, desc="generating", unit="clip")):
         try:
@@ -40,7 +42,8 @@ def generated_faces(model: Voice2Face, clips: Sequence[Path], durations: Sequenc
             continue
         cuts = plan_cuts(features.shape[-1], durations, model.front_end)
         embeddings = model.embed_cuts(features, cuts)
-        faces = model.generator(embeddings)
+        small = model.draws_small(JUDGE_SIZE)
+        faces = model.generator.draw(model.generator.read(embeddings), small=True) if small else model.generator(embeddings)
         if faces.shape[-1] > JUDGE_SIZE:  # 1024-px faces of hundreds of clips would not fit in memory
             faces = F.interpolate(faces, size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear", antialias=True)
         for d, face, embedding in zip(durations, faces.cpu(), embeddings.cpu()):
