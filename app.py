@@ -238,6 +238,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         try:
             (path,) = files(full_size_strip(model, full_size))
         finally:
+            model.release_full_size()  # 330 MB a server need not hold between downloads
             return_freed_memory()
         return gr.update(value=path)
 

@@ -445,6 +445,9 @@ def test_openvino_compiles_the_small_graph_first_and_the_full_one_when_asked(tmp
     torch.testing.assert_close(compiled(styles, small=True), small, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(compiled(styles), full, atol=1e-4, rtol=1e-4)
     assert sorted(compiled.compiled) == ["full", "small"]
+    compiled.release_full()  # let go between downloads, read back from the cache when asked again
+    assert compiled.compiled == ["small"]
+    torch.testing.assert_close(compiled(styles), full, atol=1e-4, rtol=1e-4)
     saved = sorted(p.name for p in compiled.cache.glob("*.xml"))
     assert saved == ["full.xml", "small.xml"]
     # a restart reads the saved graphs back and draws the same faces
@@ -474,3 +477,6 @@ def test_openvino_rebuilds_a_damaged_cache_and_serves_without_a_writable_one(tmp
     unwritable = OpenVINOSynthesis(synthesis, cache_dir=blocked)
     assert unwritable.cache is None
     torch.testing.assert_close(unwritable(styles, small=True), small, atol=1e-4, rtol=1e-4)
+    unwritable(styles)
+    unwritable.release_full()  # nothing to read it back from: kept, not compiled again at every download
+    assert sorted(unwritable.compiled) == ["full", "small"]

@@ -121,6 +121,13 @@ class Voice2Face:
         self.generator.synthesis = OpenVINOSynthesis(synthesis, cache_dir)
         return True
 
+    def release_full_size(self) -> None:
+        """After full-size faces: let the compiled full-size graph go, where it can be read back from the
+        cache (`serve_with_openvino`); nothing otherwise."""
+        release = getattr(getattr(self.generator, "synthesis", None), "release_full", None)
+        if release is not None:
+            release()
+
     @torch.inference_mode()
     def plan(self, audio: AudioSource, durations: Durations = DEFAULT_DURATIONS, max_seconds: float = MAX_AUDIO_SECONDS) -> FacesResult:
         """Decode, cut and embed, without drawing: a result whose `images` is empty (see `render`)."""

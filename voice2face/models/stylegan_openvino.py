@@ -4,10 +4,11 @@
 into OpenVINO's graph; it matches PyTorch's faces to about 3e-6. It is for
 serving only (no gradients): the web app switches to it when it starts.
 
-- **Two graphs, compiled when first needed.** The small head's (256 px), which
-  the page draws every face with, is compiled at once; the full 1024-px one
-  only when a full-size face is first asked for (the download), so a server
-  that is never asked for one neither waits for it at start-up nor holds it.
+- **Two graphs, compiled when needed.** The small head's (256 px), which the
+  page draws every face with, is compiled at once; the full 1024-px one only
+  when a full-size face is asked for (the download), and let go afterwards
+  (`release_full`), so the server neither waits for it at start-up nor holds
+  its 330 MB between downloads.
 - **A cache on disk.** Each graph is saved as OpenVINO IR under a key made of
   the weights' hash and the versions of voice2face and OpenVINO, and OpenVINO
   keeps its compiled blob beside it (`CACHE_DIR`): a restart reads both back
@@ -129,6 +130,17 @@ class OpenVINOSynthesis(nn.Module):
             if small not in self._graphs:
                 self._graphs[small] = CompiledGraph(self.torch_synthesis, small, self.cache)
             return self._graphs[small]
+
+    def release_full(self) -> None:
+        """Let the full-size graph go (about 330 MB) when a cache can give it back in about 0.1 s; without
+        a cache it is kept, as compiling it again takes seconds. A call drawing with it finishes first."""
+        if self.cache is None:
+            return
+        with self._lock:
+            released = self._graphs.pop(False, None)
+        if released is not None:
+            del released
+            return_freed_memory()
 
     @property
     def compiled(self) -> list[str]:
