@@ -214,7 +214,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
             yield {faces: faces_html(out.faces), settle_image: settle, spectrogram_image: spectrogram, strip: None,
                    strip_download: gr.update(visible=False), notes: notes_html(out.notes), reading_text_md: "",
                    tune: gr.update(visible=False)}  # fmt: skip
-            for out in steps:  # the strip comes with the last face
+            for out in steps:  # the last step also holds the strip, sent after its face
                 yield {faces: faces_html(out.faces)}
             (strip_file,) = files(out.strip)
             yield {strip: strip_file, strip_download: gr.update(visible=True), full_size_state: out.full_size, **reading_outputs(out)} | (
@@ -385,7 +385,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         api_button.click(draw_api, [audio, choices, extra], [api_faces, api_settle, spectrogram_image, strip, notes],
                          api_name="faces", concurrency_limit=CONCURRENCY, concurrency_id="draw")  # fmt: skip
         strip_download.click(download_full_size, full_size_state, strip_file, api_visibility="private", concurrency_id="draw",
-                             show_progress="minimal").then(None, None, None, js=CLICK_STRIP_FILE)  # fmt: skip
+                             show_progress="minimal").success(None, None, None, js=CLICK_STRIP_FILE)  # fmt: skip
         for slider in (gender_slider, age_slider):
             slider.input(retune, [reading_state, gender_slider, age_slider], tuned_face, trigger_mode="always_last",
                          api_visibility="private", concurrency_id="draw", show_progress="hidden")  # fmt: skip

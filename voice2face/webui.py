@@ -113,9 +113,9 @@ def demo_steps(
 ) -> Iterator[DemoOutput]:
     """The page's output as the faces are drawn: once per face, the whole clip's first, the faces still
     to come as placeholders (None); the last step also holds the strip. Faces are drawn at
-    the page's size (DISPLAY_SIZE), through the model's small head where it has one (about 0.07 s a
-    face on 2 CPU cores, against 0.3 s at 1024 px); the full-size faces are drawn only when the
-    download asks for them (`full_size_strip`)."""
+    the page's size (DISPLAY_SIZE), through the model's small head where it has one (47 ms a face
+    through OpenVINO on 2 CPU cores, against 271 ms at 1024 px); the full-size faces are drawn only
+    when the download asks for them (`full_size_strip`)."""
     if audio is None or (isinstance(audio, str) and not audio):
         raise Voice2FaceError(f"Record or upload a clip first (files up to {MAX_UPLOAD_MB} MB).")
     durations = durations_from_choices(choices, extra)
