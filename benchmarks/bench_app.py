@@ -584,8 +584,8 @@ def main() -> None:
         cold.close()
     server = Server(checkpoint, model_cache)
     try:
-        print(f"start-up, warm (compiled networks read back): {server.startup_s:.2f} s to the first served page; "
-              f"server memory at rest {server.memory_mib():.0f} MiB")
+        kept = "warm (compiled networks read back)" if "startup" in parts else "cold (no compiled networks kept)"
+        print(f"start-up, {kept}: {server.startup_s:.2f} s to the first served page; server memory at rest {server.memory_mib():.0f} MiB")
         if "browser" in parts:
             bench_browser(server, clip, args.requests, checkpoint)
         if args.screenshots:
