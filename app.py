@@ -182,9 +182,9 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
     recordings = LiveRecordings(model)  # the live view's, bounded in number and dropped when idle
     example = warm_up(model)  # the first request, served now; the page shows it until the visitor's own
 
-    def files(*images) -> list[str]:
+    def files(*images, name: str = "") -> list[str]:
         """Saved where Gradio serves and sweeps them; every file saved must be returned, or it is never swept."""
-        return [save_png(image, outputs_folder[0]) for image in images]
+        return [save_png(image, outputs_folder[0], name) for image in images]
 
     def request(audio, choices, extra) -> DemoOutput:
         try:
@@ -236,7 +236,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         if full_size is None:
             return gr.skip()
         try:
-            (path,) = files(full_size_strip(model, full_size))
+            (path,) = files(full_size_strip(model, full_size), name="voice2face-faces-full-size")
         finally:
             model.release_full_size()  # 330 MB a server need not hold between downloads
             return_freed_memory()

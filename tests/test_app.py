@@ -146,6 +146,8 @@ def test_save_png_is_atomic_and_named_by_content(tmp_path, model, speech_wav):
     assert first == again != other
     assert Image.open(first).size == out.strip.size
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({Path(first).name, Path(other).name})  # no .part left
+    named = save_png(out.strip, tmp_path, "voice2face-faces")  # what a download is called
+    assert Path(named).name.startswith("voice2face-faces-") and Image.open(named).size == out.strip.size
 
 
 def test_no_audio_is_a_clear_message(model):
@@ -676,8 +678,10 @@ def test_browser_voice_reading_sliders_and_reset(default_server):
         with page.expect_download(timeout=60000) as download:  # drawn again by the full 1024-px network
             page.click("#strip-download")
         full_strip = Image.open(download.value.path())
+        download_name = download.value.suggested_filename
         b.close()
     assert full_strip.width == faces_shown * (1024 + 8) + 8 and full_strip.height > 1024
+    assert download_name.startswith("voice2face-faces-full-size-") and download_name.endswith(".png")
     assert "sounds like a man's" in reading and "years old" in reading
     assert sliders == reset_sliders and int(sliders[1]) == 0  # reset: the sliders back where the voice put them
     judged = AgeGenderJudge().read([data_uri_image(uri) for uri in (original, younger, older, as_woman)])

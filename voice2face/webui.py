@@ -244,8 +244,9 @@ def jpeg_data_uri(image: Image.Image) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def save_png(image: Image.Image, folder: Path) -> str:
-    """Write `image` as `<content hash>.png` in `folder`, atomically, and return its path.
+def save_png(image: Image.Image, folder: Path, name: str = "") -> str:
+    """Write `image` as `<name>-<content hash>.png` in `folder` (`<content hash>.png` without a name),
+    atomically, and return its path. The name is what a visitor's download is called.
 
     Identical requests give identical images; Gradio writes a PIL output in
     place under its content hash, so one client could download a file while
@@ -254,7 +255,8 @@ def save_png(image: Image.Image, folder: Path) -> str:
     """
     data = png_bytes(image)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+    digest = hashlib.sha256(data).hexdigest()
+    path = folder / (f"{name}-{digest[:12]}.png" if name else f"{digest[:32]}.png")
     try:
         os.utime(path)  # handed out again: the cache sweep ages files by ctime, so make it young
     except FileNotFoundError:
