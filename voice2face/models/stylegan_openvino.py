@@ -70,13 +70,13 @@ class CompiledGraph:
         core = ov.Core()
         self.noises = noise_maps(NoiseAsInputs(synthesis, small))
         ir = cache / ("small.xml" if small else "full.xml") if cache else None
-        graph = None
+        self.compiled = None
         if ir is not None and ir.is_file():
             try:
-                graph = core.read_model(str(ir))
+                self.compiled = core.compile_model(core.read_model(str(ir)), "CPU", compile_config(cache))
             except RuntimeError as err:  # a damaged cache is rebuilt, not trusted
                 log.warning("rebuilding the OpenVINO cache at %s (%s)", ir.parent, str(err).splitlines()[0])
-        if graph is None:
+        if self.compiled is None:
             graph, _ = openvino_graph(synthesis, small)
             if ir is not None:
                 try:
@@ -84,15 +84,19 @@ class CompiledGraph:
                 except (RuntimeError, OSError) as err:
                     log.warning("could not keep the compiled face network in %s (%s); it is compiled again at each start", cache, err)
                     cache = None
-        config = dict(COMPILE_CONFIG, **({"CACHE_DIR": str(cache / "compiled")} if cache else {}))
-        self.compiled = core.compile_model(graph, "CPU", config)
-        del graph
+            self.compiled = core.compile_model(graph, "CPU", compile_config(cache))
+            del graph
         return_freed_memory()
 
     def __call__(self, style: torch.Tensor) -> torch.Tensor:
         request = self.compiled.create_infer_request()  # one per call: concurrent requests must not share one
         request.infer([style.detach().float().cpu().numpy(), *self.noises])
         return torch.from_numpy(request.get_output_tensor(0).data.copy())
+
+
+def compile_config(cache: Path | None) -> dict:
+    """f32 throughout, and OpenVINO's own compiled blobs kept beside our graphs where there is a cache."""
+    return dict(COMPILE_CONFIG, **({"CACHE_DIR": str(cache / "compiled")} if cache else {}))
 
 
 def noise_maps(traced: NoiseAsInputs) -> list:
