@@ -68,16 +68,16 @@ class CompiledGraph:
         import openvino as ov
 
         core = ov.Core()
-        self.noises = noise_maps(NoiseAsInputs(synthesis, small))
         ir = cache / ("small.xml" if small else "full.xml") if cache else None
         self.compiled = None
         if ir is not None and ir.is_file():
             try:
                 self.compiled = core.compile_model(core.read_model(str(ir)), "CPU", compile_config(cache))
+                self.noises = noise_maps(NoiseAsInputs(synthesis, small))
             except RuntimeError as err:  # a damaged cache is rebuilt, not trusted
                 log.warning("rebuilding the OpenVINO cache at %s (%s)", ir.parent, str(err).splitlines()[0])
         if self.compiled is None:
-            graph, _ = openvino_graph(synthesis, small)
+            graph, self.noises = openvino_graph(synthesis, small)
             if ir is not None:
                 try:
                     ov.save_model(graph, str(ir), compress_to_fp16=False)
