@@ -42,8 +42,7 @@ def generated_faces(model: Voice2Face, clips: Sequence[Path], durations: Sequenc
             continue
         cuts = plan_cuts(features.shape[-1], durations, model.front_end)
         embeddings = model.embed_cuts(features, cuts)
-        small = model.draws_small(JUDGE_SIZE)
-        faces = model.generator.draw(model.generator.read(embeddings), small=True) if small else model.generator(embeddings)
+        faces = model.generator(embeddings, small=True) if model.draws_small(JUDGE_SIZE) else model.generator(embeddings)
         if faces.shape[-1] > JUDGE_SIZE:  # 1024-px faces of hundreds of clips would not fit in memory
             faces = F.interpolate(faces, size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear", antialias=True)
         for d, face, embedding in zip(durations, faces.cpu(), embeddings.cpu()):

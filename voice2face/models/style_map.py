@@ -93,6 +93,6 @@ class StyleVoiceMap(nn.Module):
         head's with `small` (a quarter of the size, a quarter of the time)."""
         return self.synthesis(self.style(reading), small=small)
 
-    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
-        """(B, embedding_dim) -> (B, 3, S, S) faces in [-1, 1]."""
-        return self.draw(self.read(embedding))
+    def forward(self, embedding: torch.Tensor, small: bool = False) -> torch.Tensor:
+        """(B, embedding_dim) -> (B, 3, S, S) faces in [-1, 1] (the small head's size with `small`)."""
+        return self.draw(self.read(embedding), small)
