@@ -38,6 +38,20 @@ def test_faces_form_as_speech_arrives_with_bounded_state(model, speech):
     assert rate_out == 16000 and abs(len(recording) - len(data) * 16000 / rate) < 1000  # the resampler holds back ~35 ms
 
 
+def test_no_face_before_a_second_of_speech(model, speech):
+    data, rate = speech
+    live = LiveFaces(model)
+    start = int(np.flatnonzero(np.abs(data) > 0.05)[0])  # where the voice begins
+    updates = [live.add(rate, chunk) for chunk in chunks(data[: start + int(0.8 * rate)], rate // 10)]
+    assert all(u.face is None for u in updates)
+    heard = updates[-1]
+    assert 0 < heard.speech_seconds < 1.0
+    assert "of speech so far; a face needs 1 s" in heard.caption
+    later = [live.add(rate, chunk) for chunk in chunks(data[start + int(0.8 * rate) : start + 3 * rate], rate // 10)]
+    first = next(u for u in later if u.face is not None)
+    assert first.new_face and first.speech_seconds >= 1.0
+
+
 def test_unchanged_speech_redraws_nothing(model, speech):
     data, rate = speech
     live = LiveFaces(model)

@@ -51,7 +51,7 @@ def test_lengths_past_the_end_of_the_speech_give_one_face(model, speech_wav):
 
 
 def test_different_lengths_give_different_embeddings(model, speech_wav):
-    result = model.faces_for_durations(speech_wav, (0.5, None))
+    result = model.faces_for_durations(speech_wav, (1.0, None))
     assert not np.allclose(result.embeddings[0], result.embeddings[1], atol=1e-4)
 
 
@@ -66,8 +66,16 @@ def test_bad_durations_and_audio_raise_user_errors(model, speech_wav):
         model.faces_for_durations(speech_wav, (0,))
     with pytest.raises(Voice2FaceError, match="positive"):
         model.faces_for_durations(speech_wav, (-3, None))
+    with pytest.raises(Voice2FaceError, match="at least 1 s"):
+        model.faces_for_durations(speech_wav, (0.5, None))
     with pytest.raises(AudioError, match="silent"):
         model.faces_for_durations((16000, np.zeros(16000, np.int16)))
+
+
+def test_no_face_is_drawn_from_under_a_second_of_speech(model, speech):
+    samples, rate = speech
+    with pytest.raises(AudioError, match=r"Only 0\.\d s of speech were heard; a face needs at least 1 s"):
+        model.faces_for_durations((rate, samples[: int(0.9 * rate)]))
 
 
 def test_call_returns_the_whole_clip_face(model, speech_wav):

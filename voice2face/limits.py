@@ -41,6 +41,10 @@ DECODE_TIMEOUT_S = 60.0
 MAX_LIVE_RECORDINGS = 8
 LIVE_IDLE_S = 20.0
 
+#: The least speech a face is drawn from. From less, the reading swings (gender and age from 0.3 s of a
+#: man's voice drew a child); the page and the live view say they need more instead.
+MIN_FACE_SPEECH_SECONDS = 1.0
+
 #: Lengths of speech one request may ask for.
 MAX_DURATIONS = 16
 

@@ -36,13 +36,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .audio.decode import check_layout, to_float_mono, whole_rate
-from .audio.front_end import log_mel, speech_frames
+from .audio.front_end import frame_features, speech_frames
 from .audio.load import load_audio
 from .audio.speech_check import MIN_SPEECH_PROBABILITY, speech_probability
 from .audio.speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
 from .errors import AudioError
 from .images import DISPLAY_SIZE
-from .limits import LIVE_IDLE_S, MAX_AUDIO_SECONDS, MAX_LIVE_RECORDINGS
+from .limits import LIVE_IDLE_S, MAX_AUDIO_SECONDS, MAX_LIVE_RECORDINGS, MIN_FACE_SPEECH_SECONDS
 from .pipeline import Voice2Face
 from .units import seconds_text
 
@@ -53,8 +53,8 @@ MAX_CHUNK_SECONDS = 5.0
 
 @dataclass
 class LiveUpdate:
-    face: Image.Image | None  # None until any speech has been heard
-    speech_seconds: float  # seconds of speech the face is drawn from
+    face: Image.Image | None  # None until MIN_FACE_SPEECH_SECONDS of speech have been heard
+    speech_seconds: float  # seconds of speech the face is drawn from (no face yet: heard so far)
     recorded_seconds: float
     new_face: bool  # False when the face is the one already shown (no new speech was embedded)
     not_voice: bool = False  # sound was heard, but it was not a voice (a tone, noise, music)
@@ -64,6 +64,9 @@ class LiveUpdate:
         """One line in one unit; the speech used never exceeds the recording, so neither does its figure."""
         if self.face is None and self.not_voice:
             return f"No voice heard yet: a tone, noise or music draws no face. {seconds_text(self.recorded_seconds)} recorded"
+        if self.face is None and self.speech_seconds > 0:
+            return (f"Listening… {seconds_text(self.speech_seconds)} of speech so far; a face needs "
+                    f"{MIN_FACE_SPEECH_SECONDS:g} s. {seconds_text(self.recorded_seconds)} recorded")  # fmt: skip
         if self.face is None:
             return f"Listening… no speech yet, {seconds_text(self.recorded_seconds)} recorded"
         return f"Face from {seconds_text(self.speech_seconds)} of speech, {seconds_text(self.recorded_seconds)} recorded"
@@ -142,7 +145,7 @@ class LiveFaces:
 
     @torch.inference_mode()
     def _embed(self, speech: np.ndarray) -> torch.Tensor:
-        features = log_mel(speech, self.front_end).to(self.model.device)
+        features = frame_features(speech, self.front_end).to(self.model.device)
         return self.model.voice_encoder.embed_prefixes(features, [features.shape[-1]])[0]
 
     @torch.inference_mode()
@@ -153,7 +156,11 @@ class LiveFaces:
         # Redraw only for new speech, and no more often than drawing allows: a machine that takes
         # 1.5 s to draw a face redraws every 3 s rather than falling behind the microphone.
         busy = time.monotonic() - self.drawn_at < 2 * self.render_seconds
-        nothing_new = used == self.drawn_samples or used < self.front_end.win_length or busy
+        # No face from under MIN_FACE_SPEECH_SECONDS: from 0.3 s of a man's voice the reading drew a child.
+        too_little = used < MIN_FACE_SPEECH_SECONDS * self.rate
+        if too_little and self.face is None:
+            return LiveUpdate(None, used / self.rate, recorded, new_face=False, not_voice=self.not_voice)
+        nothing_new = used == self.drawn_samples or too_little or busy
         if nothing_new or (self.total is None and not self._is_voice(self.speech)):  # the detector only when it decides
             return LiveUpdate(self.face, self.drawn_samples / self.rate, recorded, new_face=False, not_voice=self.not_voice)
         direction = self.total if self.total is not None else self._embed(self.speech)

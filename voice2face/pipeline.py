@@ -15,9 +15,9 @@ from PIL import Image
 from .audio.decode import AudioSource
 from .audio.front_end import DEFAULT_DURATIONS, Cut, Durations, Utterance, parse_durations, plan_cuts, prepare_utterance
 from .checkpoint import CheckpointInfo, load_network, read_info, require_kind
-from .errors import Voice2FaceError
+from .errors import AudioError, Voice2FaceError
 from .images import MAX_SIZE, MIN_SIZE, face_strip, resize, to_pil
-from .limits import MAX_AUDIO_SECONDS
+from .limits import MAX_AUDIO_SECONDS, MIN_FACE_SPEECH_SECONDS
 from .models import StyleVoiceMap, VoiceEncoder, VoiceReading
 from .paths import DEFAULT_CHECKPOINT
 from .units import seconds_text
@@ -133,6 +133,7 @@ class Voice2Face:
         """Decode, cut and embed, without drawing: a result whose `images` is empty (see `render`)."""
         durations = parse_durations(durations)
         utterance = prepare_utterance(audio, self.front_end, max_seconds)
+        require_face_speech(utterance.speech_seconds)
         planned = plan_cuts(utterance.features.shape[-1], durations, self.front_end)
         cuts = distinct_cuts(planned)
         embeddings = self.embed_cuts(utterance.features, cuts)
@@ -200,6 +201,15 @@ def resolve_device(device: str) -> torch.device:
     if chosen.type not in ("cpu", "cuda"):
         raise Voice2FaceError(f"Device {device!r} is not supported: use cpu, cuda, cuda:N or auto.")
     return chosen
+
+
+def require_face_speech(speech_seconds: float) -> None:
+    """Refuse, in words, to draw a face from under MIN_FACE_SPEECH_SECONDS of speech."""
+    if speech_seconds < MIN_FACE_SPEECH_SECONDS:
+        raise AudioError(
+            f"Only {seconds_text(speech_seconds)} of speech were heard; a face needs at least "
+            f"{MIN_FACE_SPEECH_SECONDS:g} s, since from less a voice tells too little of its speaker. Speak a little longer."
+        )
 
 
 def check_size(size: int | None) -> None:

@@ -20,7 +20,7 @@ import torch
 import webrtcvad
 
 from ..errors import AudioError, Voice2FaceError
-from ..limits import MAX_AUDIO_SECONDS, MAX_DURATIONS
+from ..limits import MAX_AUDIO_SECONDS, MAX_DURATIONS, MIN_FACE_SPEECH_SECONDS
 from ..units import seconds_text
 from .decode import Audio, AudioSource
 from .load import load_audio
@@ -32,6 +32,7 @@ from .speech_check import require_speech
 class FrontEndConfig:
     """How a voice encoder wants its input frames; stored in every checkpoint."""
 
+    features: str = "log-mel"  # or "kaldi-fbank" (Kaldi's filterbank, as CAM++ was trained on)
     sample_rate: int = 16000
     n_mels: int = 64
     n_fft: int = 1024
@@ -61,6 +62,8 @@ class FrontEndConfig:
 def check_front_end(config: FrontEndConfig) -> list[str]:
     """Problems with a front-end config (from a checkpoint), as sentences; empty when usable."""
     problems = []
+    if config.features not in FEATURE_KINDS:
+        problems.append(f"front_end.features must be one of {', '.join(FEATURE_KINDS)}")
     if config.sample_rate not in webrtcvad_rates():
         problems.append(f"front_end.sample_rate must be one of {', '.join(map(str, webrtcvad_rates()))} Hz")
     if not 5 <= config.win_ms <= 100 or not 1 <= config.hop_ms <= config.win_ms:
@@ -175,6 +178,59 @@ def log_mel(samples: np.ndarray | torch.Tensor, config: FrontEndConfig) -> torch
     return torch.log(mel + 1e-6) if config.log_compress else mel
 
 
+def kaldi_fbank(samples: np.ndarray | torch.Tensor, config: FrontEndConfig) -> torch.Tensor:
+    """(n_mels, frames) log mel energies as Kaldi's `compute-fbank-feats` gives them with dither 0 (and
+    torchaudio's `compliance.kaldi.fbank`, which CAM++ was trained on): whole frames only, each frame's
+    mean removed, pre-emphasis 0.97, Povey window, power spectrum, triangles on Kaldi's mel scale,
+    natural log floored at float32's epsilon. tests/test_campplus.py checks it against kaldi-native-fbank."""
+    x = torch.as_tensor(samples, dtype=torch.float32)
+    win, hop = config.win_length, config.hop_length
+    if len(x) < win:
+        return torch.zeros(config.n_mels, 0)
+    frames = x.unfold(0, win, hop)
+    frames = frames - frames.mean(dim=1, keepdim=True)
+    frames = torch.cat([frames[:, :1] * (1 - PRE_EMPHASIS), frames[:, 1:] - PRE_EMPHASIS * frames[:, :-1]], dim=1)
+    frames = frames * povey_window(win)
+    power = torch.fft.rfft(frames, n=config.n_fft).abs().square()
+    energies = power @ kaldi_mel_banks(config).T
+    return energies.clamp_min(torch.finfo(torch.float32).eps).log().T
+
+
+#: Kaldi's pre-emphasis coefficient.
+PRE_EMPHASIS = 0.97
+FEATURE_KINDS = ("log-mel", "kaldi-fbank")
+
+
+@lru_cache(maxsize=4)
+def povey_window(length: int) -> torch.Tensor:
+    """Kaldi's default window: a Hann window raised to the power 0.85."""
+    n = torch.arange(length, dtype=torch.float64)
+    return (0.5 - 0.5 * torch.cos(2 * math.pi * n / (length - 1))).pow(0.85).float()
+
+
+@lru_cache(maxsize=4)
+def kaldi_mel_banks(config: FrontEndConfig) -> torch.Tensor:
+    """(n_mels, n_fft // 2 + 1) triangles, equally spaced on Kaldi's mel scale (1127 ln(1 + f / 700))
+    between f_min and f_max, weighting the power of each FFT bin (the Nyquist bin gets none, as in Kaldi)."""
+    def mel(f: np.ndarray | float) -> np.ndarray:
+        return 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)
+
+    n_bins = config.n_fft // 2
+    bin_mels = mel(np.arange(n_bins) * config.sample_rate / config.n_fft)
+    low, high = mel(config.f_min), mel(config.f_max)
+    step = (high - low) / (config.n_mels + 1)
+    left = low + step * np.arange(config.n_mels)[:, None]
+    centre, right = left + step, left + 2 * step
+    rising, falling = (bin_mels - left) / (centre - left), (right - bin_mels) / (right - centre)
+    banks = np.where((bin_mels > left) & (bin_mels < right), np.where(bin_mels <= centre, rising, falling), 0.0)
+    return torch.from_numpy(np.pad(banks, ((0, 0), (0, 1)))).float()
+
+
+def frame_features(samples: np.ndarray | torch.Tensor, config: FrontEndConfig) -> torch.Tensor:
+    """(n_mels, frames): the features the front end names (`log_mel` or `kaldi_fbank`)."""
+    return kaldi_fbank(samples, config) if config.features == "kaldi-fbank" else log_mel(samples, config)
+
+
 def cmvn(features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
     """Zero mean and unit variance per band (dim -2) over time (dim -1).
 
@@ -235,6 +291,8 @@ def parse_durations(values: object) -> tuple[float | None, ...]:
             raise Voice2FaceError(f"Length {str(value)[:40]!r} is not a number of seconds or 'full'.") from None
         if not math.isfinite(seconds) or seconds <= 0:
             raise Voice2FaceError(f"Lengths must be positive numbers of seconds, got {str(value)[:40]!r}.")
+        if seconds < MIN_FACE_SPEECH_SECONDS:
+            raise Voice2FaceError(f"Lengths must be at least {MIN_FACE_SPEECH_SECONDS:g} s (a face needs that much speech), got {str(value)[:40]!r}.")
         out.append(seconds)
     if not out:
         raise Voice2FaceError("Give at least one length.")
@@ -307,4 +365,4 @@ def prepare_utterance(
     speech = remove_silence(audio.samples, config)
     if not trusted and config.sample_rate == SPEECH_CHECK_RATE:
         require_speech(speech, audio.samples)
-    return Utterance(audio, speech, log_mel(speech, config), config.hop_ms / 1000)
+    return Utterance(audio, speech, frame_features(speech, config), config.hop_ms / 1000)
