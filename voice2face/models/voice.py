@@ -165,12 +165,16 @@ GE2E_CONFIG = VoiceEncoderConfig(backend="ge2e", n_mels=40, channels=(256, 256, 
 
 
 def build_voice_encoder(config: VoiceEncoderConfig, front_end: FrontEndConfig) -> VoiceEncoder:
-    """The voice encoder a checkpoint's config names: 'wen2019' (the paper's) or 'ge2e'."""
+    """The voice encoder a checkpoint's config names: 'wen2019' (the paper's), 'ge2e' or 'campplus'."""
+    if config.backend == "campplus":
+        from .campplus import CAMPPlusEncoder  # it builds on this module
+
+        return CAMPPlusEncoder(config, front_end)
     if config.backend == "wen2019":
         return VoiceEmbedder(config, front_end)
     if config.backend == "ge2e":
         return GE2EEncoder(config, front_end)
-    raise CheckpointError(f"Unknown voice encoder backend {config.backend!r}; known: 'wen2019', 'ge2e'.")
+    raise CheckpointError(f"Unknown voice encoder backend {config.backend!r}; known: 'wen2019', 'ge2e', 'campplus'.")
 
 
 class SpeakerClassifier(nn.Module):

