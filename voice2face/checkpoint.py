@@ -241,7 +241,7 @@ def build_network(info: CheckpointInfo, name: str) -> nn.Module:
     model = info.model
     builders = {
         "voice_encoder": lambda: build_voice_encoder(model.voice, info.front_end),
-        "generator": lambda: build_generator(model.generator, model.voice.embedding_dim),
+        "generator": lambda: build_generator(model.generator, model.voice.output_dim),
         "face_embedder": lambda: FaceEmbedder(model.face),
         "discriminator": lambda: Discriminator(model.face.embedding_dim),
         "classifier": lambda: IdentityClassifier(model.face.embedding_dim, model.n_identities),

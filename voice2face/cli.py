@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     small.add_argument("--steps", type=int, default=30000, help="training steps of 64 windows (default: 30000)")
     small.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu; the shipped head was trained on cuda)")
     small.add_argument("--seed", type=int, default=0)
+    small.add_argument("--copy-from", type=Path, metavar="CHECKPOINT",
+                       help="instead of distilling, take the head of this checkpoint, made on the same synthesis network "
+                       "(the head does not depend on the voice side: a model retrained on other voices keeps it)")  # fmt: skip
     small.set_defaults(run=run_small_face)
 
     evaluate = commands.add_parser(
@@ -174,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--pairs", type=Path, help="talking-pairs folder: real voices with real faces (1:2 matching by dlib)")
     evaluate.add_argument("--pair-ids", nargs="+", default=None,
                           help="talking pairs to judge: those held out of training (default: style-map's pairs_holdout)")  # fmt: skip
+    evaluate.add_argument("--labelled", type=Path, help="labelled-voices folder: judges the speakers style-map held out of it")
     evaluate.add_argument("--photos", type=Path, help="UTKFace folder: real photos to report beside the generated faces")
     evaluate.add_argument("--grader", type=Path, help="grader checkpoint (train --stage grader) for 1:2 matching")
     evaluate.add_argument("--durations", nargs="+", default=["2", "full"], help="default: 2 full")
@@ -273,7 +277,8 @@ def run_train(args: argparse.Namespace) -> int:
         if getattr(args, key):
             settings.append(f"{key}={getattr(args, key)}")
     config = load_config(args.preset, args.config, settings)
-    if not config.data and not (config.stage in ("voice-map", "style-map") and config.real_voices):
+    real = config.real_voices or (config.stage == "style-map" and (config.real_pairs or config.labelled_voices))
+    if not config.data and not (config.stage in ("voice-map", "style-map") and real):
         raise Voice2FaceError("Say where the data is: --data DIR.")
     summary = train(config)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -301,8 +306,11 @@ def run_small_face(args: argparse.Namespace) -> int:
     import json
 
     from .pipeline import resolve_device
-    from .training.small_face import distil_small_face
+    from .training.small_face import copy_small_face, distil_small_face
 
+    if args.copy_from:
+        print(f"checkpoint with the small head of {args.copy_from} written to {copy_small_face(args.checkpoint, args.copy_from, args.out)}")
+        return 0
     if args.styles < 10 or args.held_out < 2 or not 1 <= args.hidden <= 512 or not 1 <= args.convs <= 4 or args.steps < 1:
         raise Voice2FaceError("--styles must be at least 10, --held-out at least 2, --hidden 1 to 512, --convs 1 to 4 and --steps at least 1.")
     resolve_device(args.device)
@@ -320,15 +328,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .evaluate.judged import pair_speakers
     from .evaluate.run import evaluate_checkpoint
     from .pipeline import Voice2Face
+    from .training.config import TrainConfig
 
     model = Voice2Face.from_pretrained(args.checkpoint)
     judged, paired = {}, None
     if args.real_voices:
         judged["real"] = emodb_speakers(args.real_voices, args.speakers)
     if args.pairs:
-        from .training.config import TrainConfig
-
         judged["pairs"] = pair_speakers(args.pairs, args.pair_ids or TrainConfig.pairs_holdout)
+    if args.labelled:
+        from .evaluate.judged import labelled_speakers
+
+        fraction = model.info.training.get("settings", {}).get("labelled_holdout", TrainConfig.labelled_holdout)
+        judged["labelled"] = labelled_speakers(args.labelled, fraction)
     if args.data:
         identities = load_identities(args.data, args.layout, args.meta, args.faces, need_faces=args.grader is not None)
         _, test = split_identities(identities, args.split)
@@ -336,7 +348,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if args.grader:
             paired = (FaceGrader(args.grader), test)
     if not judged:
-        raise Voice2FaceError("Say which held-out speakers to judge: --real-voices EMODB, --pairs PAIRS and/or --data DATA --split LIST.")
+        raise Voice2FaceError("Say which held-out speakers to judge: --real-voices EMODB, --pairs PAIRS, --labelled VOICES and/or --data DATA --split LIST.")
     evaluate_checkpoint(model, args.out, judged, parse_durations(args.durations), paired, args.photos,
                         args.clips_per_speaker, args.trials, args.seed)  # fmt: skip
     return 0

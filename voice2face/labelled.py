@@ -12,6 +12,7 @@ Nothing here downloads: the paths are given by the user.
 from __future__ import annotations
 
 import csv
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,3 +122,52 @@ def read_talking_pairs(root: str | Path) -> list[PairedSpeaker]:
     if not speakers:
         raise Voice2FaceError(f"No speaker of {table} has a voice and a face.png in {root}.")
     return speakers
+
+
+@dataclass(frozen=True)
+class LabelledVoice:
+    """A real speaker with self-reported (or, for speechocean762, stated) gender and age, and no face."""
+
+    name: str
+    gender: str  # "m" or "f"
+    age_band: tuple[int, int]  # (low, high) years, e.g. (20, 29)
+    age: int | None  # years, where the source gives them
+    clips: tuple[Path, ...]
+
+
+def read_labelled_voices(root: str | Path) -> list[LabelledVoice]:
+    """``root/speakers.csv`` (speaker, gender, age, age_band) and ``root/clips.csv`` (file, speaker): the
+    `voices_labelled` folder's speakers with their clips, sorted by name."""
+    root = Path(root)
+    if not (root / "speakers.csv").is_file() or not (root / "clips.csv").is_file():
+        raise Voice2FaceError(f"{root} is not a labelled-voices folder: it needs speakers.csv and clips.csv.")
+    clips: dict[str, list[Path]] = {}
+    with open(root / "clips.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if (root / row["file"]).is_file():
+                clips.setdefault(row["speaker"], []).append(root / row["file"])
+    speakers = []
+    with open(root / "speakers.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            band = row["age_band"].split("-")
+            gender = row["gender"].strip().lower()[:1]
+            if row["speaker"] in clips and gender in ("m", "f") and len(band) == 2 and all(b.isdigit() for b in band):
+                age = int(row["age"]) if row.get("age", "").strip().isdigit() else None
+                speakers.append(LabelledVoice(row["speaker"], gender, (int(band[0]), int(band[1])), age, tuple(sorted(clips[row["speaker"]]))))
+    if not speakers:
+        raise Voice2FaceError(f"No speaker of {root / 'speakers.csv'} has a clip listed in clips.csv.")
+    return sorted(speakers, key=lambda s: s.name)
+
+
+def held_out_labelled(speakers: list[LabelledVoice], fraction: float) -> set[str]:
+    """The names of about `fraction` of the speakers, drawn in every (gender, age band) group with two or
+    more speakers, by a hash of the name: the same split on every machine, whatever the order of the files."""
+    groups: dict[tuple[str, tuple[int, int]], list[str]] = {}
+    for s in speakers:
+        groups.setdefault((s.gender, s.age_band), []).append(s.name)
+    held = set()
+    for names in groups.values():
+        if len(names) >= 2:
+            ranked = sorted(names, key=lambda n: hashlib.sha1(n.encode()).hexdigest())
+            held.update(ranked[: max(1, round(fraction * len(names)))])
+    return held

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import soxr
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from .audio.decode import check_layout, to_float_mono, whole_rate
@@ -43,6 +42,7 @@ from .audio.speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
 from .errors import AudioError
 from .images import DISPLAY_SIZE
 from .limits import LIVE_IDLE_S, MAX_AUDIO_SECONDS, MAX_LIVE_RECORDINGS, MIN_FACE_SPEECH_SECONDS
+from .models.voice import average_voices
 from .pipeline import Voice2Face
 from .units import seconds_text
 
@@ -88,7 +88,8 @@ class LiveFaces:
         self.unvoiced = np.zeros(0, np.float32)  # audio not yet run through the VAD (under one VAD frame)
         self.speech = np.zeros(0, np.float32)  # speech not yet embedded in a full window
         self.embedded_samples = 0  # speech covered by finished windows
-        self.total: torch.Tensor | None = None  # sum of the finished windows' embeddings
+        self.total: torch.Tensor | None = None  # sum of the finished windows' encoder outputs
+        self.windows = 0  # how many
         self.face: Image.Image | None = None  # the face last drawn, and from how many samples of speech
         self.drawn_samples = 0
         self.drawn_at, self.render_seconds = 0.0, 0.0  # when the face was last drawn, and how long that took
@@ -138,6 +139,7 @@ class LiveFaces:
             if self._is_voice(window):
                 embedding = self._embed(window)
                 self.total = embedding if self.total is None else self.total + embedding
+                self.windows += 1
                 self.embedded_samples += self.window // 2 if self.embedded_samples else self.window
             else:
                 self.not_voice = True
@@ -163,9 +165,10 @@ class LiveFaces:
         nothing_new = used == self.drawn_samples or too_little or busy
         if nothing_new or (self.total is None and not self._is_voice(self.speech)):  # the detector only when it decides
             return LiveUpdate(self.face, self.drawn_samples / self.rate, recorded, new_face=False, not_voice=self.not_voice)
-        direction = self.total if self.total is not None else self._embed(self.speech)
+        dims = self.model.voice_encoder.embedding_dim
+        voice = average_voices(self.total[None] / self.windows, dims) if self.total is not None else self._embed(self.speech)
         start = time.monotonic()
-        self.face = self.model.render(F.normalize(direction, dim=0)[None], DISPLAY_SIZE)[0]
+        self.face = self.model.render(voice[None], DISPLAY_SIZE)[0]
         self.drawn_at = time.monotonic()
         self.render_seconds = self.drawn_at - start
         self.drawn_samples = used

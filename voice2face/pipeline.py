@@ -29,9 +29,10 @@ class FacesResult:
 
     images: list[Image.Image]
     cuts: list[Cut]
-    embeddings: np.ndarray  # (n_cuts, embedding_dim), unit rows
+    embeddings: np.ndarray  # (n_cuts, output_dim): unit speaker embeddings, then any statistics
     utterance: Utterance
     notes: list[str] = field(default_factory=list)
+    speaker_dims: int | None = None  # the rows' leading unit speaker embedding (`models.voice.speaker_part`); None: all of it
 
     @property
     def seconds(self) -> list[float]:
@@ -49,11 +50,12 @@ class FacesResult:
     def similarity_to_longest(self) -> np.ndarray:
         """Cosine of each cut's embedding to the longest cut's: how the embedding settles."""
         longest = int(np.argmax([c.frames for c in self.cuts]))
-        return self.embeddings @ self.embeddings[longest]
+        speaker = self.embeddings[:, : self.speaker_dims]
+        return speaker @ speaker[longest]
 
     def with_faces(self, images: list[Image.Image]) -> "FacesResult":
         """The same cuts with their faces drawn."""
-        return FacesResult(images, self.cuts, self.embeddings, self.utterance, self.notes)
+        return FacesResult(images, self.cuts, self.embeddings, self.utterance, self.notes, self.speaker_dims)
 
     def strip(self, size: int = 160) -> Image.Image:
         """All faces side by side with their captions, as one image."""
@@ -103,7 +105,8 @@ class Voice2Face:
         return planned.with_faces(self.render(planned.embeddings, size))
 
     def serve_with_openvino(self, cache_dir: str | Path | None = None) -> bool:
-        """Draw faces through OpenVINO from now on, where that is faster: a StyleGAN generator on a CPU.
+        """Draw faces through OpenVINO from now on, where that is faster: a StyleGAN generator on a CPU
+        (and hear voices through it too, for a CAM++ encoder).
         The graph for small faces is compiled now, the full-size one when first asked for; with a
         `cache_dir` both are kept there (`models/stylegan_openvino.py`), so a restart reads them back. For a
         long-running server; False, and nothing changed, for other models or devices or without the
@@ -112,6 +115,8 @@ class Voice2Face:
 
         from .models import SynthesisNetwork
 
+        from .models.campplus import CAMPPlusEncoder
+
         synthesis = getattr(self.generator, "synthesis", None)
         if not (isinstance(self.generator, StyleVoiceMap) and isinstance(synthesis, SynthesisNetwork)
                 and self.device.type == "cpu" and find_spec("openvino")):  # fmt: skip
@@ -119,6 +124,8 @@ class Voice2Face:
         from .models.stylegan_openvino import OpenVINOSynthesis
 
         self.generator.synthesis = OpenVINOSynthesis(synthesis, cache_dir)
+        if isinstance(self.voice_encoder, CAMPPlusEncoder):
+            self.voice_encoder.compile_for_cpu(cache_dir)
         return True
 
     def release_full_size(self) -> None:
@@ -137,7 +144,7 @@ class Voice2Face:
         planned = plan_cuts(utterance.features.shape[-1], durations, self.front_end)
         cuts = distinct_cuts(planned)
         embeddings = self.embed_cuts(utterance.features, cuts)
-        return FacesResult([], cuts, embeddings.cpu().numpy(), utterance, _notes(utterance, planned))
+        return FacesResult([], cuts, embeddings.cpu().numpy(), utterance, _notes(utterance, planned), self.voice_encoder.embedding_dim)
 
     def draws_small(self, size: int | None) -> bool:
         """Whether faces of `size` px come from the small head (StyleGAN models that have one, up to its size)."""

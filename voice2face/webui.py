@@ -32,7 +32,7 @@ from .units import round_seconds
 
 #: Lengths offered as check boxes; "whole clip" is the full speech.
 WHOLE_CLIP = "whole clip"
-DURATION_CHOICES = ["0.5 s", "1 s", "2 s", "4 s", "8 s", "16 s", "30 s", WHOLE_CLIP]
+DURATION_CHOICES = ["1 s", "2 s", "4 s", "8 s", "16 s", "30 s", WHOLE_CLIP]
 DEFAULT_CHOICES = ["1 s", "2 s", "4 s", "8 s", WHOLE_CLIP]
 #: Uploads above this size are refused by the server before any decoding.
 MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // 2**20

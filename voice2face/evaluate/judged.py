@@ -38,7 +38,7 @@ from scipy.stats import mannwhitneyu
 
 from ..images import to_pil
 from ..judges import AgeGenderJudge, FaceDescriptor, mean_pairwise_distance
-from ..labelled import AGE_BANDS, read_emodb, read_talking_pairs, read_utkface
+from ..labelled import AGE_BANDS, held_out_labelled, read_emodb, read_labelled_voices, read_talking_pairs, read_utkface
 from ..pipeline import Voice2Face
 from .faces import gender_agreement, generated_faces, majority_share
 from .report import duration_label
@@ -55,6 +55,7 @@ class JudgedSpeaker:
     age: float | None  # years, where known
     clips: tuple[Path, ...]
     face: Path | None = None  # a real photo of the speaker, where there is one (talking pairs)
+    age_band: tuple[int, int] | None = None  # (low, high) years, where the age is known as a band (labelled voices)
 
 
 def emodb_speakers(root: str | Path, names: Sequence[str]) -> list[JudgedSpeaker]:
@@ -86,6 +87,48 @@ def true_face_matching(faces: Sequence[Image.Image], owner: np.ndarray, speakers
                 if speakers[j].gender == speakers[k].gender:
                     same_gender.append(hit)
     return {"matching_1to2": rate(np.array(hits)), "matching_1to2_same_gender": rate(np.array(same_gender))}
+
+
+def labelled_speakers(root: str | Path, fraction: float) -> list[JudgedSpeaker]:
+    """The labelled voices that style-map training holds out with `labelled_holdout` = `fraction`; age in years
+    where given, else the middle of the band."""
+    voices = read_labelled_voices(root)
+    held = held_out_labelled(voices, fraction)
+    return [JudgedSpeaker(f"voice-{v.name}", v.gender, float(v.age) if v.age is not None else (v.age_band[0] + v.age_band[1] + 1) / 2,
+                          v.clips, age_band=v.age_band) for v in voices if v.name in held]  # fmt: skip
+
+
+def in_band_or_next(ages: np.ndarray, bands: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Whether each age falls in its band (low, high) or in the band of ten years on either side."""
+    return np.array([low - 10 <= a < high + 11 for a, (low, high) in zip(ages, bands)])
+
+
+def voice_reading_figures(model: Voice2Face, embeddings: np.ndarray, truth: np.ndarray, ages: np.ndarray,
+                          bands: list[tuple[int, int] | None]) -> dict:  # fmt: skip
+    """What the model reads from the voices themselves, before any face: gender right, the mean age error
+    in years, and the share whose age falls in the speaker's age band or the next (chance: `chance_levels`)."""
+    reading = model.read_voices(embeddings)
+    if reading is None:
+        return {}
+    female, age = reading.female.cpu().numpy(), reading.age.cpu().numpy()
+    known = np.isin(truth, ["m", "f"])
+    figures = {"voice_gender_agreement": rate((female[known] > 0.5) == (truth[known] == "f"))}
+    aged = np.flatnonzero(np.isfinite(ages))
+    if len(aged):
+        figures["voice_age_error_years"] = bootstrap(lambda units: float(np.abs(age[aged[units]] - ages[aged[units]]).mean()), len(aged))
+    banded = [k for k, b in enumerate(bands) if b is not None]
+    if banded:
+        figures["voice_age_band_or_next"] = rate(in_band_or_next(age[banded], [bands[k] for k in banded]))
+    return figures
+
+
+def band_chance(bands: list[tuple[int, int] | None]) -> dict:
+    """The share `voice_age_band_or_next` gets by saying the middle of the most common band for everyone."""
+    known = [b for b in bands if b is not None]
+    if not known:
+        return {}
+    common = max(set(known), key=known.count)
+    return {"voice_age_band_or_next": float(in_band_or_next(np.full(len(known), (common[0] + common[1] + 1) / 2), known).mean())}
 
 
 def identity_speakers(identities) -> list[JudgedSpeaker]:
@@ -123,16 +166,20 @@ def judge_speakers(
         descriptors = descriptor.describe(faces)
         face_distances = cdist(descriptors, descriptors)
         matching = true_face_matching(faces, owner, speakers) if all(s.face for s in speakers) else {}
+        voices = torch.stack(generated.embeddings[d]).numpy()
         separation = {}
         if np.bincount(owner).max() > 1:  # some speaker has several clips
-            voices = torch.stack(generated.embeddings[d]).numpy()
-            for name, distances in (("face", face_distances), ("voice", cdist(voices, voices))):
+            speaker = voices[:, : model.voice_encoder.embedding_dim]  # who speaks, without any statistics after it
+            for name, distances in (("face", face_distances), ("voice", cdist(speaker, speaker))):
                 separation[f"same_gender_speaker_auc_{name}"] = bootstrap(
                     lambda units: same_gender_speaker_auc(distances, owner, truth, units), len(speakers), seed
                 )
         results[duration_label(d)] = {
             **matching,
+            **voice_reading_figures(model, voices, truth, ages, [speakers[k].age_band for k in owner]),
             "face_found": rate(found),
+            "face_age_min": {"value": float(judged_age[found].min()) if found.any() else float("nan"), "ci95": [float("nan")] * 2, "n": int(found.sum())},
+            "faces_judged_under_16": rate(judged_age[found] < 16),
             **gender_agreement(said, truth),
             "age_correlation": correlation(judged_age[usable], ages[usable]),
             "diversity": bootstrap(lambda units: speaker_pair_mean(face_distances, owner, units, same=False), len(speakers), seed),
@@ -145,7 +192,7 @@ def judge_speakers(
         "description": f"{len(speakers)} held-out speakers, {len(generated.kept)} clips",
         "speakers": [s.name for s in speakers],
         "clips": len(generated.kept),
-        "chance": {"gender_agreement": majority_share(truth)},
+        "chance": {"gender_agreement": majority_share(truth), **band_chance([speakers[k].age_band for k in owner])},
         "durations": results,
     }
     return report, faces_by_duration, owner

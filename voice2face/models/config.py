@@ -19,7 +19,15 @@ class VoiceEncoderConfig:
     backend: str = "wen2019"
     n_mels: int = 64
     channels: tuple[int, ...] = (256, 384, 576, 864)
-    embedding_dim: int = 64
+    embedding_dim: int = 64  # the unit speaker embedding
+    # numbers that follow it in the encoder's output (CAM++: the 1024 frame statistics its embedding is
+    # pooled from, which tell gender and age far better than the embedding does); 0: none
+    statistics_dim: int = 0
+
+    @property
+    def output_dim(self) -> int:
+        """Width of what the encoder gives the generator: the speaker embedding, then the statistics."""
+        return self.embedding_dim + self.statistics_dim
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class GeneratorConfig:
     synthesis_widths: tuple[int, ...] = (512, 512, 512, 512, 512, 256, 128, 64)
     identity_axes: int = 32
     identity_spread: float = 1.0  # stylegan: identity coordinates are multiplied by this before they place the face
+    identity_inputs: int = 0  # stylegan: the identity head reads the first this many inputs (the speaker embedding); 0: all
     # stylegan: channels of the distilled head that draws quarter-size (256-px) faces from an earlier block
     # (0: none), and how many convs it has
     small_face_head: int = 0

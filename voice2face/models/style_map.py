@@ -1,12 +1,12 @@
 """Voices into the photographic face space: `StyleVoiceMap`, the generator of the 'stylegan' backend.
 
-A voice embedding (standardised) is read by three linear heads:
+A voice encoder's output (standardised) is read by three linear heads:
 
 - `gender`: the logit that the voice is a woman's; the face is placed along
   the face space's gender direction by that probability;
 - `age`: an age (AGE_CENTRE + YEARS_PER_UNIT x its output, in years); the face
   is placed along the age direction;
-- `identity`: `identity_axes` coordinates along the principal axes of the
+- `identity`: from the speaker embedding alone (`identity_inputs`), `identity_axes` coordinates along the principal axes of the
   region where the generator draws good faces (gender and age taken out), in
   units of the region's spread, so different voices get different people.
 
@@ -34,7 +34,7 @@ AGE_CENTRE, YEARS_PER_UNIT = 40.0, 10.0
 GENDER_SHARPNESS = 3.0
 #: No face is drawn younger than this: a voice read as a teenager's (or a child's) gets a young adult's
 #: face, never a child's. The reading keeps the age it heard; only the face is held here.
-MIN_FACE_AGE = 20.0
+MIN_FACE_AGE = 25.0
 #: Identity coordinates are kept within this many spreads of the region's centre (a sphere of
 #: this radius x sqrt(axes)), where the generator's faces stay frontal and whole.
 MAX_RADIUS = 1.6
@@ -66,14 +66,16 @@ class StyleVoiceMap(nn.Module):
         self.standardise = InputStandardiser(embedding_dim, True)
         self.gender = nn.Linear(embedding_dim, 1)
         self.age = nn.Linear(embedding_dim, 1)
-        self.identity = nn.Linear(embedding_dim, config.identity_axes)
+        # who the face is comes from who speaks: the speaker embedding alone, where statistics follow it
+        self.identity_inputs = config.identity_inputs or embedding_dim
+        self.identity = nn.Linear(self.identity_inputs, config.identity_axes)
         self.directions = FaceSpaceDirections(axes=config.identity_axes)
         self.synthesis = SynthesisNetwork(config.synthesis_widths, small_head=config.small_face_head,
                                           small_head_convs=config.small_face_convs)
 
     def read(self, embedding: torch.Tensor) -> VoiceReading:
         x = self.standardise(embedding)
-        identity = self.identity(x)
+        identity = self.identity(x[:, : self.identity_inputs])
         # Keep far-out voices inside the region: shrink coordinates past the radius onto it.
         limit = MAX_RADIUS * identity.shape[1] ** 0.5
         norm = identity.norm(dim=1, keepdim=True).clamp_min(1e-6)

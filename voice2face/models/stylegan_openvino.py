@@ -157,12 +157,12 @@ class OpenVINOSynthesis(nn.Module):
         return self.graph(small)(style)
 
 
-def cache_key(synthesis: SynthesisNetwork) -> str:
+def cache_key(network: nn.Module) -> str:
     """A folder name that changes whenever the weights, the architecture or the code that builds the graphs does."""
     import openvino as ov
 
     digest = hashlib.sha256(f"{__version__} {ov.get_version()}".encode())
-    for name, tensor in synthesis.state_dict().items():
+    for name, tensor in network.state_dict().items():
         digest.update(name.encode())
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.detach().float().contiguous().numpy().tobytes())

@@ -21,6 +21,18 @@ from .config import VoiceEncoderConfig
 # --------------------------------------------------------------------------- voice
 
 
+def speaker_part(vectors: torch.Tensor, embedding_dim: int) -> torch.Tensor:
+    """The unit speaker embeddings at the front of voice encoder outputs (B, output_dim): what tells who
+    speaks, and what cosine similarities between voices are measured on."""
+    return vectors[..., :embedding_dim]
+
+
+def average_voices(vectors: torch.Tensor, embedding_dim: int) -> torch.Tensor:
+    """One output row for several of one voice (windows, clips): the mean, its speaker part made unit again."""
+    mean = vectors.mean(0)
+    return torch.cat([F.normalize(mean[:embedding_dim], dim=0), mean[embedding_dim:]])
+
+
 def valid_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """(B, 1, T) float mask, 1 where a time step is inside its sequence."""
     steps = torch.arange(max_len, device=lengths.device)
@@ -38,8 +50,14 @@ class VoiceEncoder(nn.Module):
     front_end: FrontEndConfig
     embedding_dim: int
 
+    @property
+    def output_dim(self) -> int:
+        """Width of each output row: the unit speaker embedding, then any statistics (`VoiceEncoderConfig`)."""
+        return self.config.output_dim
+
     def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """features (B, n_mels, T) from `log_mel`, zero-padded past `lengths` -> (B, embedding_dim), L2-normalised."""
+        """features (B, n_mels, T) from `log_mel`, zero-padded past `lengths` -> (B, output_dim): the speaker
+        embedding, L2-normalised, then any statistics (see `speaker_part`)."""
         if lengths is None:
             lengths = torch.full((features.shape[0],), features.shape[-1], device=features.device)
         if self.front_end.normalise:

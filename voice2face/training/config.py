@@ -64,6 +64,12 @@ class TrainConfig:
         "grid_lrwp9a", "hdtf_WDA_KatieHill_000", "edtalk_mouth_source",  # women
         "grid_sbwe5n", "lrs2_00004", "lrs2_00016", "mimictalk_German_20s", "vox2_id06913_00089", "cremad_1001",  # men
     )  # style-map: talking pairs kept out of training (3 women, 6 men)
+    labelled_voices: str | None = None  # style-map: voices_labelled folder (speakers.csv, clips.csv): real voices with gender and age
+    labelled_holdout: float = 0.15  # style-map: share of each (gender, age band) of labelled speakers kept out (`held_out_labelled`)
+    identity_init: str = "random"  # style-map: "lda" starts the identity head on the speaker-discriminant directions
+    fit_reading_heads: bool = False  # style-map: solve the gender and age heads by regularised regression (`reading_l2`) up front
+    reading_l2: float = 0.1  # style-map: their L2 penalty on the standardised inputs
+    even_sources: bool = False  # style-map: draw each batch's real speakers evenly from each recording set (else from all alike)
     real_share: float = 0.25  # voice-map: share of each batch's speakers drawn from the few real ones
     synthetic_gender_weight: float = 1.0  # style-map: weight of synthetic voices in the gender loss (0: real voices only)
     speakers_per_batch: int = 16  # voice-map: speakers in each batch (4 clip embeddings each)

@@ -35,7 +35,7 @@ class GanStage(Stage):
         self.rt, self.train_ids = rt, train_ids
         self.encoder = self.encoder.to(rt.device)
         check_cached_features(config)
-        self.generator = build_generator(config.model.generator, self.encoder.embedding_dim)
+        self.generator = build_generator(config.model.generator, self.encoder.output_dim)
         self.critic = FaceCritic(config.model, len(train_ids))
         self.networks = {"voice_encoder": self.encoder, "generator": self.generator, "face_embedder": self.critic.embedder,
                          "discriminator": self.critic.discriminator, "classifier": self.critic.classifier}  # fmt: skip

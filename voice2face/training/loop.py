@@ -178,7 +178,7 @@ def portable_path(path: str | None) -> str | None:
 
 def run_settings(config: TrainConfig) -> dict[str, Any]:
     """Every training knob except the model and front end (saved beside it), as JSON: how to rerun it."""
-    paths = {"data", "meta", "faces", "split", "out", "voice_encoder", "decoder", "attribute_net", "real_voices"}
+    paths = {"data", "meta", "faces", "split", "out", "voice_encoder", "decoder", "attribute_net", "real_voices", "real_pairs", "labelled_voices", "face_space"}
     settings = {}
     for f in dataclasses.fields(config):
         if f.name in ("model", "front_end", "trained_on"):

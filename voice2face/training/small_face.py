@@ -210,3 +210,32 @@ def save_with_head(model: Voice2Face, test_styles: torch.Tensor, report: dict, o
     sheet = [face for pair in pairs[:16] for face in pair]  # each full face shrunk with Lanczos, then the small head's
     image_grid(sheet, columns=8).save(out / "evaluation" / "small_face_sheet.png")
     return report
+
+
+def copy_small_face(checkpoint: Path, source: Path, out: Path) -> Path:
+    """Write `checkpoint` to `out` with the small head of `source`, a checkpoint on the same synthesis network.
+
+    The head depends only on the frozen synthesis network it was distilled from, not on the voice side, so
+    a model retrained on other voices keeps it (distilling afresh takes minutes on a GPU, hours on 2 cores).
+    The synthesis networks must agree to float16 rounding; the source's report and sheet come along."""
+    from ..errors import Voice2FaceError
+
+    model, donor = Voice2Face.from_pretrained(checkpoint), Voice2Face.from_pretrained(source)
+    generator, head = model.generator, getattr(getattr(donor.generator, "synthesis", None), "small_head", None)
+    if not isinstance(generator, StyleVoiceMap) or head is None:
+        raise Voice2FaceError(f"{checkpoint} must draw StyleGAN faces and {source} must have a small head.")
+    ours = {k: v for k, v in generator.synthesis.state_dict().items() if not k.startswith("small_head.")}
+    theirs = {k: v for k, v in donor.generator.synthesis.state_dict().items() if not k.startswith("small_head.")}
+    if ours.keys() != theirs.keys() or any((ours[k].float() - theirs[k].float()).abs().max() > 1e-3 for k in ours):
+        raise Voice2FaceError(f"{source}'s small head was distilled from another synthesis network than {checkpoint}'s.")
+    generator.synthesis.small_head = head
+    shape = {f: getattr(donor.info.model.generator, f) for f in ("small_face_head", "small_face_convs")}
+    config = dataclasses.replace(model.info.model, generator=dataclasses.replace(model.info.model.generator, **shape))
+    training = {**model.info.training, "small_face": {**donor.info.training.get("small_face", {}), "copied_from": str(source)}}
+    info = dataclasses.replace(model.info, model=config, training=training)
+    save_checkpoint(out, info, {"voice_encoder": model.voice_encoder, "generator": generator}, dtype=getattr(torch, model.info.weights_dtype))
+    for name in ("small_face_report.json", "small_face_sheet.png"):
+        if (Path(source) / "evaluation" / name).is_file() and Path(source).resolve() != Path(out).resolve():
+            (Path(out) / "evaluation").mkdir(parents=True, exist_ok=True)
+            (Path(out) / "evaluation" / name).write_bytes((Path(source) / "evaluation" / name).read_bytes())
+    return Path(out)

@@ -43,13 +43,22 @@ import torch.nn.functional as F
 from ..checkpoint import load_network, read_info, require_kind
 from ..errors import Voice2FaceError
 from ..images import image_grid, to_pil
-from ..labelled import read_talking_pairs
+from ..labelled import held_out_labelled, read_labelled_voices, read_talking_pairs
 from ..models import StyleVoiceMap
 from ..models.style_map import AGE_CENTRE, YEARS_PER_UNIT
+from ..paths import voice_encoder_checkpoint
 from .config import TrainConfig
 from .loop import Runtime, Stage
 from .sources import embed_crops, frozen_voice_encoder
-from .voice_map import VoiceSpeaker, geometry_losses, sample_embeddings, sample_path, speaker_batch, training_speakers
+from .voice_map import (
+    VoiceSpeaker,
+    geometry_losses,
+    require_both_genders,
+    sample_embeddings,
+    sample_path,
+    speaker_batch,
+    training_speakers,
+)
 
 #: Talking pairs' ages are judged from their faces, often 10-20 years off: a wide range.
 PAIR_AGE_SLACK = 10.0
@@ -69,6 +78,40 @@ def paired_speakers(config: TrainConfig) -> tuple[list[VoiceSpeaker], list[Voice
         speaker = VoiceSpeaker(f"pair-{p.name}", p.clips, p.gender == "f", (p.age - PAIR_AGE_SLACK, p.age + PAIR_AGE_SLACK), "pairs")
         (test if p.name in config.pairs_holdout else train).append(speaker)
     return train, test
+
+
+#: A labelled voice whose age is given in years is asked for a face of that age +- this many years.
+LABELLED_AGE_SLACK = 3.0
+
+
+def labelled_speakers(config: TrainConfig) -> tuple[list[VoiceSpeaker], list[VoiceSpeaker]]:
+    """(training, held-out) speakers of the labelled-voices folder, if one is set; `labelled_holdout` of
+    each gender and age band held out."""
+    if not config.labelled_voices:
+        return [], []
+    voices = read_labelled_voices(config.labelled_voices)
+    held = held_out_labelled(voices, config.labelled_holdout)
+    train, test = [], []
+    for v in voices:
+        ages = (v.age - LABELLED_AGE_SLACK, v.age + LABELLED_AGE_SLACK) if v.age is not None else (v.age_band[0], v.age_band[1] + 1.0)
+        (test if v.name in held else train).append(VoiceSpeaker(f"voice-{v.name}", v.clips, v.gender == "f", ages, "labelled"))
+    return train, test
+
+
+#: How each recording set is named where a model says what it learned from.
+SOURCE_WORDS = {
+    "labelled": "Common Voice and speechocean762 (real, self-reported gender and age)",
+    "emodb": "EmoDB (real, acted emotions)",
+    "pairs": "talking pairs (real, age judged from the face)",
+    "synthetic": "espeak-ng (synthetic)",
+}
+
+
+def describe_speakers(speakers: list[VoiceSpeaker]) -> str:
+    """'1,010 speakers: 990 from Common Voice ..., 6 from EmoDB ...' for a model's trained_on."""
+    counts = {source: sum(s.source == source for s in speakers) for source in SOURCE_WORDS}
+    parts = [f"{n:,} from {SOURCE_WORDS[source]}" for source, n in counts.items() if n]
+    return f"{len(speakers):,} speakers: " + ", ".join(parts)
 
 
 def within_speaker_variance(values: torch.Tensor, owners: torch.Tensor) -> torch.Tensor:
@@ -103,31 +146,39 @@ class StyleMapStage(Stage):
 
     def __init__(self, config: TrainConfig, rt: Runtime):
         self.encoder, config = frozen_voice_encoder(config)
+        encoder_info = read_info(voice_encoder_checkpoint(config.voice_encoder))
         if not config.face_space:
             raise Voice2FaceError("The style-map stage needs --set face_space=<dir made by 'python -m voice2face face-space'>.")
         if config.embedding_crops < 1:
             raise Voice2FaceError("The style-map stage embeds voice crops once, up front: set embedding_crops (e.g. 4).")
         space_info = read_info(config.face_space)
         require_kind(config.face_space, space_info, "face-space")
+        # with statistics after the speaker embedding (CAM++), the identity head reads the embedding alone
+        identity_inputs = self.encoder.embedding_dim if config.model.voice.statistics_dim else 0
         generator_config = dataclasses.replace(config.model.generator, backend="stylegan", standardise_input=True,
-                                               synthesis_widths=space_info.model.generator.synthesis_widths)  # fmt: skip
+                                               synthesis_widths=space_info.model.generator.synthesis_widths,
+                                               identity_inputs=identity_inputs)  # fmt: skip
         self.config = config = dataclasses.replace(config, model=dataclasses.replace(config.model, generator=generator_config))
         self.rt = rt
-        self.generator = StyleVoiceMap(generator_config, self.encoder.embedding_dim)
+        self.generator = StyleVoiceMap(generator_config, self.encoder.output_dim)
         self.generator.synthesis.load_state_dict(load_network(config.face_space, "synthesis", space_info).state_dict())
         directions = load_network(config.face_space, "face_space", space_info).state_dict()
         k = generator_config.identity_axes
         self.generator.directions.load_state_dict({n: v[:k] if n in ("axes", "spread") else v for n, v in directions.items()})
         self.generator.synthesis.requires_grad_(False)
-        speakers, held_out = training_speakers(config)
+        speakers, held_out = training_speakers(config, check=False)
         pairs, pairs_held_out = paired_speakers(config)
-        self.speakers, self.held_out = speakers + pairs, held_out + pairs_held_out
-        heads = [*self.generator.gender.parameters(), *self.generator.age.parameters(), *self.generator.identity.parameters()]
+        labelled, labelled_held_out = labelled_speakers(config)
+        self.speakers, self.held_out = speakers + pairs + labelled, held_out + pairs_held_out + labelled_held_out
+        require_both_genders(self.speakers, "style-map (data, real_voices, real_pairs and/or labelled_voices)")
+        # fitted reading heads are solved once in `start` and left alone; the identity head always learns
+        heads = [*self.generator.identity.parameters()]
+        if not config.fit_reading_heads:
+            heads += [*self.generator.gender.parameters(), *self.generator.age.parameters()]
         self.networks = {"voice_encoder": self.encoder, "generator": self.generator}
         self.optimizers = {"optimizer": torch.optim.Adam(heads, lr=config.lr, betas=config.betas)}
-        n_real = sum(s.real for s in self.speakers)
         self.trained_on = config.trained_on or (
-            f"voices of {len(self.speakers) - n_real} synthetic (espeak-ng) and {n_real} real (EmoDB, talking pairs) speakers, "
+            f"voices of {describe_speakers(self.speakers)}, heard by a frozen voice encoder ({encoder_info.trained_on.split(';')[0]}), "
             f"placed in the face space of {space_info.trained_on}; voices and faces paired by gender and age, not by identity"
         )
         self.encoder = self.encoder.to(rt.device)
@@ -148,7 +199,8 @@ class StyleMapStage(Stage):
         file = Path(self.config.out) / EMBEDDINGS_FILE
         if file.is_file():
             saved = torch.load(file, weights_only=True)
-            if saved["clips"] == names and saved["crops"] == self.config.embedding_crops:
+            same_encoder = saved["embeddings"].shape[1] == self.encoder.output_dim
+            if saved["clips"] == names and saved["crops"] == self.config.embedding_crops and same_encoder:
                 return saved["embeddings"], saved["owners"]
         embeddings, owners = embed_crops(self.encoder, [c for _, c in clips], self.config, self.rt.device, self.rt.main)
         if self.rt.main:
@@ -159,6 +211,75 @@ class StyleMapStage(Stage):
         self.generator.to(self.rt.device)
         if not resumed:
             self.generator.standardise.fit(self.embeddings.to(self.rt.device))
+            if self.config.fit_reading_heads:
+                self.fit_reading_heads()
+            if self.config.identity_init == "lda":
+                self.start_identity_from_lda()
+
+    @torch.no_grad()
+    def start_identity_from_lda(self) -> None:
+        """Start the identity head on the directions that part speakers most and move least within one
+        speaker (linear discriminant analysis of the speaker embedding: between-speaker scatter over
+        within-speaker scatter, the latter from each speaker's crops and clips, EmoDB's seven emotions
+        among them), scaled so speakers' coordinates have unit spread. Emotion and recording move a clip
+        along other directions than a change of speaker does; the identity coordinates then follow the latter."""
+        device, g = self.rt.device, self.generator
+        x = g.standardise(self.embeddings.to(device))[:, : g.identity_inputs].double()
+        groups = [x[rows] for rows in self.rows_of if rows]
+        means = torch.stack([rows.mean(0) for rows in groups])
+        within = sum((rows - rows.mean(0)).T @ (rows - rows.mean(0)) for rows in groups) / len(x)
+        between = torch.cov(means.T)
+        within = within + 1e-3 * within.trace() / len(within) * torch.eye(len(within), device=device, dtype=x.dtype)
+        values, vectors = torch.linalg.eigh(within)
+        whiten = vectors / values.sqrt()
+        _, directions = torch.linalg.eigh(whiten.T @ between @ whiten)
+        projection = whiten @ directions.flip(1)[:, : g.config.identity_axes]
+        centre = means.mean(0)
+        projection = projection / ((means - centre) @ projection).std(0)
+        g.identity.weight.copy_(projection.T.float())
+        g.identity.bias.copy_(-(centre @ projection).float())
+
+    @torch.no_grad()
+    def fit_reading_heads(self) -> None:
+        """Solve the gender head (L2-regularised logistic regression) and the age head (ridge regression to
+        the middle of each speaker's age range) on every training row at once, each recording set weighing
+        as much as any other and each speaker alike within it. On held-out speakers these read gender and
+        age better than heads trained by the batches' losses, which fit 1,216 inputs on about a thousand
+        speakers without restraint (see REPRODUCE.md)."""
+        device, g = self.rt.device, self.generator
+        x = g.standardise(self.embeddings.to(device))
+        owner = torch.tensor([k for k, rows in enumerate(self.rows_of) for _ in rows], device=device)
+        order = torch.tensor([row for rows in self.rows_of for row in rows], device=device)
+        x = x[order]
+        speakers = [self.speakers[k] for k in owner.tolist()]
+        sources = sorted({s.source for s in speakers})
+        per_speaker = torch.bincount(owner, minlength=len(self.speakers)).float()
+        speakers_in = {src: sum(1 for k, s in enumerate(self.speakers) if s.source == src and self.rows_of[k]) for src in sources}
+        weight = torch.tensor([1.0 / (len(sources) * speakers_in[s.source]) for s in speakers], device=device) / per_speaker[owner]
+        female = torch.tensor([float(s.female) for s in speakers], device=device)
+        age = torch.tensor([(sum(s.age_range) / 2 - AGE_CENTRE) / YEARS_PER_UNIT for s in speakers], device=device)
+        l2 = self.config.reading_l2
+        # age: weighted ridge in closed form, intercept unpenalised
+        design = torch.cat([x, torch.ones(len(x), 1, device=device)], 1)
+        penalty = l2 * torch.eye(design.shape[1], device=device)
+        penalty[-1, -1] = 0
+        solution = torch.linalg.solve(design.T @ (design * weight[:, None]) + penalty, design.T @ (weight * age))
+        g.age.weight.copy_(solution[None, :-1])
+        g.age.bias.copy_(solution[-1:])
+        # gender: weighted logistic regression with the same penalty, by L-BFGS
+        w = torch.zeros(x.shape[1] + 1, device=device, requires_grad=True)
+        optimiser = torch.optim.LBFGS([w], max_iter=500, line_search_fn="strong_wolfe")
+
+        def loss() -> torch.Tensor:
+            optimiser.zero_grad()
+            value = (weight * F.binary_cross_entropy_with_logits(design @ w, female, reduction="none")).sum() + l2 / 2 * w[:-1].square().sum()
+            value.backward()
+            return value
+
+        with torch.enable_grad():
+            optimiser.step(loss)
+        g.gender.weight.copy_(w.detach()[None, :-1])
+        g.gender.bias.copy_(w.detach()[-1:])
 
     def batch(self) -> tuple[torch.Tensor, list[int]]:
         return speaker_batch(self, self.config)
@@ -174,12 +295,13 @@ class StyleMapStage(Stage):
         # ages in the head's units (decades around AGE_CENTRE), so the age loss has the scale of the others
         low, high = (torch.tensor([(s.age_range[i] - AGE_CENTRE) / YEARS_PER_UNIT for s in speakers], device=device) for i in (0, 1))
         age = g.age(x)[:, 0]
-        identity = g.identity(x)
+        speaker = x[:, : g.identity_inputs]  # who speaks: what the identity head reads, and whose distances it keeps
+        identity = g.identity(speaker)
         owner = torch.tensor(owners, device=device)
         losses = {
             "gender": weighted_mean(F.binary_cross_entropy_with_logits(g.gender(x)[:, 0], female, reduction="none"), gender_weight),
             "age": (F.relu(low - age) + F.relu(age - high)).mean(),
-            **geometry_losses(x, identity, owner),
+            **geometry_losses(speaker, identity, owner),
             # one speaker's clips should read as one age: an age that wanders from clip to clip
             # changes the face more than anything else (measured on validation speakers)
             "age_consistency": within_speaker_variance(age, owner),
@@ -189,7 +311,7 @@ class StyleMapStage(Stage):
         # of sharing a corner of it (one face for all of EmoDB's men).
         sources = [s.source for s in speakers]
         parts = [torch.tensor([x == name for x in sources], device=device) for name in sorted(set(sources))]
-        losses["prior"] = sum(geometry_losses(x[p], identity[p], owner[p])["prior"] for p in parts) / len(parts)
+        losses["prior"] = sum(geometry_losses(speaker[p], identity[p], owner[p])["prior"] for p in parts) / len(parts)
         # The prior holds each coordinate's variance, which speakers all on one line also meet: they then
         # differ along one direction only. Coordinates are kept uncorrelated too.
         losses["correlation"] = sum(off_diagonal_covariance(identity[p]) for p in parts) / len(parts)

@@ -72,8 +72,14 @@ class VoiceSpeaker:
         return self.source != "synthetic"
 
 
-def training_speakers(config: TrainConfig) -> tuple[list[VoiceSpeaker], list[VoiceSpeaker]]:
-    """(training speakers, held-out speakers) from the synthetic set and the real EmoDB folder."""
+def require_both_genders(speakers: list[VoiceSpeaker], stage: str) -> None:
+    if not speakers or all(s.female for s in speakers) or not any(s.female for s in speakers):
+        raise Voice2FaceError(f"The {stage} stage needs training speakers of both genders.")
+
+
+def training_speakers(config: TrainConfig, check: bool = True) -> tuple[list[VoiceSpeaker], list[VoiceSpeaker]]:
+    """(training speakers, held-out speakers) from the synthetic set and the real EmoDB folder; with `check`,
+    training speakers of both genders are required of these two alone."""
     synthetic_train, synthetic_test = [], []
     if config.data:
         identities = load_identities(config.data, config.layout, config.meta, config.faces, need_faces=False)
@@ -87,8 +93,8 @@ def training_speakers(config: TrainConfig) -> tuple[list[VoiceSpeaker], list[Voi
             speaker = VoiceSpeaker(f"emodb-{s.name}", s.clips, s.gender == "f", (s.age - REAL_AGE_SLACK, s.age + REAL_AGE_SLACK), "emodb")
             (real_test if s.name in config.real_holdout else real_train).append(speaker)
     train = synthetic_train + real_train
-    if not train or all(s.female for s in train) or not any(s.female for s in train):
-        raise Voice2FaceError("The voice-map stage needs training speakers of both genders (--data and/or --real-voices).")
+    if check:
+        require_both_genders(train, "voice-map (--data and/or --real-voices)")
     return train, real_test + synthetic_test
 
 
@@ -112,7 +118,7 @@ class VoiceMapStage(Stage):
         self.config = config = dataclasses.replace(config, model=dataclasses.replace(config.model, generator=generator_config))
         self.rt = rt
         self.speakers, self.held_out = training_speakers(config)
-        self.generator = FaceSpaceGenerator(generator_config, self.encoder.embedding_dim)
+        self.generator = FaceSpaceGenerator(generator_config, self.encoder.output_dim)
         self.generator.decoder.load_state_dict(load_network(config.decoder, "decoder", decoder_info).state_dict())
         self.generator.decoder.requires_grad_(False)
         self.attributes = load_network(config.attribute_net, "face_attributes").requires_grad_(False).to(rt.device)
@@ -206,7 +212,16 @@ def speaker_batch(stage, config: TrainConfig) -> tuple[torch.Tensor, list[int]]:
     size = config.speakers_per_batch
     n_real = round(size * config.real_share) if stage.synthetic_ids else size
     # drawn with replacement: a real speaker drawn twice is one speaker with twice the clips
-    chosen = random.choices(stage.real_ids, k=n_real) if stage.real_ids else []
+    if config.even_sources and stage.real_ids:
+        # each recording set as often as any other: EmoDB's six actors, each in seven emotions, teach what
+        # an emotion changes in a voice and must not drown among a thousand speakers of one clip or two
+        by_source: dict[str, list[int]] = {}
+        for k in stage.real_ids:
+            by_source.setdefault(stage.speakers[k].source, []).append(k)
+        groups = sorted(by_source.values())
+        chosen = [random.choice(random.choice(groups)) for _ in range(n_real)]
+    else:
+        chosen = random.choices(stage.real_ids, k=n_real) if stage.real_ids else []
     chosen += random.sample(stage.synthetic_ids, min(size - len(chosen), len(stage.synthetic_ids)))
     rows, owners = [], []
     for k in chosen:
