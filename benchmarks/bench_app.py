@@ -201,7 +201,7 @@ def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path) -
     client = clients(server.url, 1)[0]
     api = statistics.median(api_request(client, clip) for _ in range(requests))
     from voice2face import Voice2Face
-    from voice2face.webui import demo_request
+    from voice2face.web.page import demo_request
 
     model = Voice2Face.from_pretrained(checkpoint)
     model.serve_with_openvino()  # as the app does
@@ -240,7 +240,7 @@ def save_screenshots(server: Server, folder: Path) -> None:
     on a phone 6 s into a recording (for the README)."""
     from playwright.sync_api import sync_playwright
 
-    from voice2face.webui import example_clips
+    from voice2face.web.page import example_clips
 
     folder.mkdir(parents=True, exist_ok=True)
     drawn = "!!document.querySelector('#faces .v2f-faces:not(.v2f-example) img') && !document.querySelector('#faces .v2f-pending')"
@@ -268,7 +268,7 @@ def save_screenshots(server: Server, folder: Path) -> None:
 
 def bench_live_in_process(seconds: float, checkpoint: Path) -> None:
     from voice2face import Voice2Face
-    from voice2face.live import LiveFaces
+    from voice2face.web.live import LiveFaces
 
     model = Voice2Face.from_pretrained(checkpoint)
     speech, rate = soundfile.read(speech_clip(seconds), dtype="float32")
@@ -544,7 +544,7 @@ def bench_attacks(checkpoint: Path, clip: Path) -> None:
                 latencies = list(pool.map(lambda client: api_request(client, clip), visitors * 13))[:200]
             done = True
             meter.join()
-            from voice2face.limits import CACHE_MAX_BYTES
+            from voice2face.web.limits import CACHE_MAX_BYTES
 
             print(f"attack, 208 requests from 16 clients: p50 {percentile(latencies, 50):.2f} s; cache at most "
                   f"{biggest[0] / 2**20:.0f} MiB (cap {CACHE_MAX_BYTES / 2**30:.0f} GiB); {watch.summary()}")  # fmt: skip

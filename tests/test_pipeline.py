@@ -47,7 +47,15 @@ def test_lengths_past_the_end_of_the_speech_give_one_face(model, speech_wav):
     total = model.faces_for_durations(speech_wav, (None,)).utterance.speech_seconds
     result = model.faces_for_durations(speech_wav, (1, total + 5, total + 50, 999))
     assert len(result.images) == 2 and result.cuts[1].requested == total + 5
-    assert sum("one face was drawn from all of it" in note for note in result.notes) == 3
+    assert sum("one face was drawn from all of it" in note for note in result.notes) == 1  # one note for the three
+    (note,) = [n for n in result.notes if "one face" in n]
+    assert note.startswith(f"Asked for {total + 5:g}, {total + 50:g} and 999 s of speech")
+
+
+def test_a_length_within_a_quarter_second_of_the_whole_clip_is_the_whole_clip(model, speech_wav):
+    total = model.faces_for_durations(speech_wav, (None,)).utterance.speech_seconds
+    result = model.faces_for_durations(speech_wav, (1, total - 0.1, None))
+    assert len(result.images) == 2 and [c.requested for c in result.cuts] == [1, None]
 
 
 def test_different_lengths_give_different_embeddings(model, speech_wav):

@@ -301,7 +301,6 @@ def test_labelled_voices_are_read_and_held_out_by_gender_and_age_band(labelled_v
 def test_style_map_reads_gender_and_age_from_campplus_statistics_and_identity_from_its_embedding(labelled_voices, tmp_path):
     """A random-weight CAM++ stands in for the real one: what is tested is the plumbing and the solved heads."""
     from voice2face.models.campplus import CAMPPLUS_CONFIG, CAMPPLUS_FRONT_END, CAMPPlusEncoder
-    from voice2face.training.style_map import StyleMapStage
 
     torch.manual_seed(0)
     encoder_dir = save_checkpoint(tmp_path / "campplus", CheckpointInfo(kind="voice-encoder", networks=("voice_encoder",),

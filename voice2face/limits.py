@@ -36,25 +36,9 @@ DECODER_MEMORY_BYTES = 1536 * 1024 * 1024
 #: A file that takes longer than this to decode is given up (its worker is killed).
 DECODE_TIMEOUT_S = 60.0
 
-#: Live recordings held at once (each at most MAX_AUDIO_SECONDS of 16 kHz 16-bit audio, 9.6 MB); a
-#: recording is dropped LIVE_IDLE_S after its last chunk (the page sends one every second).
-MAX_LIVE_RECORDINGS = 8
-LIVE_IDLE_S = 20.0
-
 #: The least speech a face is drawn from. From less, the reading swings (gender and age from 0.3 s of a
 #: man's voice drew a child); the page and the live view say they need more instead.
 MIN_FACE_SPEECH_SECONDS = 1.0
 
 #: Lengths of speech one request may ask for.
 MAX_DURATIONS = 16
-
-#: Request bodies the web server reads: uploads up to the upload cap (plus form overhead), anything
-#: else (a request's JSON: file references, ticked lengths, 100 characters of text) far less.
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-MAX_FORM_OVERHEAD_BYTES = 1024 * 1024
-MAX_REQUEST_BYTES = 256 * 1024
-
-#: The web server's file cache (uploads and drawn pictures): swept every CACHE_SWEEP_S of files older
-#: than CACHE_AGE_S, and of the oldest beyond CACHE_MAX_BYTES (32 queued 50 MB uploads fit).
-CACHE_SWEEP_S, CACHE_AGE_S = 60, 300
-CACHE_MAX_BYTES = 2 * 1024**3

@@ -5,6 +5,7 @@ The app, the CLI, the evaluator and the tests all go through this class.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,7 +115,6 @@ class Voice2Face:
         from importlib.util import find_spec
 
         from .models import SynthesisNetwork
-
         from .models.campplus import CAMPPlusEncoder
 
         synthesis = getattr(self.generator, "synthesis", None)
@@ -142,7 +142,7 @@ class Voice2Face:
         utterance = prepare_utterance(audio, self.front_end, max_seconds)
         require_face_speech(utterance.speech_seconds)
         planned = plan_cuts(utterance.features.shape[-1], durations, self.front_end)
-        cuts = distinct_cuts(planned)
+        cuts = distinct_cuts(planned, self.front_end.hop_ms)
         embeddings = self.embed_cuts(utterance.features, cuts)
         return FacesResult([], cuts, embeddings.cpu().numpy(), utterance, _notes(utterance, planned), self.voice_encoder.embedding_dim)
 
@@ -224,9 +224,17 @@ def check_size(size: int | None) -> None:
         raise Voice2FaceError(f"Faces are drawn {MIN_SIZE} to {MAX_SIZE} pixels wide, not {size}.")
 
 
-def distinct_cuts(cuts: list[Cut]) -> list[Cut]:
-    """One cut per distinct number of frames; where lengths past the end of the speech meet the
-    whole clip, the whole-clip cut stands for them all, else the first of them does."""
+#: A length within this many seconds of all the speech is the whole clip: a 1.04 s clip drew two faces,
+#: "1.0 s" and "1.0 s (all)", that differed only by chance.
+SAME_AS_WHOLE_SECONDS = 0.25
+
+
+def distinct_cuts(cuts: list[Cut], hop_ms: float = 10.0) -> list[Cut]:
+    """One cut per distinct number of frames; where lengths past (or within SAME_AS_WHOLE_SECONDS of) the
+    end of the speech meet the whole clip, the whole-clip cut stands for them all, else the longest of them does."""
+    longest = max(c.frames for c in cuts)
+    near = max(1, round(SAME_AS_WHOLE_SECONDS * 1000 / hop_ms))
+    cuts = [dataclasses.replace(c, frames=longest, seconds=max(x.seconds for x in cuts)) if longest - c.frames < near else c for c in cuts]
     by_frames: dict[int, Cut] = {}
     for cut in cuts:
         if cut.frames not in by_frames or cut.requested is None:
@@ -243,10 +251,9 @@ def _notes(utterance: Utterance, cuts: list[Cut]) -> list[str]:
         )
     if audio.damaged_note:
         notes.append(audio.damaged_note)
-    for cut in cuts:
-        if cut.capped:
-            notes.append(
-                f"Asked for {cut.requested:g} s of speech, but the clip holds only {seconds_text(cut.seconds)}; "
-                "one face was drawn from all of it."
-            )
+    capped = [f"{cut.requested:g}" for cut in cuts if cut.capped]
+    if capped:
+        asked = capped[0] if len(capped) == 1 else ", ".join(capped[:-1]) + " and " + capped[-1]
+        notes.append(f"Asked for {asked} s of speech, but the clip holds only {seconds_text(utterance.speech_seconds)}"
+                     f"{'' if len(capped) == 1 else ' of speech'}; one face was drawn from all of it.")  # fmt: skip
     return notes

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,19 +35,22 @@ import soxr
 import torch
 from PIL import Image
 
-from .audio.decode import check_layout, to_float_mono, whole_rate
-from .audio.front_end import frame_features, speech_frames
-from .audio.load import load_audio
-from .audio.speech_check import MIN_SPEECH_PROBABILITY, speech_probability
-from .audio.speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
-from .errors import AudioError
-from .images import DISPLAY_SIZE
-from .limits import LIVE_IDLE_S, MAX_AUDIO_SECONDS, MAX_LIVE_RECORDINGS, MIN_FACE_SPEECH_SECONDS
-from .models.voice import average_voices
-from .pipeline import Voice2Face
-from .units import seconds_text
+from ..audio.decode import check_layout, to_float_mono, whole_rate
+from ..audio.front_end import frame_features, speech_frames
+from ..audio.load import load_audio
+from ..audio.speech_check import MIN_SPEECH_PROBABILITY, speech_probability
+from ..audio.speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
+from ..errors import AudioError
+from ..images import DISPLAY_SIZE
+from ..limits import MAX_AUDIO_SECONDS, MIN_FACE_SPEECH_SECONDS
+from ..models.voice import average_voices
+from ..pipeline import Voice2Face
+from ..units import seconds_text
+from .limits import LIVE_IDLE_S, MAX_LIVE_RECORDINGS
 
 WINDOW_SECONDS = 1.6
+#: Chunk bytes a recording may have waiting to be heard (a second of browser audio is 2-40 KB).
+MAX_WAITING_BYTES = 16 * 1024 * 1024
 #: The page sends a chunk about every second; a "chunk" longer than this is cut to it.
 MAX_CHUNK_SECONDS = 5.0
 
@@ -58,10 +62,19 @@ class LiveUpdate:
     recorded_seconds: float
     new_face: bool  # False when the face is the one already shown (no new speech was embedded)
     not_voice: bool = False  # sound was heard, but it was not a voice (a tone, noise, music)
+    waiting: int = 0  # chunks received and kept, not yet listened to: the server is behind the microphone
 
     @property
     def caption(self) -> str:
         """One line in one unit; the speech used never exceeds the recording, so neither does its figure."""
+        line = self.heard
+        if self.waiting:
+            line += f" (the server is busy: {self.waiting} chunk{'s' if self.waiting > 1 else ''} of audio kept, still to be heard; none is lost)"
+        return line
+
+    @property
+    def heard(self) -> str:
+        """What the face is drawn from, or why there is none yet."""
         if self.face is None and self.not_voice:
             return f"No voice heard yet: a tone, noise or music draws no face. {seconds_text(self.recorded_seconds)} recorded"
         if self.face is None and self.speech_seconds > 0:
@@ -75,8 +88,8 @@ class LiveUpdate:
 class LiveFaces:
     """The face for the speech so far, updated one microphone chunk at a time."""
 
-    def __init__(self, model: Voice2Face, max_seconds: float = MAX_AUDIO_SECONDS):
-        self.model, self.front_end = model, model.front_end
+    def __init__(self, model: Voice2Face, max_seconds: float = MAX_AUDIO_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self.model, self.front_end, self.clock = model, model.front_end, clock
         self.rate = self.front_end.sample_rate
         self.window = int(WINDOW_SECONDS * self.rate)
         self.vad_frame = self.rate * self.front_end.vad_frame_ms // 1000
@@ -94,6 +107,10 @@ class LiveFaces:
         self.drawn_samples = 0
         self.drawn_at, self.render_seconds = 0.0, 0.0  # when the face was last drawn, and how long that took
         self.not_voice = False  # a window was heard and was not a voice
+        self.inbox: deque[bytes] = deque()  # chunks kept, not yet heard
+        self.inbox_lock, self.hearing = threading.Lock(), threading.Lock()
+        self.listener: threading.Thread | None = None  # hears the kept chunks, one at a time, in order
+        self.answered_face: Image.Image | None = None  # the face the page was last sent
 
     def add(self, source_rate: object, samples: np.ndarray) -> LiveUpdate:
         """Take the next microphone chunk, as Gradio streams it: (rate, int16 or float samples)."""
@@ -117,13 +134,61 @@ class LiveFaces:
         return self.current()
 
     def add_file(self, path: str | Path) -> LiveUpdate:
-        """Take the next chunk as the page streams it, a short audio file: decoded like an upload (in a
-        worker, bounded), never more than MAX_CHUNK_SECONDS of it nor more than the recording has room for."""
-        room = (self.max_samples - self.recorded_samples) / self.rate
-        if room <= 0:
+        """Take the next chunk as the page streams it, a short audio file: kept at once, in order, and heard
+        by this recording's own thread, so the page's stream is answered at once however busy the server
+        is (a stream left waiting lost audio: 4.8 s of 10 s reached the server). Every chunk is kept; only
+        redraws are skipped. The answer carries the newest face drawn, and how much is still to be heard."""
+        self.keep(Path(path).read_bytes())
+        with self.inbox_lock:
+            if self.listener is None or not self.listener.is_alive():
+                self.listener = threading.Thread(target=self.catch_up, kwargs={"wait": True}, daemon=True)
+                self.listener.start()
+        return self.update_as_is()
+
+    def keep(self, chunk: bytes) -> None:
+        """Queue a chunk's file bytes, in the order they came (at most MAX_WAITING_BYTES waiting)."""
+        if len(chunk) > MAX_WAITING_BYTES:
+            raise AudioError(f"A live chunk of {len(chunk) / 2**20:.0f} MB is far more than a second of audio; record again.")
+        with self.inbox_lock:
+            if sum(map(len, self.inbox)) + len(chunk) > MAX_WAITING_BYTES:
+                raise AudioError("The server has fallen too far behind your microphone; stop and record again in a minute.")
+            self.inbox.append(chunk)
+
+    def catch_up(self, wait: bool = False) -> LiveUpdate:
+        """Hear every kept chunk in order, then draw if there is new speech. One thread hears a recording at
+        a time; another that arrives meanwhile leaves its chunk kept and returns the face as it is (with
+        `wait`, it waits its turn: the end of a recording must hear everything)."""
+        if not self.hearing.acquire(blocking=wait):
+            return self.update_as_is()
+        try:
+            while True:
+                with self.inbox_lock:
+                    if not self.inbox:
+                        break
+                    chunk = self.inbox.popleft()
+                self._hear_file(chunk)
             return self.current()
-        audio = load_audio(path, self.rate, max_seconds=min(MAX_CHUNK_SECONDS, room))
-        return self.add(self.rate, audio.samples)
+        finally:
+            self.hearing.release()
+
+    def _hear_file(self, chunk: bytes) -> None:
+        """Decode one chunk like an upload (in a worker, bounded), never more than MAX_CHUNK_SECONDS of it nor
+        more than the recording has room for."""
+        room = (self.max_samples - self.recorded_samples) / self.rate
+        if room > 0:
+            audio = load_audio(chunk, self.rate, max_seconds=min(MAX_CHUNK_SECONDS, room))
+            self.add(self.rate, audio.samples)
+
+    def update_as_is(self) -> LiveUpdate:
+        """The newest face drawn (new_face if this is the first answer to carry it), and how many kept
+        chunks are still to be heard."""
+        with self.inbox_lock:
+            waiting = max(len(self.inbox) - 1, 0)  # the chunk just kept is on its way; more are a backlog
+            face, new = self.face, self.face is not None and self.face is not self.answered_face
+            self.answered_face = face
+        used = self.drawn_samples if face is not None else len(self.speech)
+        return LiveUpdate(face, used / self.rate, self.recorded_samples / self.rate, new_face=new,
+                          not_voice=self.not_voice, waiting=waiting)  # fmt: skip
 
     def _listen(self, mono: np.ndarray) -> None:
         audio = np.concatenate([self.unvoiced, mono])
@@ -157,7 +222,7 @@ class LiveFaces:
         used = self.embedded_samples if self.total is not None else len(self.speech)
         # Redraw only for new speech, and no more often than drawing allows: a machine that takes
         # 1.5 s to draw a face redraws every 3 s rather than falling behind the microphone.
-        busy = time.monotonic() - self.drawn_at < 2 * self.render_seconds
+        busy = self.clock() - self.drawn_at < 2 * self.render_seconds
         # No face from under MIN_FACE_SPEECH_SECONDS: from 0.3 s of a man's voice the reading drew a child.
         too_little = used < MIN_FACE_SPEECH_SECONDS * self.rate
         if too_little and self.face is None:
@@ -167,9 +232,9 @@ class LiveFaces:
             return LiveUpdate(self.face, self.drawn_samples / self.rate, recorded, new_face=False, not_voice=self.not_voice)
         dims = self.model.voice_encoder.embedding_dim
         voice = average_voices(self.total[None] / self.windows, dims) if self.total is not None else self._embed(self.speech)
-        start = time.monotonic()
+        start = self.clock()
         self.face = self.model.render(voice[None], DISPLAY_SIZE)[0]
-        self.drawn_at = time.monotonic()
+        self.drawn_at = self.clock()
         self.render_seconds = self.drawn_at - start
         self.drawn_samples = used
         return LiveUpdate(self.face, used / self.rate, recorded, new_face=True)
@@ -183,7 +248,9 @@ class LiveFaces:
         return probability is not None and probability >= MIN_SPEECH_PROBABILITY
 
     def recording(self) -> tuple[int, np.ndarray]:
-        """The whole recording so far as a (rate, int16 samples) pair, as `load_audio` takes it."""
+        """The whole recording as a (rate, int16 samples) pair, as `load_audio` takes it: every chunk kept
+        is heard first."""
+        self.catch_up(wait=True)
         if not self.recorded:
             raise AudioError("Nothing was recorded. Allow the page to use the microphone and try again.")
         return self.rate, np.concatenate(self.recorded)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile
+from voice2face.web.live import LiveFaces, LiveRecordings
 
 from voice2face.errors import AudioError
 from voice2face.images import DISPLAY_SIZE
-from voice2face.live import LiveFaces, LiveRecordings
 from voice2face.pipeline import Voice2Face
 
 
@@ -22,10 +22,28 @@ def chunks(samples: np.ndarray, size: int):
         yield (samples[start : start + size] * 32767).astype(np.int16)
 
 
+class ChunkClock:
+    """Time as the microphone keeps it: `tick` per chunk, none while a face is drawn, so how often the view
+    redraws does not depend on how busy the machine running the test is."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def test_faces_form_as_speech_arrives_with_bounded_state(model, speech):
     data, rate = speech
-    live = LiveFaces(model)
-    updates = [live.add(rate, chunk) for chunk in chunks(data, rate // 2)]
+    clock = ChunkClock()
+    live = LiveFaces(model, clock=clock)
+    updates = []
+    for chunk in chunks(data, rate // 2):
+        clock.tick(0.5)
+        updates.append(live.add(rate, chunk))
     drawn = [u for u in updates if u.new_face]
     assert len(drawn) >= 5 and all(u.face.size == (DISPLAY_SIZE, DISPLAY_SIZE) for u in drawn)  # the page's size
     seconds = [u.speech_seconds for u in updates]
@@ -81,15 +99,17 @@ def test_chunks_sent_as_files_are_decoded_bounded_and_tones_draw_no_face(model, 
     for k, start in enumerate(range(0, 4 * rate, rate)):
         chunk = tmp_path / f"chunk{k}.wav"
         soundfile.write(chunk, data[start : start + rate], rate)
-        update = live.add_file(chunk)
+        live.add_file(chunk)
+    update = live.catch_up(wait=True)  # chunks are heard by the recording's own thread: wait for it here
     assert update.face is not None and update.recorded_seconds == pytest.approx(4.0, abs=0.05)
     # a 30-minute "chunk" (as a hostile client might stream) is read for MAX_CHUNK_SECONDS only
-    from voice2face.live import MAX_CHUNK_SECONDS
+    from voice2face.web.live import MAX_CHUNK_SECONDS
 
     long = tmp_path / "long.flac"
     soundfile.write(long, np.zeros(16000 * 1800, np.int16), 16000)
     before = live.recorded_samples
     live.add_file(long)
+    live.catch_up(wait=True)
     assert live.recorded_samples - before <= MAX_CHUNK_SECONDS * 16000
     # a tone, however long it plays, never becomes a face
     tone = LiveFaces(model)
@@ -113,11 +133,43 @@ def test_live_recordings_are_capped_and_dropped_when_idle(model, speech, tmp_pat
         recordings.add_file("c", chunk)
     assert len(recordings) == 2
     now[0] = 15.0
-    second = recordings.add_file("a", chunk)  # a's chunks keep coming; b's stopped at 0 s
-    assert second.recorded_seconds == pytest.approx(2.0, abs=0.05)
+    recordings.add_file("a", chunk)  # a's chunks keep coming; b's stopped at 0 s
+    assert recordings.open("a").catch_up(wait=True).recorded_seconds == pytest.approx(2.0, abs=0.05)
     now[0] = 25.0
     recordings.add_file("c", chunk)  # b was idle for 25 s: dropped, so c gets its place
     assert recordings.close("b") is None and len(recordings) == 2
     finished = recordings.close("a")
     assert finished is not None and finished.recording()[1].size > 1.9 * 16000
     assert recordings.close("a") is None  # handed over once
+
+
+def test_a_busy_server_answers_the_stream_at_once_and_keeps_every_chunk(model, speech, tmp_path, monkeypatch):
+    """Each face takes 0.4 s to draw here (a busy server) while chunks come every call: the stream is answered
+    without waiting for the drawing, says it is behind, and the recording keeps all the audio, in order."""
+    import time
+
+    data, rate = speech
+    draw = model.render
+
+    def slow_render(*args, **kwargs):
+        time.sleep(0.4)
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(model, "render", slow_render)
+    live = LiveFaces(model)
+    answers, waits = [], []
+    for k, start in enumerate(range(0, len(data), rate // 2)):
+        chunk = tmp_path / f"busy{k}.wav"
+        soundfile.write(chunk, data[start : start + rate // 2], rate)
+        began = time.monotonic()
+        answers.append(live.add_file(chunk))
+        waits.append(time.monotonic() - began)
+    assert max(waits) < 0.3  # never kept waiting for a face
+    assert any(a.waiting for a in answers) and "none is lost" in next(a.caption for a in answers if a.waiting)
+    _, recording = live.recording()  # hears whatever is still kept first
+    assert len(recording) / 16000 == pytest.approx(len(data) / rate, abs=0.2)
+    import librosa
+
+    expected = librosa.resample(data, orig_sr=rate, target_sr=16000)
+    n = min(len(expected), len(recording))
+    assert np.corrcoef(recording[:n].astype(float), expected[:n])[0, 1] > 0.9  # every chunk in its place

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from voice2face.cache_sweep import CacheSweeper
+from voice2face.web.cache_sweep import CacheSweeper
 
 
 def make(folder: Path, name: str, size: int, age_s: float) -> Path:
@@ -94,7 +93,7 @@ def test_sigterm_empties_the_cache_as_ctrl_c_does(random_checkpoint, speech_wav,
     port, cache = free_port(), tmp_path / "cache"
     env = {**os.environ, "GRADIO_TEMP_DIR": str(cache)}
     server = subprocess.Popen([sys.executable, "app.py", "--checkpoint", str(random_checkpoint), "--port", str(port)],
-                              cwd=Path(__file__).resolve().parents[1], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+                              cwd=Path(__file__).resolve().parents[2], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -1,6 +1,6 @@
 """What the web demo shows, computed without any web framework so it can be tested directly.
 
-`app.py` only lays out Gradio components and wires them to `demo_request`.
+`layout` only lays out Gradio components and wires them to `demo_request`; `app.py` only starts it.
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
-from .audio.decode import SUPPORTED_FORMATS, AudioSource
-from .audio.front_end import WHOLE_CLIP_WORDS, parse_durations
-from .errors import Voice2FaceError
-from .images import DISPLAY_SIZE, face_strip
-from .limits import MAX_AUDIO_SECONDS, MAX_DURATIONS, MAX_UPLOAD_BYTES
-from .models import VoiceReading
-from .pipeline import FacesResult, Voice2Face
-from .units import round_seconds
+from ..audio.decode import SUPPORTED_FORMATS, AudioSource
+from ..audio.front_end import WHOLE_CLIP_WORDS, parse_durations
+from ..errors import Voice2FaceError
+from ..images import DISPLAY_SIZE, face_strip
+from ..limits import MAX_AUDIO_SECONDS, MAX_DURATIONS
+from ..models import VoiceReading
+from ..pipeline import FacesResult, Voice2Face
+from ..units import round_seconds
+from .limits import MAX_UPLOAD_BYTES
 
 #: Lengths offered as check boxes; "whole clip" is the full speech.
 WHOLE_CLIP = "whole clip"
@@ -42,7 +43,7 @@ _MAGMA = (colormaps["magma"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uin
 #: The free-text lengths box takes at most this many characters.
 MAX_EXTRA_CHARS = 100
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,7 @@ def display_levels(features: np.ndarray, log_compressed: bool, range_db: float =
 
 
 #: Chart text height in the picture, and the width the charts are drawn at. The page shows a chart
-#: about 326 CSS px wide on a 390-px phone: 18 px of text there reads at 12 px (tests/test_app.py checks).
+#: about 326 CSS px wide on a 390-px phone: 18 px of text there reads at 12 px (tests/web/test_app.py checks).
 CHART_TEXT_PX, CHART_WIDTH = 18, 480
 
 
@@ -424,14 +425,25 @@ def model_card(model: Voice2Face, path: str | Path) -> tuple[str, str]:
                  "they do not reflect the voice.")  # fmt: skip
     else:
         speakers, real = training.get("speakers"), training.get("real_speakers")
-        heard = (f"It learned from the voices of {speakers} speakers: {real} real people and {speakers - real} "
-                 "computer voices." if isinstance(speakers, int) and isinstance(real, int) else "It learned from recorded voices.")  # fmt: skip
+        if not (isinstance(speakers, int) and isinstance(real, int)):
+            heard = "It learned from recorded voices."
+        elif speakers == real:
+            heard = f"It learned from the voices of {real:,} real people."
+        else:
+            heard = f"It learned from the voices of {speakers:,} speakers: {real:,} real people and {speakers - real:,} computer voices."
+        if "Common Voice" in info.trained_on:
+            heard += (" Most are volunteers of Mozilla Common Voice, reading a sentence in one of about 60 languages, "
+                      "who gave their gender and age.")  # fmt: skip
+        if info.model.voice.backend == "campplus":
+            heard += (" It hears a voice through CAM++, a speaker-recognition network trained on about 200,000 speakers "
+                      "(3D-Speaker, Apache-2.0).")  # fmt: skip
         plain = (
             f"**What it learned from.** {heard} It was never shown any speaker's face: it learned to hear whether a "
             "voice is a man's or a woman's and roughly how old, and to give different voices different people. "
             + face_source_text(info.trained_on)
             + "\n\n**What it cannot do.** It cannot show what the speaker looks like: the person drawn is invented. "
-            "It has heard few real voices, so it is least sure about accents, children and voices unlike those it learned from. "
+            "It is least sure about voices unlike those it learned from, and it draws no child: a child's voice gets a "
+            "young adult's face. From under a second of speech it draws nothing. "
             + judged_gender_text(model)
         )  # fmt: skip
     technical = (
@@ -475,7 +487,7 @@ def warm_up(model: Voice2Face) -> DemoOutput:
     """Serve one request before the first visitor does: decoder workers, the speech detector,
     PyTorch's first-call costs and Pillow's fonts otherwise land on them (2-3 s instead of 0.5 s).
     The page shows its result as a worked example until the visitor's own."""
-    from .audio.decoder_process import warm_up as start_decoders
+    from ..audio.decoder_process import warm_up as start_decoders
 
     start_decoders()
     return demo_request(model, example_clips()[0], DEFAULT_CHOICES)
@@ -483,6 +495,24 @@ def warm_up(model: Voice2Face) -> DemoOutput:
 
 #: Heads the worked example shown before first use.
 EXAMPLE_NOTE = "An example, from a bundled synthetic voice: record or upload your own voice and press Draw faces."
+#: How the page looks, beside what it does in the browser (PAGE_JS).
+CSS = """
+.v2f-faces { display: flex; flex-wrap: wrap; gap: 10px; justify-content: flex-start; }
+.v2f-face { margin: 0; flex: 0 1 calc(33.3% - 7px); min-width: 72px; max-width: 256px; }  /* 3 a row: faces big enough to judge */
+.v2f-placeholder { aspect-ratio: 1; border-radius: 6px; background: #eceef3; color: #6b7280; display: flex;
+                   align-items: center; justify-content: center; font-size: 0.9rem; }
+.v2f-face img, #tuned-face img { width: 100%; height: auto; display: block; border-radius: 6px; }
+#tuned-face img { max-width: 256px; }
+.v2f-face figcaption { text-align: center; font-size: 0.95rem; margin-top: 4px; }
+.v2f-example-note { margin: 0 0 8px 0; color: #4b5563; }
+.v2f-error { border: 2px solid #c0392b; background: #fdecea; color: #611a15; border-radius: 8px; padding: 10px 14px; }
+.v2f-error p { margin: 4px 0 0 0; }
+#live-face img { max-width: 256px; }
+#voice .controls, #live-voice .controls { flex-wrap: wrap; gap: 8px; }
+#voice select, #live-voice select { max-width: 100%; width: auto; flex: 1 1 12rem; }  /* the microphone's whole name */
+@media (max-width: 600px) { .v2f-face { flex-basis: calc(50% - 5px); } }
+"""
+
 #: What the page does in the browser: results scrolled into view, our words for a file that is not audio.
 PAGE_JS = (Path(__file__).resolve().parent / "page.js").read_text().replace("__FORMATS__", SUPPORTED_FORMATS)
 
@@ -490,3 +520,9 @@ PAGE_JS = (Path(__file__).resolve().parent / "page.js").read_text().replace("__F
 def example_clips() -> list[str]:
     """Bundled example recordings (see examples/README.md for their origin)."""
     return sorted(str(p) for p in EXAMPLES_DIR.glob("*.flac"))
+
+
+def example_labels() -> list[str]:
+    """The examples named in words, not by file name: whose voice, and what it is."""
+    words = {"female": "A woman's voice", "male": "A man's voice"}
+    return [f"{words.get(Path(p).name.split('_')[0], 'A voice')} (synthetic, espeak-ng, 12 s)" for p in example_clips()]

@@ -17,11 +17,7 @@ import soundfile
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
-
-import app
-from voice2face import Voice2Face, Voice2FaceError
-from voice2face.images import DISPLAY_SIZE
-from voice2face.webui import (
+from voice2face.web.page import (
     CHART_TEXT_PX,
     DEFAULT_CHOICES,
     demo_request,
@@ -34,6 +30,11 @@ from voice2face.webui import (
     model_card,
     save_png,
 )
+
+from voice2face.web import layout
+from voice2face.web import server as web_server
+from voice2face import Voice2Face, Voice2FaceError
+from voice2face.images import DISPLAY_SIZE
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +50,9 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(model, random_checkpoint):
-    demo = app.build_demo(model, random_checkpoint)
+    demo = layout.build_demo(model, random_checkpoint)
     port = free_port()
-    app.launch(demo, "127.0.0.1", port, share=False, block=False)
+    web_server.launch(demo, "127.0.0.1", port, share=False, block=False)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -112,9 +113,9 @@ def test_lengths_box_is_checked_before_any_audio_is_read():
 @pytest.mark.parametrize("seconds", [(1, 2, 4, 8, 8.3), (0.5, 0.6, 0.7, 0.8, 0.9, 1.0), (1, 2, 4, 8, 16, 30, 60, 299, 300)])
 def test_spectrogram_labels_never_overlap_and_stay_on_the_plot(seconds):
     from PIL import ImageDraw
+    from voice2face.web.page import _overlap, chart_fonts, cut_labels
 
     from voice2face.audio.front_end import Cut
-    from voice2face.webui import _overlap, chart_fonts, cut_labels
 
     cuts = [Cut(s, 0, s, False) for s in seconds[:-1]] + [Cut(None, 0, seconds[-1], False)]
     plot = (50, 6, 470, 246)
@@ -162,10 +163,12 @@ def test_model_card_warns_about_untrained_models(model, random_checkpoint):
 
 @pytest.mark.parametrize("name", ["default", "dcgan-64"])
 def test_model_card_says_in_plain_words_what_the_model_learned_from(name):
-    path = Path(__file__).resolve().parents[1] / "checkpoints" / name
+    path = Path(__file__).resolve().parents[2] / "checkpoints" / name
     plain, technical = model_card(Voice2Face.from_pretrained(path), path)
     speakers = Voice2Face.from_pretrained(path).info.training["speakers"]
-    assert f"voices of {speakers} speakers" in plain and "never shown any speaker's face" in plain
+    real = Voice2Face.from_pretrained(path).info.training["real_speakers"]
+    assert (f"voices of {speakers:,} speakers" if speakers > real else f"voices of {real:,} real people") in plain
+    assert "never shown any speaker's face" in plain
     assert "cannot show what the speaker looks like" in plain and "non-commercial" in plain
     for jargon in ("DCGAN", "ge2e", "crop_part1", "training steps", "face space", "embedding", "mel"):
         assert jargon not in plain, jargon
@@ -286,7 +289,7 @@ def test_live_view_holds_a_bounded_number_of_recordings_and_says_when_full(serve
     the recordings are capped, the next visitor is told at once, and nothing else waits on them."""
     import httpx
 
-    from voice2face.limits import MAX_LIVE_RECORDINGS
+    from voice2face.web.limits import MAX_LIVE_RECORDINGS
 
     clip = tmp_path / "one-second.wav"
     data, rate = soundfile.read(speech_wav, dtype="float32")
@@ -332,9 +335,9 @@ def test_api_names_its_outputs_and_marks_the_lengths_box_optional(server):
 @pytest.mark.slow
 def test_uploads_and_outputs_are_swept_from_the_cache(model, random_checkpoint, speech_wav, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
-    demo = app.build_demo(model, random_checkpoint)
+    demo = layout.build_demo(model, random_checkpoint)
     port = free_port()
-    sweeper = app.launch(demo, "127.0.0.1", port, share=False, block=False, cache_sweep=(1, 2))
+    sweeper = web_server.launch(demo, "127.0.0.1", port, share=False, block=False, cache_sweep=(1, 2))
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         for _ in range(4):
@@ -608,10 +611,10 @@ def test_share_link_offline_is_one_true_line_on_stdout(model, random_checkpoint,
         raise RuntimeError("Could not get share link from Gradio API Server.")
 
     monkeypatch.setattr(gradio.networking, "setup_tunnel", offline)
-    demo = app.build_demo(model, random_checkpoint)
+    demo = layout.build_demo(model, random_checkpoint)
     port = free_port()
     try:
-        app.launch(demo, "127.0.0.1", port, share=True, block=False)
+        web_server.launch(demo, "127.0.0.1", port, share=True, block=False)
         out, err = capsys.readouterr()
     finally:
         demo.close()
@@ -625,9 +628,9 @@ def test_share_link_offline_is_one_true_line_on_stdout(model, random_checkpoint,
 def default_server():
     """The page on the shipped default model: the voice reading and its sliders need a model that reads."""
     model = Voice2Face.from_pretrained()
-    demo = app.build_demo(model, Path(model.path))
+    demo = layout.build_demo(model, Path(model.path))
     port = free_port()
-    app.launch(demo, "127.0.0.1", port, share=False, block=False)
+    web_server.launch(demo, "127.0.0.1", port, share=False, block=False)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -655,9 +658,9 @@ def data_uri_image(uri: str) -> Image.Image:
 @NEEDS_CHROMIUM
 def test_browser_voice_reading_sliders_and_reset(default_server):
     from playwright.sync_api import sync_playwright
+    from voice2face.web.page import OLDER_RANGE
 
     from voice2face.judges import AgeGenderJudge
-    from voice2face.webui import OLDER_RANGE
 
     male = next(clip for clip in example_clips() if "male_voice_en-us" in clip)
     with sync_playwright() as p:

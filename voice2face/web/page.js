@@ -5,7 +5,7 @@
   let waitingSince = null;  // the result on the page when the visitor asked for a new one
   const result = () => document.querySelector('#faces .v2f-faces:not(.v2f-example), #faces .v2f-error');
   document.addEventListener('click', (event) => {
-    if (event.target.closest('#draw, #live-voice .stop-button')) waitingSince = result() || 'none';
+    if (event.target.closest('#draw, #live-voice .stop-button, #examples button, #examples tr')) waitingSince = result() || 'none';
   }, true);
   new MutationObserver(() => {
     const shown = result();

@@ -1,0 +1,18 @@
+"""The web demo's server, as one room: the page, the live view, and the guards and limits a shared link needs.
+
+- `page`: what the page shows for one clip (faces, charts, notes, the voice reading), without Gradio;
+- `live`: the Live tab's face that forms while someone speaks, and the bounded set of recordings;
+- `layout`: the Gradio page itself (components and wiring), `page.js` its browser side;
+- `server`: serving it: the queue, the guards on every route, the file cache's sweep;
+- `limits`, `request_size`, `closed_routes`, `cache_sweep`: what strangers can make the server hold.
+
+Nothing in `voice2face` outside this folder imports it. Importing it sets Gradio's environment before
+Gradio is imported: no analytics calls, and a file cache folder of our own.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls at run time
+# a cache folder of our own: the sweep deletes everything in it, and /tmp/gradio is every Gradio app's
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="voice2face-cache-"))

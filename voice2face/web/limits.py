@@ -1,0 +1,21 @@
+"""Bounds on what the web server holds for strangers: uploads, request bodies, live recordings, its file cache.
+
+The bounds on what one clip may cost (seconds decoded, channels, rates, decoder time) are the method's
+and live in `voice2face/limits.py`; the README's "Limits" section lists both.
+"""
+
+#: Live recordings held at once (each at most MAX_AUDIO_SECONDS of 16 kHz 16-bit audio, 9.6 MB); a
+#: recording is dropped LIVE_IDLE_S after its last chunk (the page sends one every second).
+MAX_LIVE_RECORDINGS = 8
+LIVE_IDLE_S = 20.0
+
+#: Request bodies the web server reads: uploads up to the upload cap (plus form overhead), anything
+#: else (a request's JSON: file references, ticked lengths, 100 characters of text) far less.
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_FORM_OVERHEAD_BYTES = 1024 * 1024
+MAX_REQUEST_BYTES = 256 * 1024
+
+#: The web server's file cache (uploads and drawn pictures): swept every CACHE_SWEEP_S of files older
+#: than CACHE_AGE_S, and of the oldest beyond CACHE_MAX_BYTES (32 queued 50 MB uploads fit).
+CACHE_SWEEP_S, CACHE_AGE_S = 60, 300
+CACHE_MAX_BYTES = 2 * 1024**3

@@ -1,0 +1,178 @@
+"""Serving the page to strangers: the queue, a guard on every route in our own words, the file cache's sweep."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import signal
+from collections.abc import Iterable
+
+import gradio as gr
+from gradio.exceptions import InvalidPathError
+from gradio_client.utils import is_http_url_like
+from starlette.middleware import Middleware
+
+from .cache_sweep import CacheSweeper
+from .closed_routes import ClosedRoutes
+from .limits import CACHE_AGE_S, CACHE_MAX_BYTES, CACHE_SWEEP_S
+from .page import CSS, MAX_UPLOAD, PAGE_JS
+from .request_size import RequestSizeLimit
+
+log = logging.getLogger("voice2face.app")
+
+#: Requests computed at once, and requests allowed to wait; each takes a fraction of a second on CPU.
+CONCURRENCY = 2
+QUEUE_SIZE = 32
+#: The live view redraws the face this often while the microphone records.
+LIVE_EVERY_S = 1.0
+
+def refuse_web_addresses(component: gr.Audio) -> gr.Audio:
+    """Make `component` refuse web addresses as input: the server would download them with no size cap.
+
+    Gradio fetches a URL given as a file input before any event code runs; this wraps the one
+    method that does it, on this component only (a subclass would make Gradio write a .pyi stub).
+    """
+    fetch = component.async_move_resource_to_block_cache
+
+    async def move_local_files_only(url_or_file_path):
+        if isinstance(url_or_file_path, str) and is_http_url_like(url_or_file_path):
+            raise gr.Error("Send the audio file itself; web addresses are not fetched.", print_exception=False)
+        return await fetch(url_or_file_path)
+
+    component.async_move_resource_to_block_cache = move_local_files_only
+    return component
+
+
+def refuse_server_paths_in_our_words(demo: gr.Blocks) -> gr.Blocks:
+    """An API caller that names a file on the server ("/etc/passwd") instead of uploading one is refused
+    by Gradio with a message naming the server's folders; say it in our words, naming none."""
+    preprocess = demo.preprocess_data
+
+    async def uploads_only(*args, **kwargs):
+        try:
+            return await preprocess(*args, **kwargs)
+        except InvalidPathError:
+            raise gr.Error("Only files uploaded to this page can be used: send the audio file itself.", print_exception=False) from None
+
+    demo.preprocess_data = uploads_only
+    return demo
+
+
+def refuse_unknown_choices(component: gr.CheckboxGroup) -> gr.CheckboxGroup:
+    """Make `component` refuse values it does not offer (an API caller's "3 s") in our words, naming
+    the offered lengths and the free-text box, instead of Gradio's generic "not in the list of choices"."""
+    offered = [value for _, value in component.choices]
+    preprocess = component.preprocess
+
+    def known_lengths_only(payload):
+        if payload is not None and not isinstance(payload, list):
+            raise gr.Error("The lengths must be a list such as [\"1 s\", \"whole clip\"].", print_exception=False)
+        unknown = [value for value in payload or [] if value not in offered]
+        if unknown:
+            raise gr.Error(
+                f"{str(unknown[0])[:20]!r} is not one of the lengths offered ({', '.join(offered)}). "
+                "Put other lengths in seconds in the other-lengths box (the next input), e.g. \"3 12.5\".",
+                print_exception=False,
+            )
+        return preprocess(payload)
+
+    component.preprocess = known_lengths_only
+    return component
+
+
+def refuse_out_of_range(slider: gr.Slider, what: str) -> gr.Slider:
+    """Make `slider` answer a value it cannot take (a string, NaN, infinity, 1e308, out of its range), as an API
+    caller can send, in our words and without a traceback in the server's log."""
+
+    def in_range_only(payload):
+        number = payload if isinstance(payload, (int, float)) and not isinstance(payload, bool) else None
+        if number is None or not math.isfinite(number) or not slider.minimum <= number <= slider.maximum:
+            raise gr.Error(f"The {what} slider goes from {slider.minimum:g} to {slider.maximum:g}; {str(payload)[:20]!r} is not on it.",
+                           print_exception=False)  # fmt: skip
+        return gr.Number.round_to_precision(number, slider.precision)
+
+    slider.preprocess = in_range_only
+    return slider
+
+
+def refuse_unknown_examples(examples: gr.Examples) -> gr.Examples:
+    """Make the examples' route answer an index it does not have (an API caller's 99 or "x") in our words,
+    instead of a traceback in the log."""
+    preprocess = examples.dataset.preprocess
+
+    def known_examples_only(payload):
+        count = len(examples.dataset.samples or [])
+        if not isinstance(payload, int) or isinstance(payload, bool) or not 0 <= payload < count:
+            raise gr.Error(f"There are {count} examples, numbered 0 to {count - 1}; {str(payload)[:20]!r} is not one.",
+                           print_exception=False)  # fmt: skip
+        return preprocess(payload)
+
+    examples.dataset.preprocess = known_examples_only
+    return examples
+
+
+def end_live_streams(demo: gr.Blocks, sessions: Iterable[str]) -> None:
+    """End the Live tab's open streams of `sessions` now, as Gradio's own close route does.
+
+    Gradio counts an open stream among the jobs it runs (40 in all, for every route) until the
+    stream's time limit, however idle it is: 40 streams that each sent one chunk and stopped held
+    the whole server, every visitor's faces included, for 5 minutes. Call on the server's event
+    loop: the events' signals are asyncio events.
+    """
+    sessions = set(sessions)
+    for event in list(demo._queue.event_ids_to_events.values()):
+        if event.streaming and event.session_hash in sessions and event.fn.api_name == "live_update":
+            event.run_time, event.closed = math.inf, True
+            event.signal.set()
+
+
+def launch(
+    demo: gr.Blocks, host: str, port: int, share: bool, block: bool = True, cache_sweep: tuple[float, float] = (CACHE_SWEEP_S, CACHE_AGE_S)
+) -> CacheSweeper:
+    """Serve the page; if a share link was asked for but cannot be made, keep serving locally. Its file
+    cache is swept every `cache_sweep[0]` s of files older than `cache_sweep[1]` s (and bounded in size);
+    with `block`, serve until interrupted (Ctrl-C, or SIGTERM as docker, systemd and Spaces send) and
+    then empty the cache."""
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)  # no /run/ route skips the queue
+    gradio_says = io.StringIO()  # Gradio prints its own share-link advice (download steps for its tunnel helper)
+    with contextlib.redirect_stdout(gradio_says):
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            share=share,
+            max_file_size=MAX_UPLOAD,
+            prevent_thread_lock=True,
+            show_error=True,
+            quiet=True,
+            css=CSS,
+            js=PAGE_JS,
+            # every body capped before any route reads it, and routes the page never uses closed
+            app_kwargs={"middleware": [Middleware(RequestSizeLimit), Middleware(ClosedRoutes)]},
+            theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["monospace"]),
+        )
+    local = f"http://{host}:{port}"
+    if demo.share_url:
+        print(f"voice2face is serving at {local} and at the public link {demo.share_url}")
+    elif share:
+        log.debug("Gradio on the share link: %s", " ".join(gradio_says.getvalue().split()))
+        print(f"Could not make a public link (no connection to Gradio's share service); voice2face is serving at {local} only.")
+    else:
+        print(f"voice2face is serving at {local} (add --share for a temporary public link)")
+    kept = lambda: set().union(*(getattr(b, "keep_in_cache", set()) for b in demo.blocks.values()))  # noqa: E731
+    sweeper = CacheSweeper(demo.GRADIO_CACHE, *cache_sweep, CACHE_MAX_BYTES, keep=kept).start()
+    if block:
+        signal.signal(signal.SIGTERM, stop_on_sigterm)
+        try:
+            demo.block_thread()
+        finally:
+            sweeper.clear()
+    return sweeper
+
+
+def stop_on_sigterm(signum, frame) -> None:
+    """SIGTERM stops the server as Ctrl-C does, so the cache is emptied (it was left behind)."""
+    raise KeyboardInterrupt
+
+
