@@ -38,11 +38,12 @@ def held_out_faces(model):
 
 def test_default_checkpoint_says_what_it_learned_from(model):
     said = model.info.trained_on
-    for fact in ("FFHQ", "non-commercial", "espeak-ng", "EmoDB", "talking pairs", "not by identity"):
+    for fact in ("FFHQ", "non-commercial", "Common Voice", "EmoDB", "talking pairs", "CAM++", "not by identity"):
         assert fact in said, fact
-    assert model.info.model.generator.backend == "stylegan" and model.info.model.voice.backend == "ge2e"
+    assert model.info.model.generator.backend == "stylegan" and model.info.model.voice.backend == "campplus"
     settings = model.info.training["settings"]
     assert settings["real_holdout"] == sorted(HELD_OUT) and len(settings["pairs_holdout"]) >= 8
+    assert settings["labelled_holdout"] >= 0.15 and settings["fit_reading_heads"]
 
 
 def test_default_checkpoint_is_small():
@@ -105,7 +106,7 @@ def test_held_out_synthetic_voices_get_faces_of_their_gender(model, tmp_path):
 
 @pytest.mark.parametrize("voice, pitch", [("en-us+paul", 35), ("en+linda", 70)])
 def test_the_sliders_age_and_regender_the_same_person_and_reset_restores_it(model, tmp_path, voice, pitch):
-    from voice2face.webui import DEFAULT_CHOICES, OLDER_RANGE, changed_face, demo_request
+    from voice2face.web.page import DEFAULT_CHOICES, OLDER_RANGE, changed_face, demo_request
 
     out = demo_request(model, str(speak(tmp_path / "voice.wav", TEXT, voice, pitch=pitch)), DEFAULT_CHOICES)
     shown = out.faces[out.longest][0]

