@@ -24,12 +24,13 @@ import torch
 from common import median_seconds, peak_rss_mib, speech_clip
 
 from voice2face.audio import speech_check
-from voice2face.audio.front_end import DEFAULT_DURATIONS, log_mel, plan_cuts, remove_silence
+from voice2face.audio.front_end import DEFAULT_DURATIONS, frame_features, plan_cuts, remove_silence
 from voice2face.audio.load import load_audio
-from voice2face.checkpoint import CheckpointInfo, build_network
+from voice2face.checkpoint import CheckpointInfo, build_network, load_network
 from voice2face.images import DISPLAY_SIZE
 from voice2face.models import ModelConfig, StyleVoiceMap
 from voice2face.models.stylegan_openvino import OpenVINOSynthesis
+from voice2face.paths import GE2E_CHECKPOINT
 from voice2face.pipeline import Voice2Face
 
 
@@ -129,7 +130,7 @@ def main() -> None:
         path = speech_clip(seconds)
         audio = load_audio(path)
         speech = remove_silence(audio.samples, fe)
-        features = log_mel(speech, fe)
+        features = frame_features(speech, fe)
         cuts = plan_cuts(features.shape[-1], DEFAULT_DURATIONS, fe)
         with torch.inference_mode():
             embeddings = model.embed_cuts(features, cuts)
@@ -137,7 +138,7 @@ def main() -> None:
             t_gen = median_seconds(lambda: model.render(embeddings), args.repeats)
         t_decode = median_seconds(lambda: load_audio(path), args.repeats)
         t_vad = median_seconds(lambda: remove_silence(audio.samples, fe), args.repeats)
-        t_feat = median_seconds(lambda: log_mel(speech, fe), args.repeats)
+        t_feat = median_seconds(lambda: frame_features(speech, fe), args.repeats)
         t_request = median_seconds(lambda: model.faces_for_durations(path), args.repeats)
         t_naive_fwd = t_decode + t_vad + t_feat + median_seconds(lambda: naive_forwards(model, features, cuts), args.repeats)
         t_naive_all = median_seconds(lambda: naive_request(model, path), max(3, args.repeats // 2))
@@ -155,10 +156,15 @@ def main() -> None:
         t_served = median_seconds(lambda: model.faces_for_durations(clip, size=DISPLAY_SIZE), args.repeats)
         t_full = median_seconds(lambda: model.faces_for_durations(clip, size=None), max(3, args.repeats // 2))
         t_voice = median_seconds(lambda: model.plan(clip), args.repeats)
+        # the voice side with the GE2E encoder that the default model used before CAM++ (checkpoints/ge2e)
+        ge2e = Voice2Face(load_network(GE2E_CHECKPOINT, "voice_encoder"), model.generator, model.info)
+        t_ge2e = median_seconds(lambda: ge2e.plan(clip), args.repeats)
         print(f"10 s clip, 5 lengths, {DISPLAY_SIZE} px, as the app serves it (OpenVINO): {1000 * t_served:.0f}ms "
               f"(voice side: decode, speech check, features, embedding {1000 * t_voice:.0f}ms); PyTorch {1000 * t_torch:.0f}ms "
               f"({t_torch / t_served:.2f}x); the same at 1024 px (drawn in full, as the page did before) "
               f"{1000 * t_full:.0f}ms ({t_full / t_served:.2f}x)")
+        print(f"voice side of that request with {model.info.model.voice.backend}: {1000 * t_voice:.0f}ms; with the GE2E encoder "
+              f"(checkpoints/ge2e): {1000 * t_ge2e:.0f}ms ({t_voice / t_ge2e:.2f}x GE2E's)")
     t_ours = median_seconds(lambda: speech_check.speech_probability(check), args.repeats)
     t_script = median_seconds(lambda: torchscript_speech_probability(check), args.repeats)
     same = abs(speech_check.speech_probability(check) - torchscript_speech_probability(check)) < 1e-4
