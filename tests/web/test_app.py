@@ -148,7 +148,8 @@ def test_save_png_is_atomic_and_named_by_content(tmp_path, model, speech_wav):
     assert Image.open(first).size == out.strip.size
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({Path(first).name, Path(other).name})  # no .part left
     named = save_png(out.strip, tmp_path, "voice2face-faces")  # what a download is called
-    assert Path(named).name.startswith("voice2face-faces-") and Image.open(named).size == out.strip.size
+    assert Path(named).name == "voice2face-faces.png" and Image.open(named).size == out.strip.size  # no hash in it
+    assert Path(save_png(out.spectrogram, tmp_path, "voice2face-faces")).parent != Path(named).parent  # kept apart
 
 
 def test_no_audio_is_a_clear_message(model):
@@ -684,7 +685,7 @@ def test_browser_voice_reading_sliders_and_reset(default_server):
         download_name = download.value.suggested_filename
         b.close()
     assert full_strip.width == faces_shown * (1024 + 8) + 8 and full_strip.height > 1024
-    assert download_name.startswith("voice2face-faces-full-size-") and download_name.endswith(".png")
+    assert download_name == "voice2face-faces-full-size.png"
     assert "sounds like a man's" in reading and "years old" in reading
     assert sliders == reset_sliders and int(sliders[1]) == 0  # reset: the sliders back where the voice put them
     judged = AgeGenderJudge().read([data_uri_image(uri) for uri in (original, younger, older, as_woman)])
@@ -698,3 +699,32 @@ def test_app_refuses_a_missing_checkpoint_without_a_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert "No checkpoint directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sliders_and_examples_refuse_what_an_api_caller_invents_in_our_words():
+    import gradio as gr
+
+    from voice2face.web.page import example_labels
+    from voice2face.web.server import refuse_out_of_range, refuse_unknown_examples
+
+    with gr.Blocks():
+        slider = refuse_out_of_range(gr.Slider(0, 100, value=50, step=1, buttons=[]), "gender")
+        examples = refuse_unknown_examples(gr.Examples(example_clips(), inputs=[gr.Audio(type="filepath")],
+                                                       example_labels=example_labels()))  # fmt: skip
+    assert slider.preprocess(42) == 42 and slider.preprocess(0) == 0
+    for hostile in (float("inf"), float("nan"), 1e308, -1, "50", None, True):
+        with pytest.raises(gr.Error, match="The gender slider goes from 0 to 100"):
+            slider.preprocess(hostile)
+    assert examples.dataset.preprocess(1) is not None
+    for hostile in (2, 99, -1, "0", None):
+        with pytest.raises(gr.Error, match="There are 2 examples"):
+            examples.dataset.preprocess(hostile)
+    assert example_labels() == ["A woman's voice (synthetic, espeak-ng, 12 s)", "A man's voice (synthetic, espeak-ng, 12 s)"]
+
+
+def test_the_page_says_what_happens_to_recordings_as_the_cache_sweep_does_it():
+    from voice2face.web.limits import CACHE_AGE_S, CACHE_SWEEP_S
+    from voice2face.web.page import PLAIN_SUMMARY
+
+    assert f"deleted within {(CACHE_AGE_S + CACHE_SWEEP_S) // 60} minutes" in PLAIN_SUMMARY
+    assert "never stored elsewhere" in PLAIN_SUMMARY

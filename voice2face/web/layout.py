@@ -39,6 +39,7 @@ from .page import (
     reading_text,
     save_png,
     slider_values,
+    status_html,
     warm_up,
 )
 from .server import (
@@ -101,6 +102,8 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         """The page's button: faces appear as they are drawn, the whole clip's first; an error stays
         on the page, and the other panes are emptied."""
         try:
+            # a word at once, in place of the last answer: a 5-minute clip takes seconds to read
+            yield {faces: status_html("Reading the clip and listening for speech…")}
             steps = demo_steps(model, audio, choices, extra)
             out = next(steps)  # the first face (the whole clip's), with the charts
             settle, spectrogram = files(out.settle_plot, out.spectrogram)
@@ -115,14 +118,16 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
             )
         except Voice2FaceError as err:
             log.info("refused a request: %s", err)
-            yield error_outputs(str(err))
+            yield error_outputs(str(err), live)
         finally:
             return_freed_memory()
 
-    def error_outputs(message: str) -> dict:
-        """The message where the faces go; the other panes emptied."""
+    def error_outputs(message: str, live: bool = False) -> dict:
+        """The message where the faces go; the other panes emptied, and after a live recording its face and
+        caption too, so no earlier word stands beside the message."""
+        cleared = {live_face: None, live_caption: "Stopped. The recording could not be drawn: see why beside the faces."} if live else {}
         return {faces: message_html(message), settle_image: None, spectrogram_image: None, strip: None,
-                strip_download: gr.update(visible=False), notes: "", reading_text_md: "", tune: gr.update(visible=False)}  # fmt: skip
+                strip_download: gr.update(visible=False), notes: "", reading_text_md: "", tune: gr.update(visible=False)} | cleared  # fmt: skip
 
     def download_full_size(full_size):
         """The download button: every face of the last request drawn again at full size, side by side."""
@@ -188,10 +193,10 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         try:
             recording = live.recording() if live is not None else None
         except Voice2FaceError as err:  # the microphone sent nothing
-            yield error_outputs(str(err))
+            yield error_outputs(str(err), live=True)
             return
         if recording is None:
-            yield error_outputs(NO_RECORDING)
+            yield error_outputs(NO_RECORDING, live=True)
             return
         yield from draw_page(recording, choices, extra, live=True)
 

@@ -29,7 +29,7 @@ from ..limits import MAX_AUDIO_SECONDS, MAX_DURATIONS
 from ..models import VoiceReading
 from ..pipeline import FacesResult, Voice2Face
 from ..units import round_seconds
-from .limits import MAX_UPLOAD_BYTES
+from .limits import CACHE_AGE_S, CACHE_SWEEP_S, MAX_UPLOAD_BYTES
 
 #: Lengths offered as check boxes; "whole clip" is the full speech.
 WHOLE_CLIP = "whole clip"
@@ -219,6 +219,11 @@ def image_html(image: Image.Image, alt: str) -> str:
     return f'<img src="{png_data_uri(image)}" alt="{html.escape(alt)}">'
 
 
+def status_html(message: str) -> str:
+    """A line that says what the server is doing, announced politely to screen readers."""
+    return f'<p class="v2f-status" role="status" aria-live="polite">{html.escape(message)}</p>'
+
+
 def message_html(message: str, title: str = "Could not draw a face") -> str:
     """An error that stays on the page until the next request (a toast vanishes after 10 s)."""
     return f'<div class="v2f-error" role="alert"><strong>{html.escape(title)}</strong><p>{html.escape(message)}</p></div>'
@@ -246,8 +251,9 @@ def jpeg_data_uri(image: Image.Image) -> str:
 
 
 def save_png(image: Image.Image, folder: Path, name: str = "") -> str:
-    """Write `image` as `<name>-<content hash>.png` in `folder` (`<content hash>.png` without a name),
-    atomically, and return its path. The name is what a visitor's download is called.
+    """Write `image` as `<content hash>/<name>.png` in `folder` (`<content hash>.png` without a name),
+    atomically, and return its path. The name is what a visitor's download is called, so it says what the
+    file is and carries no hash; the folder keeps different pictures of one name apart.
 
     Identical requests give identical images; Gradio writes a PIL output in
     place under its content hash, so one client could download a file while
@@ -255,13 +261,13 @@ def save_png(image: Image.Image, folder: Path, name: str = "") -> str:
     that is renamed into place is never seen half-written.
     """
     data = png_bytes(image)
-    folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(data).hexdigest()
-    path = folder / (f"{name}-{digest[:12]}.png" if name else f"{digest[:32]}.png")
+    path = folder / digest[:16] / f"{name}.png" if name else folder / f"{digest[:32]}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.utime(path)  # handed out again: the cache sweep ages files by ctime, so make it young
     except FileNotFoundError:
-        partial = folder / f".{path.name}.{uuid.uuid4().hex}.part"
+        partial = path.parent / f".{path.name}.{uuid.uuid4().hex}.part"
         partial.write_bytes(data)
         os.replace(partial, path)
     return str(path)
@@ -412,7 +418,10 @@ def cut_labels(
 PLAIN_SUMMARY = (
     "**What to expect:** a photograph of a made-up person that fits what the voice suggests, mainly whether it "
     "sounds like a man or a woman, and roughly how old. Different voices get different people, and one voice keeps "
-    "its person. It is not a picture of the speaker: the model never saw who is speaking."
+    "its person. It is not a picture of the speaker: the model never saw who is speaking.\n\n"
+    f"**Your recording** goes to this server only to draw the faces. It is kept in the server's temporary folder "
+    f"and deleted within {(CACHE_AGE_S + CACHE_SWEEP_S) // 60} minutes (a live recording is held in memory while "
+    "you record, and dropped when you stop or leave); it is never stored elsewhere, shared, or used for training."
 )
 
 
