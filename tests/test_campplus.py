@@ -16,12 +16,12 @@ import pytest
 import soundfile
 import torch
 import torch.nn.functional as F
-from voice2face.web.page import EXAMPLES_DIR as EXAMPLES
 
 from voice2face.audio.front_end import kaldi_fbank, remove_silence
 from voice2face.errors import Voice2FaceError
 from voice2face.models.campplus import CAMPPLUS_FRONT_END, CAMPPlusEncoder
 from voice2face.models.campplus_import import campplus_from_reference, read_reference_state
+from voice2face.web.page import EXAMPLES_DIR as EXAMPLES
 
 CI_LINE = "see .ci/run, which installs it"
 WHEELS = Path(os.environ.get("VOICE2FACE_WHEELS", Path.home() / ".cache" / "voice2face" / "wheels"))

@@ -17,6 +17,11 @@ import soundfile
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
+
+from voice2face import Voice2Face, Voice2FaceError
+from voice2face.images import DISPLAY_SIZE
+from voice2face.web import layout
+from voice2face.web import server as web_server
 from voice2face.web.page import (
     CHART_TEXT_PX,
     DEFAULT_CHOICES,
@@ -30,11 +35,6 @@ from voice2face.web.page import (
     model_card,
     save_png,
 )
-
-from voice2face.web import layout
-from voice2face.web import server as web_server
-from voice2face import Voice2Face, Voice2FaceError
-from voice2face.images import DISPLAY_SIZE
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +113,9 @@ def test_lengths_box_is_checked_before_any_audio_is_read():
 @pytest.mark.parametrize("seconds", [(1, 2, 4, 8, 8.3), (0.5, 0.6, 0.7, 0.8, 0.9, 1.0), (1, 2, 4, 8, 16, 30, 60, 299, 300)])
 def test_spectrogram_labels_never_overlap_and_stay_on_the_plot(seconds):
     from PIL import ImageDraw
-    from voice2face.web.page import _overlap, chart_fonts, cut_labels
 
     from voice2face.audio.front_end import Cut
+    from voice2face.web.page import _overlap, chart_fonts, cut_labels
 
     cuts = [Cut(s, 0, s, False) for s in seconds[:-1]] + [Cut(None, 0, seconds[-1], False)]
     plot = (50, 6, 470, 246)
@@ -539,13 +539,21 @@ def test_browser_microphone_recording_draws_faces(server, speech_wav, tmp_path):
     assert 3 <= count <= 4  # about 4 s recorded: 1, 2 and maybe 4 s, then the whole clip once (8 s is the same speech)
 
 
+#: While recording, the face so far and its caption must be on screen with the recorder, on phones too.
+LIVE_IN_VIEW = """() => ['#live-face img', '#live-caption', '#live-voice button.stop-button'].map(s => {
+  const r = document.querySelector(s).getBoundingClientRect();
+  return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;
+})"""
+
+
 @pytest.mark.slow
 @NEEDS_CHROMIUM
-def test_browser_live_view_updates_while_recording(server, speech_wav, tmp_path):
+@pytest.mark.parametrize("viewport", [VIEWPORTS["phone"], (360, 740)], ids=["phone", "small phone"])
+def test_browser_live_view_updates_while_recording(server, speech_wav, tmp_path, viewport):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b, page = open_page(p, server, VIEWPORTS["phone"], fake_microphone(speech_wav))
+        b, page = open_page(p, server, viewport, fake_microphone(speech_wav))
         page.click("button[role='tab']:has-text('Live')")
         wait_for_live_recorder(page)
         page.evaluate("""() => {
@@ -558,6 +566,7 @@ def test_browser_live_view_updates_while_recording(server, speech_wav, tmp_path)
         # record until the live caption reports 5 s recorded, then count the different faces-so-far shown meanwhile
         page.wait_for_function("window.v2fCaptions.some(t => /, ([5-9]|\\d\\d)\\.\\d s recorded/.test(t))", timeout=20000)
         captions = page.evaluate("[...new Set(window.v2fCaptions)].filter(t => t.startsWith('Face from'))")
+        in_view_while_recording = page.evaluate(LIVE_IN_VIEW)
         live_face = page.query_selector("#live-face img")
         live_face_px = live_face.bounding_box()["width"] if live_face else 0
         page.click("#live-voice button.stop-button")
@@ -574,6 +583,7 @@ def test_browser_live_view_updates_while_recording(server, speech_wav, tmp_path)
     assert live_face is not None and faces >= 3  # stopping draws the usual side-by-side comparison
     assert len(captions) >= 3, captions
     assert live_face_px >= 128  # the face so far at the comparison's size, on a phone
+    assert in_view_while_recording == [True, True, True]  # face, caption and the recorder's stop button
     assert in_view  # the comparison is brought into view when recording stops
     assert live_caption in notes  # after Stop, the live view and the comparison say the same seconds
     for caption in captions:  # one unit, and the speech used never exceeds the recording
@@ -659,9 +669,9 @@ def data_uri_image(uri: str) -> Image.Image:
 @NEEDS_CHROMIUM
 def test_browser_voice_reading_sliders_and_reset(default_server):
     from playwright.sync_api import sync_playwright
-    from voice2face.web.page import OLDER_RANGE
 
     from voice2face.judges import AgeGenderJudge
+    from voice2face.web.page import OLDER_RANGE
 
     male = next(clip for clip in example_clips() if "male_voice_en-us" in clip)
     with sync_playwright() as p:

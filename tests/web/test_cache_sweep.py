@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from voice2face.web.cache_sweep import CacheSweeper
 
 

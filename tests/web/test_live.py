@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile
-from voice2face.web.live import LiveFaces, LiveRecordings
 
 from voice2face.errors import AudioError
 from voice2face.images import DISPLAY_SIZE
 from voice2face.pipeline import Voice2Face
+from voice2face.web.live import LiveFaces, LiveRecordings
 
 
 @pytest.fixture(scope="module")

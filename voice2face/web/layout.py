@@ -11,7 +11,6 @@ import gradio as gr
 
 from ..audio.decode import SUPPORTED_FORMATS
 from ..errors import Voice2FaceError
-from ..images import DISPLAY_SIZE
 from ..limits import MAX_AUDIO_SECONDS
 from ..memory import return_freed_memory
 from ..pipeline import Voice2Face
@@ -54,6 +53,8 @@ from .server import (
 )
 
 log = logging.getLogger("voice2face.app")
+#: The live face's box: with its caption and the recorder under it, it fits a 360x740 phone's screen.
+LIVE_FACE_PX = 224
 
 INTRO = """# voice2face
 Speak for a few seconds or upload a clip: a neural network draws a face from the voice, for the **first 1, 2, 4 and 8 s
@@ -218,13 +219,15 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
                         button = gr.Button("Draw faces", variant="primary", elem_id="draw")
                     with gr.Tab("Live", id="live", elem_id="live-tab"):
                         gr.Markdown("Record, and watch the face form from the speech so far; stop to compare lengths.")
+                        # the face and its caption above the recorder: on a phone, below it they were off screen
+                        # while recording (page.js also scrolls them into view when recording starts)
+                        live_face = gr.Image(label="Face so far", type="pil", show_label=False, elem_id="live-face",
+                                             height=LIVE_FACE_PX, buttons=[], interactive=False)  # fmt: skip
+                        live_caption = gr.Markdown(elem_id="live-caption")
                         live_audio = gr.Audio(  # filepath: chunks reach our bounded decoder, not Gradio's pydub
                             sources=["microphone"], type="filepath", streaming=True, label="Live microphone", elem_id="live-voice",
                             buttons=[],
                         )
-                        live_face = gr.Image(label="Face so far", type="pil", show_label=False, elem_id="live-face",
-                                             height=DISPLAY_SIZE, buttons=[], interactive=False)  # fmt: skip
-                        live_caption = gr.Markdown(elem_id="live-caption")
                 with gr.Accordion("Lengths to compare", open=False, elem_id="lengths-accordion"):
                     choices = refuse_unknown_choices(gr.CheckboxGroup(
                         DURATION_CHOICES, value=DEFAULT_CHOICES, label="Lengths of speech", elem_id="lengths"

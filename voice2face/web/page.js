@@ -17,6 +17,13 @@
     }
   }).observe(document.body, {childList: true, subtree: true});
 
+  //    Starting a live recording brings the face so far, its caption and the recorder into view together.
+  document.addEventListener('click', (event) => {
+    if (event.target.closest('#live-voice button.record-button')) {
+      setTimeout(() => document.querySelector('#live-tab').scrollIntoView({block: 'start'}), 50);
+    }
+  }, true);
+
   // 2. "Draw faces" right after stopping a recording: the recording is still on its way to the server
   //    (its player appears once it has arrived), and a request sent now would carry no audio. Hold the
   //    click until the recording is in place, then make it.
