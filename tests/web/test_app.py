@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import socket
@@ -482,6 +483,7 @@ def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path
         page.click("#lengths-accordion .label-wrap")
         page.check("#lengths label:has-text('30 s') input")
         page.click("#draw")
+        page.wait_for_function("!document.querySelector('#faces .v2f-error')", timeout=10000)  # the last answer goes at once
         page.wait_for_function(ANSWERED, timeout=60000)
         faces_in_view = page.evaluate(FIRST_ROW_IN_VIEW)  # as soon as they arrive, before the visitor scrolls
         page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
@@ -738,3 +740,43 @@ def test_the_page_says_what_happens_to_recordings_as_the_cache_sweep_does_it():
 
     assert f"deleted within {(CACHE_AGE_S + CACHE_SWEEP_S) // 60} minutes" in PLAIN_SUMMARY
     assert "never stored elsewhere" in PLAIN_SUMMARY
+
+
+def axe_source() -> str:
+    """axe-core's script, from the npm package .ci/run fetches (npm pack axe-core@4.14.1)."""
+    import tarfile
+
+    packs = sorted(Path(os.environ.get("VOICE2FACE_WHEELS", Path.home() / ".cache" / "voice2face" / "wheels")).glob("axe-core-*.tgz"))
+    if not packs:
+        pytest.skip("axe-core is not fetched: npm pack axe-core@4.14.1 --pack-destination ~/.cache/voice2face/wheels (.ci/run does)")
+    with tarfile.open(packs[-1]) as pack:
+        return pack.extractfile("package/axe.min.js").read().decode()
+
+
+AXE_SERIOUS = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations.filter(v => ['serious', 'critical'].includes(v.impact))
+    .map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`);
+}"""
+
+
+@pytest.mark.slow
+@NEEDS_CHROMIUM
+@pytest.mark.parametrize("viewport", VIEWPORTS.values(), ids=VIEWPORTS.keys())
+def test_axe_finds_nothing_serious_on_the_first_page_after_drawing_and_on_the_live_tab(server, viewport):
+    from playwright.sync_api import sync_playwright
+
+    axe = axe_source()
+    with sync_playwright() as p:
+        b, page = open_page(p, server, viewport)
+        page.wait_for_selector("#draw")
+        page.add_script_tag(content=axe)
+        first = page.evaluate(AXE_SERIOUS)
+        page.click("#examples button >> nth=0")  # an example is drawn at once
+        page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
+        drawn = page.evaluate(AXE_SERIOUS)
+        page.click("button[role='tab']:has-text('Live')")
+        page.wait_for_selector("#live-voice button.record-button")
+        live = page.evaluate(AXE_SERIOUS)
+        b.close()
+    assert (first, drawn, live) == ([], [], [])

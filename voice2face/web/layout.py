@@ -109,7 +109,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
             out = next(steps)  # the first face (the whole clip's), with the charts
             settle, spectrogram = files(out.settle_plot, out.spectrogram)
             yield {faces: faces_html(out.faces), settle_image: settle, spectrogram_image: spectrogram, strip: None,
-                   strip_download: gr.update(visible=False), notes: notes_html(out.notes), reading_text_md: "",
+                   strip_download: gr.update(visible=False), notes: notes_html(out.notes, out.settle), reading_text_md: "",
                    tune: gr.update(visible=False)}  # fmt: skip
             for out in steps:  # the last step also holds the strip, sent after its face
                 yield {faces: faces_html(out.faces)}
@@ -255,7 +255,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
                                 *OLDER_RANGE, value=older, step=1, label="Younger or older (years)",
                                 info="0: as old as the voice sounds", elem_id="age-slider", buttons=[]), "age")  # fmt: skip
                             reset_button = gr.Button("Back to what the voice says", size="sm", elem_id="reset-face")
-                notes = gr.HTML(notes_html(example.notes), label="What was used", elem_id="notes")
+                notes = gr.HTML(notes_html(example.notes, example.settle), label="What was used", elem_id="notes")
         # an example, clicked, is loaded and drawn at once (wired below), and the page scrolls to its faces
         examples = refuse_unknown_examples(gr.Examples(
             example_clips(), inputs=[audio], label="Examples: click one to draw its faces", elem_id="examples",

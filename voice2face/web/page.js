@@ -24,6 +24,32 @@
     }
   }, true);
 
+  //    The charts and the strip come wrapped in buttons with no name (Gradio's): name them, give their
+  //    pictures alt text, and point the settle chart at its numbers as text (#settle-data, in the notes).
+  const pictures = {
+    '#settle': 'Chart: how much the face changes as you speak longer',
+    '#spectrogram': 'Picture of the speech, with where each length ends',
+    '#strip': 'All faces side by side, with their lengths',
+  };
+  const namePictures = () => {
+    for (const [selector, name] of Object.entries(pictures)) {
+      for (const button of document.querySelectorAll(`${selector} button`)) {
+        if (!button.getAttribute('aria-label')) button.setAttribute('aria-label', name);
+        if (selector === '#settle' && document.querySelector('#settle-data')) button.setAttribute('aria-describedby', 'settle-data');
+      }
+      for (const img of document.querySelectorAll(`${selector} img`)) if (!img.alt) img.alt = name;
+    }
+    // the player's speed button is named "Adjust playback speed to ..." while it shows "1x": name what it shows
+    for (const speed of document.querySelectorAll('.playback')) {
+      const shown = speed.innerText.trim();
+      if (shown && !(speed.getAttribute('aria-label') || '').includes(shown)) speed.setAttribute('aria-label', `Playback speed ${shown}`);
+    }
+    // an empty picture's placeholder carries a name but no role
+    for (const empty of document.querySelectorAll('div.empty[aria-label]:not([role])')) empty.setAttribute('role', 'img');
+  };
+  namePictures();
+  new MutationObserver(namePictures).observe(document.body, {childList: true, subtree: true});
+
   // 2. "Draw faces" right after stopping a recording: the recording is still on its way to the server
   //    (its player appears once it has arrived), and a request sent now would carry no audio. Hold the
   //    click until the recording is in place, then make it.

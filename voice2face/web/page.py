@@ -207,11 +207,19 @@ def faces_html(faces: list[tuple[Image.Image | None, str]], example: str | None 
     return f'<div class="v2f-faces">{figures}</div>'
 
 
-def notes_html(notes: str) -> str:
-    """Plain-text notes on the page: the first line a paragraph, "- " lines a list, all escaped."""
+def notes_html(notes: str, settle: dict[str, list[float]] | None = None) -> str:
+    """Plain-text notes on the page: the first line a paragraph, "- " lines a list, all escaped; with
+    `settle`, the chart's numbers as text for screen readers (the chart points at it, page.js)."""
     lines = notes.splitlines()
     items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines[1:] if line.startswith("- "))
-    return (f"<p>{html.escape(lines[0])}</p>" if lines else "") + (f"<ul>{items}</ul>" if items else "")
+    chart = f'<p class="v2f-sr-only" id="settle-data">{html.escape(settle_text(settle))}</p>' if settle else ""
+    return (f"<p>{html.escape(lines[0])}</p>" if lines else "") + (f"<ul>{items}</ul>" if items else "") + chart
+
+
+def settle_text(settle: dict[str, list[float]]) -> str:
+    """The settle chart in words: how close each length's voice is to the whole clip's (1 = the same)."""
+    pairs = zip(settle["seconds of speech"], settle["similarity to whole clip"], strict=True)
+    return "How close each length's voice is to the whole clip's (1 = the same): " + ", ".join(f"{s:g} s {v:.2f}" for s, v in pairs) + "."
 
 
 def image_html(image: Image.Image, alt: str) -> str:
@@ -520,6 +528,14 @@ CSS = """
 #voice .controls, #live-voice .controls { flex-wrap: wrap; gap: 8px; }
 #voice select, #live-voice select { max-width: 100%; width: auto; flex: 1 1 12rem; }  /* the microphone's whole name */
 @media (max-width: 600px) { .v2f-face { flex-basis: calc(50% - 5px); } }
+/* Text at 4.5:1 or better (axe-core, tests/web/test_app.py): the theme's indigo and grey on light
+   backgrounds were 2.4-4.3:1 (tabs, labels, slider hints and ends, the footer, the Draw button). */
+button[role=tab], [data-testid="block-label"], [data-testid="block-info"], .label { color: #3730a3 !important; }
+.info-text, [data-testid="min-value"], [data-testid="max-value"], footer, footer a, footer button, .show-api, .settings,
+#time, #duration, .playback, .playback > span { color: #4b5563 !important; }
+#draw, #draw:hover { background: #4338ca !important; color: #ffffff !important; }
+#draw:focus-visible, button:focus-visible, [role=tab]:focus-visible { outline: 3px solid #1e3a8a !important; outline-offset: 2px; }
+.v2f-sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 """
 
 #: What the page does in the browser: results scrolled into view, our words for a file that is not audio.
