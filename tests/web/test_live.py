@@ -173,3 +173,18 @@ def test_a_busy_server_answers_the_stream_at_once_and_keeps_every_chunk(model, s
     expected = librosa.resample(data, orig_sr=rate, target_sr=16000)
     n = min(len(expected), len(recording))
     assert np.corrcoef(recording[:n].astype(float), expected[:n])[0, 1] > 0.9  # every chunk in its place
+
+
+def test_a_chunk_that_cannot_be_read_is_said_and_the_recording_goes_on(model, speech, tmp_path):
+    data, rate = speech
+    live = LiveFaces(model)
+    broken = tmp_path / "broken.webm"
+    broken.write_bytes(b"not audio at all" * 100)
+    good = tmp_path / "good.wav"
+    soundfile.write(good, data[: 2 * rate], rate)
+    live.add_file(broken)
+    live.add_file(good)
+    update = live.catch_up(wait=True)
+    answer = live.update_as_is()
+    assert "A piece of the recording could not be read" in answer.caption and answer.problem
+    assert update.recorded_seconds == pytest.approx(2.0, abs=0.05)  # the good chunk after it was kept and heard

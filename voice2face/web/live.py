@@ -63,6 +63,7 @@ class LiveUpdate:
     new_face: bool  # False when the face is the one already shown (no new speech was embedded)
     not_voice: bool = False  # sound was heard, but it was not a voice (a tone, noise, music)
     waiting: int = 0  # chunks received and kept, not yet listened to: the server is behind the microphone
+    problem: str = ""  # why a kept chunk could not be heard (the rest of the recording goes on)
 
     @property
     def caption(self) -> str:
@@ -70,6 +71,8 @@ class LiveUpdate:
         line = self.heard
         if self.waiting:
             line += f" (the server is busy: {self.waiting} chunk{'s' if self.waiting > 1 else ''} of audio kept, still to be heard; none is lost)"
+        if self.problem:
+            line += f" A piece of the recording could not be read: {self.problem}"
         return line
 
     @property
@@ -110,6 +113,7 @@ class LiveFaces:
         self.inbox: deque[bytes] = deque()  # chunks kept, not yet heard
         self.inbox_lock, self.hearing = threading.Lock(), threading.Lock()
         self.listener: threading.Thread | None = None  # hears the kept chunks, one at a time, in order
+        self.problem = ""  # why the last chunk that could not be heard was not
         self.answered_face: Image.Image | None = None  # the face the page was last sent
 
     def add(self, source_rate: object, samples: np.ndarray) -> LiveUpdate:
@@ -166,7 +170,10 @@ class LiveFaces:
                     if not self.inbox:
                         break
                     chunk = self.inbox.popleft()
-                self._hear_file(chunk)
+                try:
+                    self._hear_file(chunk)
+                except AudioError as err:  # heard in this recording's own thread: say it with the next answer
+                    self.problem = str(err)
             return self.current()
         finally:
             self.hearing.release()
@@ -188,7 +195,7 @@ class LiveFaces:
             self.answered_face = face
         used = self.drawn_samples if face is not None else len(self.speech)
         return LiveUpdate(face, used / self.rate, self.recorded_samples / self.rate, new_face=new,
-                          not_voice=self.not_voice, waiting=waiting)  # fmt: skip
+                          not_voice=self.not_voice, waiting=waiting, problem=self.problem)  # fmt: skip
 
     def _listen(self, mono: np.ndarray) -> None:
         audio = np.concatenate([self.unvoiced, mono])
