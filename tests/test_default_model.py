@@ -108,8 +108,14 @@ def test_held_out_synthetic_voices_get_faces_of_their_gender(model, tmp_path):
 def test_the_sliders_age_and_regender_the_same_person_and_reset_restores_it(model, tmp_path, voice, pitch):
     from voice2face.web.page import DEFAULT_CHOICES, OLDER_RANGE, changed_face, demo_request
 
+    from voice2face.web.page import faces_html
+
     out = demo_request(model, str(speak(tmp_path / "voice.wav", TEXT, voice, pitch=pitch)), DEFAULT_CHOICES)
     shown = out.faces[out.longest][0]
+    # the alt text says what each face was drawn as, as the reading placed it
+    gender = "woman" if float(out.reading.female[0]) >= 0.5 else "man"
+    assert f"of speech: a {gender} of about" in faces_html(out.faces, drawn_as=out.drawn_as)
+    assert len(out.drawn_as) == len(out.faces)
     assert changed_face(model, out.reading, None, None).tobytes() == shown.tobytes()  # reset: the same face, to the byte
     younger, older = (changed_face(model, out.reading, None, years) for years in OLDER_RANGE)
     as_man, as_woman = (changed_face(model, out.reading, female, None) for female in (0, 100))

@@ -108,11 +108,11 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
             steps = demo_steps(model, audio, choices, extra)
             out = next(steps)  # the first face (the whole clip's), with the charts
             settle, spectrogram = files(out.settle_plot, out.spectrogram)
-            yield {faces: faces_html(out.faces), settle_image: settle, spectrogram_image: spectrogram, strip: None,
+            yield {faces: faces_html(out.faces, drawn_as=out.drawn_as), settle_image: settle, spectrogram_image: spectrogram, strip: None,
                    strip_download: gr.update(visible=False), notes: notes_html(out.notes, out.settle), reading_text_md: "",
                    tune: gr.update(visible=False)}  # fmt: skip
             for out in steps:  # the last step also holds the strip, sent after its face
-                yield {faces: faces_html(out.faces)}
+                yield {faces: faces_html(out.faces, drawn_as=out.drawn_as)}
             (strip_file,) = files(out.strip)
             yield {strip: strip_file, strip_download: gr.update(visible=True), full_size_state: out.full_size, **reading_outputs(out)} | (
                 {live_face: out.faces[out.longest][0], live_caption: out.heard} if live else {}
@@ -236,7 +236,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
                         label="Other lengths in seconds", value="", placeholder="e.g. 3 12.5", max_lines=1, max_length=MAX_EXTRA_CHARS
                     )
             with gr.Column(scale=3, min_width=300):
-                faces = gr.HTML(faces_html(example.faces, EXAMPLE_NOTE), label="Faces", elem_id="faces")
+                faces = gr.HTML(faces_html(example.faces, EXAMPLE_NOTE, example.drawn_as), label="Faces", elem_id="faces")
                 reading_text_md = gr.Markdown(reading_text(example.reading) if example.reading else "", elem_id="reading")
                 reading_state = gr.State(example.reading)
                 with gr.Group(visible=example.reading is not None, elem_id="tune") as tune:

@@ -12,7 +12,7 @@ import io
 import math
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator
@@ -65,6 +65,7 @@ class DemoOutput:
     longest: int = 0  # which face is the longest length's (the first drawn)
     reading: VoiceReading | None = None  # what the model read from the longest length (None: a model that reads nothing)
     full_size: FullSizeFaces | None = None  # for `full_size_strip`, drawn only when the download is asked for
+    drawn_as: list[str] = field(default_factory=list)  # per face, what it was drawn as ("a woman of about 34"), for alt text
 
     @cached_property
     def settle_plot(self) -> Image.Image:
@@ -129,10 +130,12 @@ def demo_steps(
     notes = notes_text(planned)
 
     full_size = FullSizeFaces(planned.embeddings, planned.captions)
+    readings = model.read_voices(planned.embeddings)
+    drawn_as = [drawn_as_words(readings.row(i)) for i in range(len(captions))] if readings is not None else []
 
     def step(faces: list[Image.Image | None], strip: Image.Image | None = None) -> DemoOutput:
         return DemoOutput(list(zip(faces, captions, strict=True)), settle, spectrogram, strip, notes,
-                          planned.heard, longest_first[0], reading, full_size)  # fmt: skip
+                          planned.heard, longest_first[0], reading, full_size, drawn_as)  # fmt: skip
 
     shown: list[Image.Image | None] = [None] * len(captions)
     for k, i in enumerate(longest_first):
@@ -171,6 +174,15 @@ def reading_text(reading: VoiceReading) -> str:
             "These two readings place the face; move the sliders to draw the same person otherwise.")  # fmt: skip
 
 
+def drawn_as_words(reading: VoiceReading) -> str:
+    """What a face was drawn as, in words, as the face space placed it: its gender as the voice read it, and
+    its age (never under the model's floor): "a man of about 35"."""
+    from ..models.style_map import MIN_FACE_AGE
+
+    female, age = float(reading.female[0]), max(float(reading.age[0]), MIN_FACE_AGE)
+    return f"a {'woman' if female >= 0.5 else 'man'} of about {round(age)}"
+
+
 def slider_values(reading: VoiceReading) -> tuple[int, int]:
     """(percent a woman's, years older) as the sliders show the reading: its gender, and the face as drawn."""
     return round(100 * float(reading.female[0])), 0
@@ -192,15 +204,19 @@ def changed_face(model: Voice2Face, reading: VoiceReading, female_percent: float
 # --------------------------------------------------------------------------- HTML the page shows
 
 
-def faces_html(faces: list[tuple[Image.Image | None, str]], example: str | None = None) -> str:
+def faces_html(faces: list[tuple[Image.Image | None, str]], example: str | None = None, drawn_as: list[str] | None = None) -> str:
     """The faces as a wrapping grid with each caption under its face (never on it): on a phone
     they wrap onto rows instead of hiding behind a sideways scroll. `example` heads a worked
-    example shown before first use."""
+    example shown before first use; `drawn_as` says in each face's alt text what it was drawn as."""
+    def alt(k: int, caption: str) -> str:
+        what = f": {drawn_as[k]}" if drawn_as and k < len(drawn_as) else ""
+        return html.escape(f"face drawn from {caption} of speech{what}")
+
     figures = "".join(
-        (f'<figure class="v2f-face"><img src="{jpeg_data_uri(face)}" alt="face drawn from {html.escape(caption)} of speech">'
+        (f'<figure class="v2f-face"><img src="{jpeg_data_uri(face)}" alt="{alt(k, caption)}">'
          if face else '<figure class="v2f-face v2f-pending"><div class="v2f-placeholder">drawing…</div>')
         + f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        for face, caption in faces
+        for k, (face, caption) in enumerate(faces)
     )  # fmt: skip
     if example:
         return f'<p class="v2f-example-note">{html.escape(example)}</p><div class="v2f-faces v2f-example">{figures}</div>'
