@@ -106,9 +106,7 @@ def test_held_out_synthetic_voices_get_faces_of_their_gender(model, tmp_path):
 
 @pytest.mark.parametrize("voice, pitch", [("en-us+paul", 35), ("en+linda", 70)])
 def test_the_sliders_age_and_regender_the_same_person_and_reset_restores_it(model, tmp_path, voice, pitch):
-    from voice2face.web.page import DEFAULT_CHOICES, OLDER_RANGE, changed_face, demo_request
-
-    from voice2face.web.page import faces_html
+    from voice2face.web.page import DEFAULT_CHOICES, OLDER_RANGE, changed_face, demo_request, faces_html
 
     out = demo_request(model, str(speak(tmp_path / "voice.wav", TEXT, voice, pitch=pitch)), DEFAULT_CHOICES)
     shown = out.faces[out.longest][0]

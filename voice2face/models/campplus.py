@@ -193,14 +193,18 @@ class CAMPPlusEncoder(VoiceEncoder):
         """(1, C, t) frame features -> (1, 2C): their mean and standard deviation over time."""
         return torch.cat([frames.mean(-1), frames.std(-1, unbiased=frames.shape[-1] > 1)], dim=1)
 
+    def embedding(self, stats: torch.Tensor) -> torch.Tensor:
+        """(1, 2C) statistics -> (1, 192): the embedding, unnormalised, as the reference model gives it."""
+        return self.embed_norm(self.embed(stats[..., None]))[..., 0]
+
     def pool(self, frames: torch.Tensor) -> torch.Tensor:
-        """(1, C, t) frame features -> (1, 192): the embedding, unnormalised, as the reference model gives it."""
-        return self.embed_norm(self.embed(self.statistics(frames)[..., None]))[..., 0]
+        """(1, C, t) frame features -> (1, 192) embedding, unnormalised."""
+        return self.embedding(self.statistics(frames))
 
     def output_row(self, frames: torch.Tensor) -> torch.Tensor:
         """(1, C, t) frame features -> (output_dim,): the unit embedding, then the statistics if the config has them."""
         stats = self.statistics(frames)
-        embedding = F.normalize(self.embed_norm(self.embed(stats[..., None]))[..., 0], dim=1)[0]
+        embedding = F.normalize(self.embedding(stats), dim=1)[0]
         return torch.cat([embedding, stats[0]]) if self.config.statistics_dim else embedding
 
     def raw_embedding(self, features: torch.Tensor) -> torch.Tensor:

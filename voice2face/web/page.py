@@ -126,11 +126,12 @@ def demo_steps(
     spectrogram = spectrogram_image(planned, model.front_end.hop_ms / 1000, model.front_end.log_compress)
     captions = [cut.short_label for cut in planned.cuts]
     longest_first = sorted(range(len(captions)), key=lambda i: -planned.cuts[i].frames)
-    reading = model.read_voices(planned.embeddings[longest_first[0] : longest_first[0] + 1])
     notes = notes_text(planned)
 
     full_size = FullSizeFaces(planned.embeddings, planned.captions)
-    readings = model.read_voices(planned.embeddings)
+    # the longest length's reading alone, as `render` reads it, so the sliders' reset gives its face to the byte
+    reading = model.read_voices(planned.embeddings[longest_first[0] : longest_first[0] + 1])
+    readings = model.read_voices(planned.embeddings)  # every length's, for the words of the alt text
     drawn_as = [drawn_as_words(readings.row(i)) for i in range(len(captions))] if readings is not None else []
 
     def step(faces: list[Image.Image | None], strip: Image.Image | None = None) -> DemoOutput:
