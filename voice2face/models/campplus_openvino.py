@@ -11,18 +11,14 @@ for 10 s. For serving only (no gradients): the app switches to it at start-up.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..memory import return_freed_memory
 from .campplus import CAMPPlusEncoder
-from .stylegan_openvino import cache_key, compile_config, writable_cache
-
-log = logging.getLogger(__name__)
+from .stylegan_openvino import cache_key, compile_cached, writable_cache
 
 GRAPH_FILE = "campplus_frames.xml"
 
@@ -38,35 +34,22 @@ class FrameLevel(nn.Module):
         return self.encoder.frame_level_torch(features)
 
 
+def frame_level_graph(encoder: CAMPPlusEncoder):
+    """The frame-level layers as an OpenVINO model whose time axis is left open."""
+    import openvino as ov
+
+    with warnings.catch_warnings():  # OpenVINO traces with torch.jit.trace, which torch 2.13 marks deprecated
+        warnings.simplefilter("ignore")
+        return ov.convert_model(FrameLevel(encoder).eval(), example_input=torch.zeros(1, encoder.config.n_mels, 400),
+                                input=[ov.PartialShape([1, encoder.config.n_mels, -1])])  # fmt: skip
+
+
 class OpenVINOFrameLevel:
     """(1, 80, T) centred filterbank frames -> (1, 512, ceil(T / 2)) through OpenVINO, any T."""
 
     def __init__(self, encoder: CAMPPlusEncoder, cache_dir: str | Path | None = None):
-        import openvino as ov
-
-        core = ov.Core()
         cache = writable_cache(Path(cache_dir) / cache_key(encoder)) if cache_dir else None
-        ir = cache / GRAPH_FILE if cache else None
-        self.compiled = None
-        if ir is not None and ir.is_file():
-            try:
-                self.compiled = core.compile_model(core.read_model(str(ir)), "CPU", compile_config(cache))
-            except RuntimeError as err:  # a damaged cache is rebuilt, not trusted
-                log.warning("rebuilding the OpenVINO cache at %s (%s)", ir.parent, str(err).splitlines()[0])
-        if self.compiled is None:
-            with warnings.catch_warnings():  # OpenVINO traces with torch.jit.trace, which torch 2.13 marks deprecated
-                warnings.simplefilter("ignore")
-                graph = ov.convert_model(FrameLevel(encoder).eval(), example_input=torch.zeros(1, encoder.config.n_mels, 400),
-                                         input=[ov.PartialShape([1, encoder.config.n_mels, -1])])  # fmt: skip
-            if ir is not None:
-                try:
-                    ov.save_model(graph, str(ir), compress_to_fp16=False)
-                except (RuntimeError, OSError) as err:
-                    log.warning("could not keep the compiled voice network in %s (%s)", cache, err)
-                    cache = None
-            self.compiled = core.compile_model(graph, "CPU", compile_config(cache))
-            del graph
-        return_freed_memory()
+        self.compiled = compile_cached(cache, GRAPH_FILE, lambda: frame_level_graph(encoder))
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
         request = self.compiled.create_infer_request()  # one per call: concurrent requests must not share one

@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -65,33 +66,42 @@ class CompiledGraph:
     """One traced and compiled graph, with the noise maps to feed it."""
 
     def __init__(self, synthesis: SynthesisNetwork, small: bool, cache: Path | None):
-        import openvino as ov
-
-        core = ov.Core()
-        ir = cache / ("small.xml" if small else "full.xml") if cache else None
-        self.compiled = None
-        if ir is not None and ir.is_file():
-            try:
-                self.compiled = core.compile_model(core.read_model(str(ir)), "CPU", compile_config(cache))
-                self.noises = noise_maps(NoiseAsInputs(synthesis, small))
-            except RuntimeError as err:  # a damaged cache is rebuilt, not trusted
-                log.warning("rebuilding the OpenVINO cache at %s (%s)", ir.parent, str(err).splitlines()[0])
-        if self.compiled is None:
-            graph, self.noises = openvino_graph(synthesis, small)
-            if ir is not None:
-                try:
-                    ov.save_model(graph, str(ir), compress_to_fp16=False)
-                except (RuntimeError, OSError) as err:
-                    log.warning("could not keep the compiled face network in %s (%s); it is compiled again at each start", cache, err)
-                    cache = None
-            self.compiled = core.compile_model(graph, "CPU", compile_config(cache))
-            del graph
-        return_freed_memory()
+        self.noises = noise_maps(NoiseAsInputs(synthesis, small))
+        self.compiled = compile_cached(cache, "small.xml" if small else "full.xml", lambda: openvino_graph(synthesis, small)[0])
 
     def __call__(self, style: torch.Tensor) -> torch.Tensor:
         request = self.compiled.create_infer_request()  # one per call: concurrent requests must not share one
         request.infer([style.detach().float().cpu().numpy(), *self.noises])
         return torch.from_numpy(request.get_output_tensor(0).data.copy())
+
+
+def compile_cached(cache: Path | None, name: str, build: Callable[[], object]):
+    """An OpenVINO graph compiled for the CPU: read back from `cache / name` (IR, with OpenVINO's compiled
+    blob beside it) where it is there and sound, else built by `build()` (a model from `ov.convert_model`),
+    kept there for the next start, and compiled. A damaged cache is rebuilt; one that cannot be written
+    is skipped with a log line (the graph is then compiled again at each start)."""
+    import openvino as ov
+
+    core = ov.Core()
+    ir = cache / name if cache else None
+    compiled = None
+    if ir is not None and ir.is_file():
+        try:
+            compiled = core.compile_model(core.read_model(str(ir)), "CPU", compile_config(cache))
+        except RuntimeError as err:  # a damaged cache is rebuilt, not trusted
+            log.warning("rebuilding the OpenVINO cache at %s (%s)", ir.parent, str(err).splitlines()[0])
+    if compiled is None:
+        graph = build()
+        if ir is not None:
+            try:
+                ov.save_model(graph, str(ir), compress_to_fp16=False)
+            except (RuntimeError, OSError) as err:
+                log.warning("could not keep the compiled graph %s in %s (%s); it is compiled again at each start", name, cache, err)
+                cache = None
+        compiled = core.compile_model(graph, "CPU", compile_config(cache))
+        del graph
+    return_freed_memory()
+    return compiled
 
 
 def compile_config(cache: Path | None) -> dict:
