@@ -264,18 +264,25 @@ def test_no_route_skips_the_queue_and_request_bodies_are_capped(server):
     assert httpx.get(server).status_code == 200
 
 
-def page_event(client, server: str, name: str, data: list, session: str) -> list:
+def page_event(client, server: str, name: str, data: list, session: str, to_the_end: bool = False) -> list:
     """Call the page's event `name` as a browser session would, over HTTP, and return its first answer
-    (a stream, such as the Live tab's, is left open, as a stranger's would be)."""
+    (a stream, such as the Live tab's, is left open, as a stranger's would be); with `to_the_end`, every
+    message until the server ends the event."""
     import json
 
     names = [d.get("api_name") for d in client.get(server + "config").json()["dependencies"]]
     client.post(server + "gradio_api/queue/join",
                 json={"data": data, "fn_index": names.index(name), "session_hash": session}).raise_for_status()  # fmt: skip
+    messages, deadline = [], time.monotonic() + 60
     with client.stream("GET", server + "gradio_api/queue/data", params={"session_hash": session}) as answer:
-        for line in answer.iter_lines():
+        for line in answer.iter_lines():  # Gradio sends a heartbeat every 15 s, so the deadline is looked at
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} was not answered within 60 s")
             message = json.loads(line[5:]) if line.startswith("data:") else {}
-            if message.get("msg") in ("process_streaming", "process_completed"):
+            messages += [message] if message.get("msg") else []
+            if message.get("msg") == "process_completed" and to_the_end:
+                return messages
+            if message.get("msg") in ("process_streaming", "process_completed") and not to_the_end:
                 return message["output"]["data"]
     raise AssertionError(f"{name} gave no answer")
 
@@ -320,6 +327,24 @@ def test_live_view_holds_a_bounded_number_of_recordings_and_says_when_full(serve
         # a refused visitor who stops is told why nothing was drawn
         stopped = page_event(client, server, "live_finish", [["1 s"], ""], "refused0")
         assert "No recording reached the server: the live view was full" in stopped[0]
+
+
+def test_live_streams_without_audio_or_with_a_refused_chunk_are_ended_at_once(server, tmp_path):
+    """A Live event with no chunk, or with a chunk the recording refuses (17 MB "of one second"), once
+    stayed open for the stream's 300 s (or until dropped as idle), holding one of the 40 jobs Gradio runs
+    at once: 40 such calls held every route, faces included."""
+    import httpx
+
+    huge = tmp_path / "huge.wav"
+    soundfile.write(huge, np.zeros(9 * 2**20, np.int16), 16000, subtype="PCM_16")  # 18 MB, under the upload cap
+    with httpx.Client(timeout=30) as client:
+        uploaded = client.post(server + "gradio_api/upload", files={"files": huge.open("rb")}).json()[0]
+        for session, chunk in (("no-audio", None), ("huge-chunk", {"path": uploaded, "meta": {"_type": "gradio.FileData"}})):
+            start = time.perf_counter()
+            messages = page_event(client, server, "live_update", [chunk], session, to_the_end=True)
+            assert messages[-1]["msg"] == "process_completed" and time.perf_counter() - start < 5, session
+    answers = [str(m.get("output", {}).get("data")) for m in messages]
+    assert any("far more than a second of audio" in answer for answer in answers), answers
 
 
 def test_api_names_its_outputs_and_marks_the_lengths_box_optional(server):

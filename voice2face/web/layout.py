@@ -176,13 +176,16 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         """One chunk of a recording (decoded and drawn in a worker thread). Runs on the server's event
         loop, where it ends the streams of recordings dropped as idle, and its own if it is refused."""
         end_live_streams(demo, recordings.drop_idle())
-        if chunk is None:
+        if chunk is None:  # a stream opened without audio, not by a recording, is ended: it would hold a job for 300 s
+            if request.session_hash not in recordings:
+                end_live_streams(demo, [request.session_hash])
             return gr.skip(), gr.skip()
         try:
             update = await asyncio.to_thread(recordings.add_file, request.session_hash, chunk)
         except Voice2FaceError as err:
-            if request.session_hash not in recordings:  # the live view is full: this stream ends here
-                end_live_streams(demo, [request.session_hash])
+            # the live view is full, or a chunk was refused: this stream ends here (an open one holds one of
+            # Gradio's 40 jobs); what the recording kept stays until Stop, or LIVE_IDLE_S, for the comparison
+            end_live_streams(demo, [request.session_hash])
             return None, str(err)
         return update.face if update.new_face else gr.skip(), update.caption
 
