@@ -13,9 +13,11 @@
   memory and cache files over 200 requests.
 - attacks: issue 19's attacks on a shared link, over HTTP, against a fresh server: the Live tab
   sent a 30-minute FLAC and a tone; 60 new live sessions that never close; two files of 2.5 M
-  one-sample frames with a normal request 3 s later; the routes around the queue; 200 requests
+  one-sample frames with a normal request 3 s later; a 10-minute WAV and a 30-minute FLAC of speech
+  drawn by the page and the API; odd events (a Live event with no chunk or a 19 MB one, sliders at
+  infinity, examples that do not exist); the routes around the queue; 200 requests
   from 16 clients with the cache's size; SIGTERM. For each, the server's peak memory with its
-  decoder workers, and whether it answered GET / throughout.
+  decoder workers, and whether it answered GET / throughout; at the end, the tracebacks in its log.
 - hostile: the reproductions of issue 13 sent through the API (8-channel opus and aac, a FLAC
   bomb, 2000 lengths, tone, noise, DC); after each, whether the server still serves GET / and how
   much its peak memory rose. Needs ffmpeg and sox.
@@ -39,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+import soxr
 from common import median_seconds, peak_rss_mib, speech_clip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,8 +64,10 @@ class Server:
         if checkpoint:
             command += ["--checkpoint", str(checkpoint)]
         env = {**os.environ, "GRADIO_TEMP_DIR": str(self.cache), "VOICE2FACE_CACHE": str(self.model_cache)}
+        self.log = Path(tempfile.mkstemp(prefix="v2f-bench-server-", suffix=".log")[1])  # its stderr: tracebacks land here
         start = time.perf_counter()
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
         wait_for_page(self.url)
         self.startup_s = time.perf_counter() - start
 
@@ -117,10 +122,17 @@ class Server:
                 pass
         return total
 
+    def tracebacks(self) -> list[str]:
+        """The last line of each traceback in the server's log so far (the error it ended in)."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        ends = [k for k, line in enumerate(lines) if line.startswith("Traceback")]
+        return [next((line for line in lines[k + 1 :] if line and not line.startswith((" ", "Traceback"))), "?") for k in ends]
+
     def close(self) -> None:
         self.process.terminate()
         self.process.wait()
         shutil.rmtree(self.cache, ignore_errors=True)
+        self.log.unlink(missing_ok=True)
 
 
 def free_port() -> int:
@@ -426,26 +438,43 @@ class Watch:
         return f"server+workers peak {self.peak_mib:.0f} MiB; {answered}"
 
 
-def page_event(http, server: Server, name: str, data: list, session: str) -> list:
-    """The page's event `name` called over HTTP as a browser session calls it; its first answer."""
+def page_event(http, server: Server, name: str, data: list, session: str, last: bool = False, deadline_s: float = 120) -> list:
+    """The page's event `name` called over HTTP as a browser session calls it; its first answer (with
+    `last`, its last, sent as it completes). TimeoutError if it has not answered so in `deadline_s`."""
     import json
 
     names = [d.get("api_name") for d in http.get(server.url + "config").json()["dependencies"]]
-    joined = http.post(server.url + "gradio_api/queue/join", json={"data": data, "fn_index": names.index(name), "session_hash": session})
+    body = json.dumps({"data": data, "fn_index": names.index(name), "session_hash": session})  # NaN and Infinity as a browser can send them
+    joined = http.post(server.url + "gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
     if joined.status_code != 200:
         return [None, f"refused by the queue: {joined.status_code} {joined.text[:80]}"]
+    latest = [None, "no answer"]
     with http.stream("GET", server.url + "gradio_api/queue/data", params={"session_hash": session}) as answer:
-        for line in answer.iter_lines():
+        deadline = time.monotonic() + deadline_s
+        for line in answer.iter_lines():  # Gradio sends a heartbeat every 15 s, so the deadline is looked at
+            if time.monotonic() > deadline:
+                raise TimeoutError(name)
             message = json.loads(line[5:]) if line.startswith("data:") else {}
-            if message.get("msg") in ("process_streaming", "process_completed"):
-                return (message.get("output") or {}).get("data") or [None, str(message.get("output"))]
-    return [None, "no answer"]
+            if message.get("msg") in ("process_streaming", "process_generating", "process_completed"):
+                output = message.get("output") or {}
+                if output.get("data"):
+                    latest = output["data"]
+                elif output.get("error"):
+                    latest = [None, output["error"]]
+                if message["msg"] == "process_completed" or (message["msg"] == "process_streaming" and not last):
+                    return latest
+    return latest
+
+
+def uploaded(http, server: Server, path: Path) -> dict:
+    """`path` uploaded to the server, as the page's file input sends it on."""
+    with path.open("rb") as file:
+        return {"path": http.post(server.url + "gradio_api/upload", files={"files": file}).json()[0], "meta": {"_type": "gradio.FileData"}}
 
 
 def live_chunk(http, server: Server, path: Path, session: str) -> str:
     """One chunk sent to the Live tab's stream by a new session, which never closes it: the caption."""
-    uploaded = http.post(server.url + "gradio_api/upload", files={"files": path.open("rb")}).json()[0]
-    return page_event(http, server, "live_update", [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}], session)[1]
+    return page_event(http, server, "live_update", [uploaded(http, server, path)], session)[1]
 
 
 def attack_files(folder: Path) -> dict[str, Path]:
@@ -470,7 +499,11 @@ def attack_files(folder: Path) -> dict[str, Path]:
     soundfile.write(chunk, speech[int(rate * 0.5) : int(rate * 2.4)], rate, subtype="PCM_16")  # 60 KB at 16 kHz
     tone = folder / "tone.wav"
     soundfile.write(tone, 0.5 * np.sin(2 * np.pi * 440 * np.arange(3 * rate) / rate), rate, subtype="PCM_16")
-    return {"flac": flac, "tiny": tiny, "chunk": chunk, "tone": tone}
+    speech16k = soxr.resample(speech, rate, 16000)
+    long_wav, long_flac = folder / "10min.wav", folder / "30min.flac"  # 19 MB and 33 MB: under the 50 MB upload cap
+    soundfile.write(long_wav, np.tile(speech16k, 60), 16000, subtype="PCM_16")
+    soundfile.write(long_flac, np.tile(speech16k, 180), 16000, subtype="PCM_16")
+    return {"flac": flac, "tiny": tiny, "chunk": chunk, "tone": tone, "10-minute WAV of speech": long_wav, "30-minute FLAC of speech": long_flac}
 
 
 def bench_attacks(checkpoint: Path, clip: Path) -> None:
@@ -489,6 +522,26 @@ def bench_attacks(checkpoint: Path, clip: Path) -> None:
             caption = live_chunk(http, server, files["flac"], "flac")
             print(f"attack, Live tab, 30-min FLAC ({files['flac'].stat().st_size // 1024} KB): {time.perf_counter() - start:.2f} s, "
                   f"answer {caption[:70]!r}; {watch.summary()}")  # fmt: skip
+        with Watch(server) as watch:
+            odd = {
+                "a Live event with no chunk": ("live_update", [None]),
+                "a Live event with a 19 MB upload": ("live_update", [uploaded(http, server, files["10-minute WAV of speech"])]),
+                "the gender slider at infinity": ("retune", [None, float("inf"), 0]),
+                "the age slider at 1e308": ("retune_1", [None, 50, 1e308]),
+                "the age slider at 'x'": ("retune_1", [None, 50, "x"]),
+                "example 99": ("load_example", [99]),
+                "example 'x'": ("load_example", ["x"]),
+                "the lengths as a string": ("draw_page", [uploaded(http, server, clip), "1 s", ""]),
+            }
+            for k, (what, (event, data)) in enumerate(odd.items()):
+                start = time.perf_counter()
+                try:  # to the end of the event: a stream the server leaves open holds one of Gradio's 40 jobs
+                    answer = page_event(http, server, event, data, f"odd{k}", last=True, deadline_s=20)
+                    ended = f"ended in {time.perf_counter() - start:.2f} s"
+                except TimeoutError:
+                    answer, ended = "", "STILL OPEN after 20 s"
+                print(f"attack, {what}: {ended}: {str(answer)[:90]!r}")
+            print(f"attack, odd events: {watch.summary()}")
         with Watch(server) as watch:
             start = time.perf_counter()
             caption = live_chunk(http, server, files["tone"], "tone")
@@ -520,6 +573,14 @@ def bench_attacks(checkpoint: Path, clip: Path) -> None:
                 refusals = list(refusals)
             print(f"attack, two 20 MB files of 2.5 M one-sample frames at once, a normal 10 s clip 3 s later: "
                   f"the clip took {normal['s']:.2f} s; the files: {refusals[0]!r}; {watch.summary()}")  # fmt: skip
+        for name in ("10-minute WAV of speech", "30-minute FLAC of speech"):
+            with Watch(server) as watch:
+                start = time.perf_counter()
+                page = page_event(http, server, "draw_page", [uploaded(http, server, files[name]), CHOICES, ""], "long", last=True)
+                page_s, start = time.perf_counter() - start, time.perf_counter()
+                api = "faces" if api_request(clients(server.url, 1)[0], files[name]) else "?"
+                print(f"attack, a {name} ({files[name].stat().st_size >> 20} MB), drawn by the page and by the API: {page_s:.2f} s "
+                      f"and {time.perf_counter() - start:.2f} s; page: {str(page[1])[:50]!r}, API: {api}; {watch.summary()}")  # fmt: skip
         with Watch(server) as watch:
             bypass = [http.post(f"{server.url}gradio_api/run/{name}", json={"data": []}).status_code for name in ("faces", "draw_page", "live_update")]
             huge = http.post(f"{server.url}gradio_api/queue/join", content=b"{" + b" " * (60 << 20) + b"}",
@@ -553,6 +614,8 @@ def bench_attacks(checkpoint: Path, clip: Path) -> None:
         server.process.terminate()  # SIGTERM, as docker, systemd and Spaces stop a server
         server.process.wait()
         print(f"attack, SIGTERM: cache files {files_before} -> {server.cache_files()}")
+        ends = server.tracebacks()
+        print(f"attacks: {len(ends)} tracebacks in the server's log" + "".join(f"\n  {end}" for end in ends))
         server.close()
         http.close()
         shutil.rmtree(folder, ignore_errors=True)
