@@ -26,7 +26,7 @@ def test_generate_writes_one_png_per_length_and_a_strip(speech_wav, random_check
     assert Image.open(out / "strip.png").width > 5 * 128
     assert "first 4.0 s of speech" in proc.stdout
     # the whole clip's seconds read the same in its caption and in the summary line (as on the page and in the API)
-    whole = proc.stdout.split("whole clip: ")[1].split(" of speech")[0]
+    whole = proc.stdout.split("whole clip, ")[1].split(" of speech")[0]
     assert f"Heard {whole} of speech in" in proc.stdout
 
 

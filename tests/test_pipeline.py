@@ -26,7 +26,7 @@ def test_faces_for_durations(model, speech_wav):
     np.testing.assert_allclose(np.linalg.norm(result.embeddings, axis=1), 1, atol=1e-5)
     similarity = result.similarity_to_longest()
     assert similarity[-1] == pytest.approx(1.0, abs=1e-5) and (similarity <= 1 + 1e-5).all()
-    assert result.captions[0] == "first 1.0 s of speech" and result.captions[-1].startswith("whole clip:")
+    assert result.captions[0] == "first 1.0 s of speech" and result.captions[-1].startswith("whole clip, ")
 
 
 @pytest.mark.parametrize("which", ["paper", "default"])

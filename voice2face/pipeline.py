@@ -225,7 +225,7 @@ def check_size(size: int | None) -> None:
 
 
 #: A length within this many seconds of all the speech is the whole clip: a 1.04 s clip drew two faces,
-#: "1.0 s" and "1.0 s (all)", that differed only by chance.
+#: "1.0 s" and "whole clip, 1.0 s", that differed only by chance.
 SAME_AS_WHOLE_SECONDS = 0.25
 
 

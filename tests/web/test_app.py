@@ -130,6 +130,24 @@ def test_spectrogram_labels_never_overlap_and_stay_on_the_plot(seconds):
         assert not any(_overlap(box, other) for other in boxes[k + 1 :])
 
 
+@pytest.mark.parametrize("seconds", [(9.2, 1, 2, 4, 8), (299.9, 1, 2, 4, 8, 16, 30, 60, 120, 299), (1.0,)])
+def test_time_axis_labels_keep_the_first_asked_stay_on_the_chart_and_never_overlap(seconds):
+    from PIL import ImageDraw
+
+    from voice2face.web.page import _overlap, axis_labels, chart_fonts
+
+    small, _ = chart_fonts()
+    width, left, right = 480, 60, 460  # the longest length sits at the plot's right end, 20 px from the edge
+    x_of = lambda s: left + s / max(seconds) * (right - left)  # noqa: E731
+    placed = axis_labels(ImageDraw.Draw(Image.new("RGB", (width, 300))), list(seconds), x_of, 250, small, width - 2)
+    assert placed[0][1][3] == f"{seconds[0]:g}"  # the whole clip's "9.2" is not hidden by "8"
+    boxes = [box for box, _ in placed]
+    for k, box in enumerate(boxes):
+        assert 0 <= box[0] and box[2] <= width - 2, box  # "299.9" is not cut off at the edge
+        assert not any(_overlap(box, other, 4) for other in boxes[k + 1 :])
+    assert len(placed) >= min(len(seconds), 4)
+
+
 def test_faces_html_puts_captions_under_faces_and_escapes_them(model, speech_wav):
     out = demo_request(model, str(speech_wav), ["1 s", "whole clip"])
     page = faces_html(out.faces)
@@ -200,7 +218,7 @@ def test_api_returns_faces_captions_and_plot(server, speech_wav):
     assert Image.open(spectrogram).width > 400 and Image.open(strip).width > 4 * 160
     assert "of speech" in notes and "**" not in notes  # plain text, not Markdown
     # one clip's seconds read the same everywhere: the whole clip's caption, the API's figure, the notes
-    whole = gallery[-1]["caption"].removesuffix(" (all)")
+    whole = gallery[-1]["caption"].removeprefix("whole clip, ")
     assert whole == f"{settle['seconds of speech'][-1]:.1f} s" and f"Heard {whole} of speech" in notes
 
 
@@ -476,6 +494,17 @@ def wait_for_live_recorder(page) -> None:
         page.wait_for_timeout(20)
 
 
+def tab_stops_to_draw(page) -> tuple[int | None, str]:
+    """Tab presses from the upload button to Draw (None: not reached in 10), and Draw's focus outline then."""
+    page.focus('#voice button[aria-label="Upload file"]')
+    for presses in range(1, 11):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "draw":
+            outline = page.evaluate("(s => `${s.outlineStyle} ${s.outlineWidth}`)(getComputedStyle(document.activeElement))")
+            return presses, outline
+    return None, ""
+
+
 def upload(page, path) -> None:
     page.click('#voice button[aria-label="Upload file"]')
     page.set_input_files("#voice input[type=file]", str(path))
@@ -492,11 +521,15 @@ def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path
     not_audio.write_text("this is a text file, not a recording")
     with sync_playwright() as p:
         b, page = open_page(p, server, viewport)
+        page.wait_for_selector("#draw")
+        tabs_empty = tab_stops_to_draw(page)
         # a bad file: the message stays, names no server path, and no pane says "Error"
         upload(page, not_audio)
         page.click("#draw")
         page.wait_for_selector("#faces .v2f-error")
         error_in_view = page.evaluate(FIRST_ROW_IN_VIEW)
+        # the emptied charts and strip are hidden with their headings, not left as empty boxes
+        emptied_heights = page.evaluate("['#charts', '#strip-box'].map(s => document.querySelector(s).getBoundingClientRect().height)")
         shown_at = page.evaluate("performance.now()")
         page.wait_for_function(f"performance.now() - {shown_at} > 15000", timeout=30000, polling=500)
         error = page.inner_text("#faces .v2f-error")
@@ -505,6 +538,7 @@ def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path
         # a clip of about 7 s of speech with 30 s asked for as well: one whole-clip face, no copies
         page.click("#voice button[aria-label='Clear']")
         upload(page, speech_wav)
+        tabs_loaded = tab_stops_to_draw(page)  # the player's controls come before the upload button, not between
         page.click("#lengths-accordion .label-wrap")
         page.check("#lengths label:has-text('30 s') input")
         page.click("#draw")
@@ -524,15 +558,19 @@ def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path
         b.close()
     assert "Could not draw a face" in error and "notaudio.wav" in error and "/tmp" not in error
     assert error_badges == 0
+    assert emptied_heights == [0, 0]
     assert error_in_view and faces_in_view  # no scrolling needed to see the answer, on a phone too
+    # Draw within three tab stops of the upload, with no clip and with one, and its focus plain to see
+    assert tabs_empty[0] is not None and tabs_empty[0] <= 3 and tabs_loaded[0] is not None and tabs_loaded[0] <= 3
+    assert tabs_empty[1] == tabs_loaded[1] == "solid 3px"
     for chart in charts["charts"]:  # chart text, drawn CHART_TEXT_PX high, is at least 11 px on screen
         assert CHART_TEXT_PX * chart["shown"] / chart["natural"] >= 11, chart
     assert charts["buttons"] == 0  # no icon over a picture
     assert not sliders_shown
     captions = [c["text"] for c in boxes["captions"]]
     assert captions[:4] == ["1.0 s", "2.0 s", "4.0 s", "8.0 s"] or captions[:3] == ["1.0 s", "2.0 s", "4.0 s"]
-    assert len(captions) == len(set(captions)) and captions[-1].endswith("(all)")
-    assert sum(c.endswith("(all)") for c in captions) == 1
+    assert len(captions) == len(set(captions)) and captions[-1].startswith("whole clip, ")
+    assert sum(c.startswith("whole clip") for c in captions) == 1
     # the page's strip holds its faces at their shown size; the download has them all at full size
     assert full_strip.format == "PNG" and full_strip.width == shown_strip.width == len(captions) * (DISPLAY_SIZE + 8) + 8
     for face in boxes["faces"]:

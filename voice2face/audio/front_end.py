@@ -319,15 +319,15 @@ class Cut:
     @property
     def label(self) -> str:
         if self.requested is None:
-            return f"whole clip: {seconds_text(self.seconds)} of speech"
+            return f"whole clip, {seconds_text(self.seconds)} of speech"
         if self.capped:
             return f"asked {self.requested:g} s, clip has {seconds_text(self.seconds)} of speech"
         return f"first {seconds_text(self.seconds)} of speech"
 
     @property
     def short_label(self) -> str:
-        """A caption that fits under a small thumbnail."""
-        return f"{seconds_text(self.seconds)} (all)" if self.requested is None or self.capped else seconds_text(self.seconds)
+        """A caption that fits under a small thumbnail, worded as `label` is ("whole clip, 11.3 s")."""
+        return f"whole clip, {seconds_text(self.seconds)}" if self.requested is None or self.capped else seconds_text(self.seconds)
 
 
 def plan_cuts(n_frames: int, durations: Durations, config: FrontEndConfig) -> list[Cut]:

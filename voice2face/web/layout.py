@@ -35,7 +35,6 @@ from .page import (
     message_html,
     model_card,
     notes_html,
-    reading_text,
     save_png,
     slider_values,
     status_html,
@@ -95,7 +94,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         if out.reading is None:
             return {reading_text_md: "", tune: gr.update(visible=False), reading_state: None}
         female, older = slider_values(out.reading)
-        return {reading_text_md: reading_text(out.reading), tune: gr.update(visible=True), reading_state: out.reading,
+        return {reading_text_md: out.reading_words, tune: gr.update(visible=True), reading_state: out.reading,
                 tuned_face: tuned_face_html(out.faces[out.longest][0]),
                 gender_slider: female, age_slider: older}  # fmt: skip
 
@@ -240,7 +239,7 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
                     )
             with gr.Column(scale=3, min_width=300):
                 faces = gr.HTML(faces_html(example.faces, EXAMPLE_NOTE, example.drawn_as), label="Faces", elem_id="faces")
-                reading_text_md = gr.Markdown(reading_text(example.reading) if example.reading else "", elem_id="reading")
+                reading_text_md = gr.Markdown(example.reading_words, elem_id="reading")
                 reading_state = gr.State(example.reading)
                 with gr.Group(visible=example.reading is not None, elem_id="tune") as tune:
                     with gr.Row(equal_height=False):  # side by side on a desktop, stacked on a phone
@@ -263,7 +262,8 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
         examples = refuse_unknown_examples(gr.Examples(
             example_clips(), inputs=[audio], label="Examples: click one to draw its faces", elem_id="examples",
             example_labels=example_labels(), api_visibility="private"))  # fmt: skip
-        with gr.Row(equal_height=False):  # min_width: on a phone the two stack instead of squeezing
+        # after an error the charts and the strip are emptied, and CSS hides their empty boxes with their headings
+        with gr.Row(equal_height=False, elem_id="charts"):  # min_width: on a phone the two stack instead of squeezing
             with gr.Column(min_width=300):
                 gr.Markdown("**How much the face changes as you speak longer**")
                 settle_image = gr.Image(example.settle_plot, label="How much the face changes as you speak longer",
@@ -272,10 +272,11 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
                 gr.Markdown("**The speech**, with where each length ends")
                 spectrogram_image = gr.Image(example.spectrogram, label="The speech", show_label=False, type="filepath",
                                              elem_id="spectrogram", buttons=[])  # fmt: skip
-        gr.Markdown("**All faces side by side**")
-        strip = gr.Image(example.strip, label="All faces side by side", show_label=False, type="filepath", elem_id="strip", buttons=[])
-        # the full-size faces are drawn when asked for, then handed to a hidden download button the page clicks
-        strip_download = gr.Button("Download all faces at full size (PNG)", size="sm", elem_id="strip-download")
+        with gr.Column(elem_id="strip-box"):
+            gr.Markdown("**All faces side by side**")
+            strip = gr.Image(example.strip, label="All faces side by side", show_label=False, type="filepath", elem_id="strip", buttons=[])
+            # the full-size faces are drawn when asked for, then handed to a hidden download button the page clicks
+            strip_download = gr.Button("Download all faces at full size (PNG)", size="sm", elem_id="strip-download")
         strip_file = gr.DownloadButton(visible="hidden", elem_id="strip-file")
         full_size_state = gr.State(example.full_size)
         with gr.Accordion("About the model", open=False):

@@ -28,7 +28,7 @@ from ..images import DISPLAY_SIZE, face_strip
 from ..limits import MAX_AUDIO_SECONDS, MAX_DURATIONS
 from ..models import VoiceReading
 from ..pipeline import FacesResult, Voice2Face
-from ..units import round_seconds
+from ..units import round_seconds, seconds_text
 from .limits import CACHE_AGE_S, CACHE_SWEEP_S, MAX_UPLOAD_BYTES
 
 #: Lengths offered as check boxes; "whole clip" is the full speech.
@@ -66,6 +66,11 @@ class DemoOutput:
     reading: VoiceReading | None = None  # what the model read from the longest length (None: a model that reads nothing)
     full_size: FullSizeFaces | None = None  # for `full_size_strip`, drawn only when the download is asked for
     drawn_as: list[str] = field(default_factory=list)  # per face, what it was drawn as ("a woman of about 34"), for alt text
+
+    @property
+    def reading_words(self) -> str:
+        """The reading of the whole clip in words (`reading_text`); empty for a model that reads nothing."""
+        return reading_text(self.reading, self.settle["seconds of speech"][self.longest]) if self.reading is not None else ""
 
     @cached_property
     def settle_plot(self) -> Image.Image:
@@ -162,8 +167,10 @@ OLDER_RANGE = (-5, 25)
 AGE_MARGIN = 5
 
 
-def reading_text(reading: VoiceReading) -> str:
-    """What the model heard, in plain words: the same two numbers that place the face."""
+def reading_text(reading: VoiceReading, speech_seconds: float) -> str:
+    """What the model heard in the whole clip (`speech_seconds` of speech), in plain words: the same two numbers
+    that place the whole clip's face and the sliders' face. Saying which length it is keeps it from seeming
+    to contradict a short length's face (1 s of a woman's voice can read as a man's)."""
     female, age = float(reading.female[0]), float(reading.age[0])
     sure = max(female, 1 - female)
     if sure < 0.65:
@@ -171,8 +178,9 @@ def reading_text(reading: VoiceReading) -> str:
     else:
         voice = f"sounds like a {'woman' if female >= 0.5 else 'man'}'s ({'over 99%' if sure > 0.99 else f'{sure:.0%}'} sure)"
     low, high = round(age - AGE_MARGIN), round(age + AGE_MARGIN)
-    return (f"What the model heard: the voice {voice}, of someone about {low} to {high} years old. "
-            "These two readings place the face; move the sliders to draw the same person otherwise.")  # fmt: skip
+    return (f"What the model heard in the whole clip ({seconds_text(speech_seconds)} of speech): the voice {voice}, of someone "
+            f"about {low} to {high} years old. These two readings place its face; move the sliders to draw the same person "
+            "otherwise.")  # fmt: skip
 
 
 def drawn_as_words(reading: VoiceReading) -> str:
@@ -347,12 +355,9 @@ def settle_image(settle: dict[str, list[float]], width_px: int = CHART_WIDTH, he
         y = y_of(v)
         draw.line([(left, y), (left + plot_w, y)], fill=(225, 225, 225))
         draw.text((left - 6, y), f"{v:.2f}", fill="black", font=small, anchor="rm")
-    placed: list[tuple[float, float, float, float]] = []
-    for s in seconds:  # lengths close together on the axis keep the first label only
-        box = draw.textbbox((x_of(s), top + plot_h + 6), f"{round_seconds(s):g}", font=small, anchor="ma")
-        if not any(_overlap(box, other, 4) for other in placed):
-            draw.text((x_of(s), top + plot_h + 6), f"{round_seconds(s):g}", fill="black", font=small, anchor="ma")
-            placed.append(box)
+    wanted = [max(seconds), *(s for s in seconds if s != max(seconds))]  # the whole clip's length always labelled
+    for _, (_, x, anchor, text) in axis_labels(draw, wanted, x_of, top + plot_h + 6, small, width_px - 2):
+        draw.text((x, top + plot_h + 6), text, fill="black", font=small, anchor=anchor)
     points = [(x_of(s), y_of(v)) for s, v in zip(seconds, similarity, strict=True)]
     draw.line(points, fill=(79, 70, 229), width=3)
     for x, y in points:
@@ -361,6 +366,24 @@ def settle_image(settle: dict[str, list[float]], width_px: int = CHART_WIDTH, he
     draw.text((6, 4), "closeness to the whole clip (1 = the same)", fill="black", font=small, anchor="la")
     draw.text((left + plot_w / 2, height_px - 4), "seconds of speech used", fill="black", font=small, anchor="md")
     return canvas
+
+
+def axis_labels(
+    draw: ImageDraw.ImageDraw, seconds: list[float], x_of, y: float, font: ImageFont.FreeTypeFont, right_edge: float
+) -> list[tuple[tuple[float, float, float, float], tuple[float, float, str, str]]]:
+    """(box, (seconds, x, anchor, text)) for the labels of a time axis, in the order given (most wanted first): each
+    centred under its point, or ending at `right_edge` where it would pass it ("299.9" at the plot's end was
+    cut off); a label that would come within 4 px of one already placed is left out."""
+    placed: list[tuple[tuple[float, float, float, float], tuple[float, float, str, str]]] = []
+    for s in seconds:
+        x, anchor, text = x_of(s), "ma", f"{round_seconds(s):g}"
+        box = draw.textbbox((x, y), text, font=font, anchor=anchor)
+        if box[2] > right_edge:
+            x, anchor = right_edge, "ra"
+            box = draw.textbbox((x, y), text, font=font, anchor=anchor)
+        if not any(_overlap(box, other, 4) for other, _ in placed):
+            placed.append((box, (s, x, anchor, text)))
+    return placed
 
 
 def _overlap(a: tuple[float, ...], b: tuple[float, ...], margin: float = 0) -> bool:
@@ -398,13 +421,10 @@ def spectrogram_image(
     canvas.paste(picture, (left, top))
     draw = ImageDraw.Draw(canvas)
     x_of = lambda seconds: left + float(_log_seconds(np.array(seconds))) / end * (plot_w - 1)  # noqa: E731
-    placed: list[tuple[float, float, float, float]] = []
-    for t in (0, 0.5, 1, 2, 4, 8, 16, 30, 60, 120, 300):
-        box = draw.textbbox((x_of(t), top + plot_h + 6), f"{t:g}", font=small, anchor="ma")
-        if t <= total and not any(_overlap(box, other, 4) for other in placed):
-            draw.line([(x_of(t), top + plot_h), (x_of(t), top + plot_h + 4)], fill="black")
-            draw.text((x_of(t), top + plot_h + 6), f"{t:g}", fill="black", font=small, anchor="ma")
-            placed.append(box)
+    ticks = [t for t in (0, 0.5, 1, 2, 4, 8, 16, 30, 60, 120, 300) if t <= total]
+    for _, (t, x, anchor, text) in axis_labels(draw, ticks, x_of, top + plot_h + 6, small, width_px - 2):
+        draw.line([(x_of(t), top + plot_h), (x_of(t), top + plot_h + 4)], fill="black")
+        draw.text((x, top + plot_h + 6), text, fill="black", font=small, anchor=anchor)
     draw.text((left + plot_w / 2, height_px - 4), "seconds of speech (silence cut out)", fill="black", font=small, anchor="md")
     draw.text((left - 6, top), "high", fill="black", font=small, anchor="ra")
     draw.text((left - 6, top + plot_h), "low", fill="black", font=small, anchor="rd")
@@ -552,6 +572,8 @@ button[role=tab], [data-testid="block-label"], [data-testid="block-info"], .labe
 #time, #duration, .playback, .playback > span { color: #4b5563 !important; }
 #draw, #draw:hover { background: #4338ca !important; color: #ffffff !important; }
 #draw:focus-visible, button:focus-visible, [role=tab]:focus-visible { outline: 3px solid #1e3a8a !important; outline-offset: 2px; }
+/* Emptied after an error, the charts and the strip go with their headings rather than stand as empty boxes. */
+#charts:not(:has(#settle img)), #strip-box:not(:has(#strip img)) { display: none !important; }
 .v2f-sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 """
 
