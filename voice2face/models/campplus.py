@@ -49,10 +49,11 @@ SEGMENT = 100
 SHARED_FRACTION, SHARED_MIN_FRAMES = 0.75, 400
 #: The frame-level layers run over at most this many frames at once (16 s), plus PASS_CONTEXT either side:
 #: one pass over 300 s of speech left a server holding 660 MB more (OpenVINO keeps what its largest pass
-#: needed: 2,000 frames, 70 MB; 3,400, 110 MB). PASS_CONTEXT covers a frame's reach through the convolutions (10 frames in the front, 2 in the
-#: strided TDNN, 2 x 92 in the dense blocks) and is one segment after the stride, so pieces keep the clip's
-#: segments. What differs: the masks read the piece's mean, not the clip's (and segment means reach a little
-#: past the context). On 60 s and 300 s of speech the embedding's cosine to one pass was 0.99996 or more.
+#: needed: 2,000 frames, 70 MB; 3,400, 110 MB). PASS_CONTEXT covers a frame's reach through the
+#: convolutions (10 frames in the front, 2 in the strided TDNN, 2 x 92 in the dense blocks) and is one
+#: segment after the stride, so pieces keep the clip's segments. What differs: the masks read the piece's
+#: mean, not the clip's (and segment means reach a little past the context). On 60 s and 300 s of speech
+#: the embedding's cosine to one pass was 0.99996 or more.
 MAX_PASS_FRAMES, PASS_CONTEXT = 1600, 2 * SEGMENT
 
 #: CAM++'s input: 16 kHz, 80-bin Kaldi filterbank (25 ms Povey window, 10 ms hop, 20 Hz-8 kHz), no CMVN

@@ -6,7 +6,9 @@ axis left open, so one graph serves every length; it matches PyTorch to about
 1e-5. Like the face network's graphs (`stylegan_openvino`), the graph is kept
 as IR on disk, with OpenVINO's compiled blob beside it, under a key made of the
 weights' hash and the versions: a restart reads it back instead of compiling
-for 10 s. For serving only (no gradients): the app switches to it at start-up.
+for 10 s. The first time, the graph is traced by a child process, which takes the
+memory tracing leaves behind with it. For serving only (no gradients): the app
+switches to it at start-up.
 """
 
 from __future__ import annotations
