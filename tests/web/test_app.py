@@ -746,6 +746,10 @@ def test_browser_voice_reading_sliders_and_reset(default_server):
         page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
         page.wait_for_selector("#tune #tuned-face img")
         reading = page.inner_text("#reading")
+        shared_ids = page.evaluate(
+            "() => { const n = {}; document.querySelectorAll('[id]').forEach(e => { if (e.id) n[e.id] = (n[e.id] || 0) + 1; });"
+            " return Object.keys(n).filter(k => n[k] > 1); }"
+        )
         original = tuned_face(page)
         sliders = [page.input_value(f"{s} input[type=range]") for s in ("#gender-slider", "#age-slider")]
         younger, older = (move_slider(page, "#age-slider", years) for years in OLDER_RANGE)
@@ -761,7 +765,8 @@ def test_browser_voice_reading_sliders_and_reset(default_server):
         b.close()
     assert full_strip.width == faces_shown * (1024 + 8) + 8 and full_strip.height > 1024
     assert download_name == "voice2face-faces-full-size.png"
-    assert "sounds like a man's" in reading and "years old" in reading
+    assert "sounds like a man's" in reading and "in the whole clip" in reading and "years old" in reading
+    assert shared_ids == []  # Gradio wrote a Group's elem_id ("tune") on two elements
     assert sliders == reset_sliders and int(sliders[1]) == 0  # reset: the sliders back where the voice put them
     judged = AgeGenderJudge().read([data_uri_image(uri) for uri in (original, younger, older, as_woman)])
     assert judged[2].age - judged[1].age >= 15, [r.age for r in judged]

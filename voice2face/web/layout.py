@@ -241,7 +241,8 @@ def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
                 faces = gr.HTML(faces_html(example.faces, EXAMPLE_NOTE, example.drawn_as), label="Faces", elem_id="faces")
                 reading_text_md = gr.Markdown(example.reading_words, elem_id="reading")
                 reading_state = gr.State(example.reading)
-                with gr.Group(visible=example.reading is not None, elem_id="tune") as tune:
+                # a Column carries the id: Gradio writes a Group's elem_id on two elements (axe: duplicate id)
+                with gr.Column(visible=example.reading is not None, elem_id="tune") as tune, gr.Group():
                     with gr.Row(equal_height=False):  # side by side on a desktop, stacked on a phone
                         with gr.Column(min_width=220):
                             tuned_face = gr.HTML(tuned_face_html(example.faces[example.longest][0]) if example.reading else "",
