@@ -135,6 +135,11 @@ class LabelledVoice:
     clips: tuple[Path, ...]
 
 
+def band_middle(band: tuple[int, int]) -> float:
+    """The middle of an age band (low, high) in years: (20, 29) covers 20 to 29.99, so 25."""
+    return (band[0] + band[1] + 1) / 2
+
+
 def read_labelled_voices(root: str | Path) -> list[LabelledVoice]:
     """``root/speakers.csv`` (speaker, gender, age, age_band) and ``root/clips.csv`` (file, speaker): the
     `voices_labelled` folder's speakers with their clips, sorted by name."""

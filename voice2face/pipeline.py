@@ -20,6 +20,7 @@ from .errors import AudioError, Voice2FaceError
 from .images import MAX_SIZE, MIN_SIZE, face_strip, resize, to_pil
 from .limits import MAX_AUDIO_SECONDS, MIN_FACE_SPEECH_SECONDS
 from .models import StyleVoiceMap, VoiceEncoder, VoiceReading
+from .models.voice import speaker_part
 from .paths import DEFAULT_CHECKPOINT
 from .units import seconds_text
 
@@ -51,7 +52,7 @@ class FacesResult:
     def similarity_to_longest(self) -> np.ndarray:
         """Cosine of each cut's embedding to the longest cut's: how the embedding settles."""
         longest = int(np.argmax([c.frames for c in self.cuts]))
-        speaker = self.embeddings[:, : self.speaker_dims]
+        speaker = speaker_part(self.embeddings, self.speaker_dims)
         return speaker @ speaker[longest]
 
     def with_faces(self, images: list[Image.Image]) -> "FacesResult":
@@ -232,9 +233,9 @@ SAME_AS_WHOLE_SECONDS = 0.25
 def distinct_cuts(cuts: list[Cut], hop_ms: float = 10.0) -> list[Cut]:
     """One cut per distinct number of frames; where lengths past (or within SAME_AS_WHOLE_SECONDS of) the
     end of the speech meet the whole clip, the whole-clip cut stands for them all, else the longest of them does."""
-    longest = max(c.frames for c in cuts)
+    longest, all_seconds = max(c.frames for c in cuts), max(c.seconds for c in cuts)
     near = max(1, round(SAME_AS_WHOLE_SECONDS * 1000 / hop_ms))
-    cuts = [dataclasses.replace(c, frames=longest, seconds=max(x.seconds for x in cuts)) if longest - c.frames < near else c for c in cuts]
+    cuts = [dataclasses.replace(c, frames=longest, seconds=all_seconds) if longest - c.frames < near else c for c in cuts]
     by_frames: dict[int, Cut] = {}
     for cut in cuts:
         if cut.frames not in by_frames or cut.requested is None:

@@ -38,7 +38,8 @@ from scipy.stats import mannwhitneyu
 
 from ..images import to_pil
 from ..judges import AgeGenderJudge, FaceDescriptor, mean_pairwise_distance
-from ..labelled import AGE_BANDS, held_out_labelled, read_emodb, read_labelled_voices, read_talking_pairs, read_utkface
+from ..labelled import AGE_BANDS, band_middle, held_out_labelled, read_emodb, read_labelled_voices, read_talking_pairs, read_utkface
+from ..models.voice import speaker_part
 from ..pipeline import Voice2Face
 from .faces import gender_agreement, generated_faces, majority_share
 from .report import duration_label
@@ -94,7 +95,7 @@ def labelled_speakers(root: str | Path, fraction: float) -> list[JudgedSpeaker]:
     where given, else the middle of the band."""
     voices = read_labelled_voices(root)
     held = held_out_labelled(voices, fraction)
-    return [JudgedSpeaker(f"voice-{v.name}", v.gender, float(v.age) if v.age is not None else (v.age_band[0] + v.age_band[1] + 1) / 2,
+    return [JudgedSpeaker(f"voice-{v.name}", v.gender, float(v.age) if v.age is not None else band_middle(v.age_band),
                           v.clips, age_band=v.age_band) for v in voices if v.name in held]  # fmt: skip
 
 
@@ -128,7 +129,7 @@ def band_chance(bands: list[tuple[int, int] | None]) -> dict:
     if not known:
         return {}
     common = max(set(known), key=known.count)
-    return {"voice_age_band_or_next": float(in_band_or_next(np.full(len(known), (common[0] + common[1] + 1) / 2), known).mean())}
+    return {"voice_age_band_or_next": float(in_band_or_next(np.full(len(known), band_middle(common)), known).mean())}
 
 
 def identity_speakers(identities) -> list[JudgedSpeaker]:
@@ -169,7 +170,7 @@ def judge_speakers(
         voices = torch.stack(generated.embeddings[d]).numpy()
         separation = {}
         if np.bincount(owner).max() > 1:  # some speaker has several clips
-            speaker = voices[:, : model.voice_encoder.embedding_dim]  # who speaks, without any statistics after it
+            speaker = speaker_part(voices, model.voice_encoder.embedding_dim)  # who speaks, without the statistics after it
             for name, distances in (("face", face_distances), ("voice", cdist(speaker, speaker))):
                 separation[f"same_gender_speaker_auc_{name}"] = bootstrap(
                     lambda units: same_gender_speaker_auc(distances, owner, truth, units), len(speakers), seed

@@ -10,6 +10,9 @@ encoder normalises them as its front end says, so no caller can forget to.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,12 +21,14 @@ from ..audio.front_end import FrontEndConfig, cmvn, pad_features
 from ..errors import CheckpointError
 from .config import VoiceEncoderConfig
 
+T = TypeVar("T", torch.Tensor, np.ndarray)
+
 # --------------------------------------------------------------------------- voice
 
 
-def speaker_part(vectors: torch.Tensor, embedding_dim: int) -> torch.Tensor:
-    """The unit speaker embeddings at the front of voice encoder outputs (B, output_dim): what tells who
-    speaks, and what cosine similarities between voices are measured on."""
+def speaker_part(vectors: T, embedding_dim: int | None) -> T:
+    """The unit speaker embeddings at the front of voice encoder outputs (..., output_dim), tensors or
+    arrays: what tells who speaks, and what cosine similarities between voices are measured on (None: all)."""
     return vectors[..., :embedding_dim]
 
 
