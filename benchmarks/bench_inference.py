@@ -24,10 +24,11 @@ import torch
 from common import median_seconds, peak_rss_mib, speech_clip
 
 from voice2face.audio import speech_check
-from voice2face.audio.front_end import DEFAULT_DURATIONS, frame_features, plan_cuts, remove_silence
+from voice2face.audio.front_end import frame_features, remove_silence
 from voice2face.audio.load import load_audio
 from voice2face.checkpoint import CheckpointInfo, build_network, load_network
 from voice2face.images import DISPLAY_SIZE
+from voice2face.lengths import DEFAULT_DURATIONS, plan_cuts
 from voice2face.models import ModelConfig, StyleVoiceMap
 from voice2face.models.stylegan_openvino import OpenVINOSynthesis
 from voice2face.paths import GE2E_CHECKPOINT

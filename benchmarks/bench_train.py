@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from common import paired_dataset, peak_rss_mib
 
-from voice2face.data import CropCollate, VoiceFaceDataset, build_feature_cache, load_identities
+from voice2face.datasets.paired import CropCollate, VoiceFaceDataset, build_feature_cache, load_identities
 from voice2face.models import FaceCritic, Generator, VoiceEmbedder
 from voice2face.training.config import TrainConfig
 from voice2face.training.gan import gan_step, with_noise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,17 @@ import soundfile
 
 from voice2face.checkpoint import CheckpointInfo, build_network, save_checkpoint
 from voice2face.models import GeneratorConfig, ModelConfig
+
+#: Real speech beside the repository (../shared), on the team's machines and in CI; tests that read it skip without it.
+EMODB = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "emodb"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a test's own server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 TEXT = (
     "The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore, "

@@ -17,15 +17,13 @@ from voice2face.audio.front_end import (
     cmvn,
     log_mel,
     mel_filterbank,
-    parse_durations,
-    plan_cuts,
     prepare_utterance,
     remove_silence,
 )
 from voice2face.audio.load import load_audio
 from voice2face.errors import AudioError, Voice2FaceError
+from voice2face.lengths import parse_durations, plan_cuts, round_seconds, seconds_text
 from voice2face.models import GE2E_FRONT_END
-from voice2face.units import round_seconds, seconds_text
 
 CFG = FrontEndConfig()
 

@@ -145,11 +145,11 @@ def test_openvino_frame_level_gives_pytorchs_numbers_at_any_length_and_is_cached
     pytest.importorskip("openvino", reason="openvino is in requirements.txt: pip install -r requirements.txt")
     import subprocess
 
-    from voice2face.models import campplus_openvino
+    from voice2face.models import openvino as compiled
 
     children = []
     run = subprocess.run
-    monkeypatch.setattr(campplus_openvino.subprocess, "run", lambda *a, **k: children.append(run(*a, **k)) or children[-1])
+    monkeypatch.setattr(compiled.subprocess, "run", lambda *a, **k: children.append(run(*a, **k)) or children[-1])
     torch.manual_seed(0)
     encoder = CAMPPlusEncoder().eval()
     features = [torch.randn(1, 80, n) for n in (37, 400, 1234)]  # under one segment, one, several with a partial one
@@ -170,9 +170,9 @@ def test_openvino_frame_level_gives_pytorchs_numbers_at_any_length_and_is_cached
 
 def test_openvino_frame_level_is_traced_here_when_the_child_process_fails(tmp_path, monkeypatch, caplog):
     pytest.importorskip("openvino", reason="openvino is in requirements.txt: pip install -r requirements.txt")
-    from voice2face.models import campplus_openvino
+    from voice2face.models import openvino as compiled
 
-    monkeypatch.setattr(campplus_openvino.sys, "executable", "/bin/false")
+    monkeypatch.setattr(compiled.sys, "executable", "/bin/false")
     torch.manual_seed(1)
     encoder = CAMPPlusEncoder().eval()
     x = torch.randn(1, 80, 300)

@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 
 from voice2face import Voice2Face
-from voice2face.judges import AgeGenderJudge, FaceDescriptor, mean_pairwise_distance
-from voice2face.labelled import read_emodb
+from voice2face.datasets.labelled import read_emodb
+from voice2face.evaluate.judges import AgeGenderJudge, FaceDescriptor, mean_pairwise_distance
 from voice2face.paths import CHECKPOINTS
 
-from .conftest import TEXT, speak
+from .conftest import EMODB, TEXT, speak
 
-EMODB = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "emodb"
 #: EmoDB speakers held out of the default model's training (REPRODUCE.md): two men, two women.
 HELD_OUT = {"03": "m", "10": "m", "08": "f", "09": "f"}
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from voice2face.data import load_identities, split_identities
+from voice2face.datasets.paired import load_identities, split_identities
 from voice2face.errors import Voice2FaceError
 from voice2face.evaluate import FaceGrader, evaluate
 from voice2face.evaluate.paired import identity_means, matching_hits, recall_at_k, sample_trials

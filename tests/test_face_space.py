@@ -12,9 +12,9 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from voice2face.checkpoint import read_info
+from voice2face.datasets.labelled import read_emodb, read_utkface
 from voice2face.errors import Voice2FaceError
-from voice2face.judges import AgeGenderJudge, FaceDescriptor, FaceReading, framed, mean_pairwise_distance
-from voice2face.labelled import read_emodb, read_utkface
+from voice2face.evaluate.judges import AgeGenderJudge, FaceDescriptor, FaceReading, framed, mean_pairwise_distance
 from voice2face.pipeline import Voice2Face
 from voice2face.training import load_config, train
 from voice2face.training.voice_map import geometry_losses

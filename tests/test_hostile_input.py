@@ -18,10 +18,10 @@ import soundfile
 import torch
 
 from voice2face.audio.decoder_process import DecoderPool
-from voice2face.audio.front_end import parse_durations
 from voice2face.audio.load import load_audio
 from voice2face.audio.speech_check import speech_probability
 from voice2face.errors import AudioError, Voice2FaceError
+from voice2face.lengths import parse_durations
 from voice2face.limits import MAX_DECODED_SAMPLES
 from voice2face.pipeline import Voice2Face
 
@@ -247,7 +247,7 @@ def test_real_speech_from_phones_noisy_rooms_and_quiet_microphones_is_not_refuse
     quiet microphone deliver them; the README's table."""
     import librosa
 
-    from .test_default_model import EMODB
+    from .conftest import EMODB
 
     if not EMODB.is_dir():
         pytest.skip("../shared/data/emodb is absent (it sits beside the repository on the team's machines and in CI)")

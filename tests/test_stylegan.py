@@ -16,9 +16,9 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from voice2face.checkpoint import CheckpointInfo, save_checkpoint
+from voice2face.datasets.labelled import read_talking_pairs
 from voice2face.errors import Voice2FaceError
 from voice2face.evaluate.judged import JudgedSpeaker, true_face_matching
-from voice2face.labelled import read_talking_pairs
 from voice2face.models import (
     FaceSpaceDirections,
     GeneratorConfig,
@@ -285,7 +285,7 @@ def labelled_voices(tiny_dataset, tmp_path_factory) -> Path:
 
 
 def test_labelled_voices_are_read_and_held_out_by_gender_and_age_band(labelled_voices):
-    from voice2face.labelled import held_out_labelled, read_labelled_voices
+    from voice2face.datasets.labelled import held_out_labelled, read_labelled_voices
 
     voices = read_labelled_voices(labelled_voices)
     assert len(voices) == 10 and all(len(v.clips) == 3 for v in voices)
@@ -430,7 +430,7 @@ def test_off_diagonal_covariance_sees_speakers_on_one_line():
 def tiny_synthesis_with_head(hidden: int = 8) -> SynthesisNetwork:
     """A random network whose faces are not all but zero: each modulation starts where it keeps the scale."""
     torch.manual_seed(0)
-    synthesis = SynthesisNetwork(widths=(32, 32, 16, 8), small_head=hidden).eval()
+    synthesis = SynthesisNetwork(widths=(32, 32, 16, 8), small_face_channels=hidden).eval()
     with torch.no_grad():
         for module in synthesis.modules():
             if isinstance(module, StyledConv):
@@ -459,7 +459,7 @@ def test_small_head_starts_as_the_block_it_replaces():
 
     synthesis = tiny_synthesis_with_head()
     block = synthesis.blocks[-2]
-    head = SmallFaceHead.from_block(block, hidden=4)
+    head = SmallFaceHead.from_block(block, channels=4)
     style = torch.randn(2, 512)
     with torch.no_grad():
         x = synthesis.features(style, len(synthesis.blocks) - 2)
@@ -475,7 +475,7 @@ def test_distilling_the_small_head_brings_it_close_to_the_shrunk_full_face():
     from voice2face.training.small_face import distil_head, shrink
 
     synthesis = tiny_synthesis_with_head()
-    synthesis.small_head = SmallFaceHead.from_block(synthesis.blocks[-2], hidden=8)  # where distilling starts
+    synthesis.small_head = SmallFaceHead.from_block(synthesis.blocks[-2], channels=8)  # where distilling starts
     rng = torch.Generator().manual_seed(1)
     basis = torch.randn(3, 512, generator=rng)  # the app's styles vary along a few directions, not all 512
     styles = torch.randn(48, 3, generator=rng) @ basis / 3**0.5
@@ -486,17 +486,17 @@ def test_distilling_the_small_head_brings_it_close_to_the_shrunk_full_face():
             return float(F.mse_loss(synthesis(test, small=True), shrink(synthesis(test), synthesis.small_size)))
 
     before = error()
-    synthesis.small_head, losses = distil_head(synthesis, styles, hidden=8, steps=300, batch=16, lr=5e-3, seed=0)
+    synthesis.small_head, losses = distil_head(synthesis, styles, channels=8, steps=300, batch=16, lr=5e-3, seed=0)
     assert losses[-1] < losses[0] / 2
     assert error() < before / 3
 
 
-def test_small_face_head_width_is_checked_in_the_config():
-    bad = ModelConfig(generator=GeneratorConfig(backend="stylegan", small_face_head=-1))
-    assert any("small_face_head" in p for p in check_model_config(bad))
-    shallow = ModelConfig(generator=GeneratorConfig(backend="stylegan", synthesis_widths=(16, 8), small_face_head=8))
-    assert any("small_face_head" in p for p in check_model_config(shallow))
-    assert not check_model_config(ModelConfig(generator=GeneratorConfig(backend="stylegan", small_face_head=64)))
+def test_small_face_channels_width_is_checked_in_the_config():
+    bad = ModelConfig(generator=GeneratorConfig(backend="stylegan", small_face_channels=-1))
+    assert any("small_face_channels" in p for p in check_model_config(bad))
+    shallow = ModelConfig(generator=GeneratorConfig(backend="stylegan", synthesis_widths=(16, 8), small_face_channels=8))
+    assert any("small_face_channels" in p for p in check_model_config(shallow))
+    assert not check_model_config(ModelConfig(generator=GeneratorConfig(backend="stylegan", small_face_channels=64)))
 
 
 def test_openvino_compiles_the_small_graph_first_and_the_full_one_when_asked(tmp_path):

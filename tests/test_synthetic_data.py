@@ -9,15 +9,15 @@ import time
 import numpy as np
 import pytest
 
-from voice2face.data import load_identities, split_identities
-from voice2face.synthetic_data import FaceIdentity, Speaker, augment, build, espeak_variants, pair
+from voice2face.datasets.paired import load_identities, split_identities
+from voice2face.datasets.synthetic import FaceIdentity, Speaker, augment, build, espeak_variants, pair
 
 
 def test_builder_writes_a_valid_voice_layout_in_under_a_minute(tmp_path):
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed: apt-get install espeak-ng (.ci/run does)")
     start = time.perf_counter()
-    root = build(tmp_path / "voices", n_speakers=8, utterances=2, views=3, seed=1, test_variants=1, with_faces=False)
+    root = build(tmp_path / "voices", n_speakers=8, utterances=2, views=3, seed=1, test_variants=1)
     elapsed = time.perf_counter() - start
     assert elapsed < 60
     identities = load_identities(root, need_faces=False)

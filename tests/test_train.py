@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from voice2face.audio.front_end import FrontEndConfig
-from voice2face.data import list_split, load_identities, paper_split, read_voxceleb_meta, split_identities
+from voice2face.datasets.paired import list_split, load_identities, paper_split, read_voxceleb_meta, split_identities
 from voice2face.errors import Voice2FaceError
 from voice2face.pipeline import Voice2Face
 from voice2face.training import load_config, train
@@ -70,7 +70,7 @@ def test_splits_never_share_an_identity(tiny_dataset, tmp_path):
 
 def test_feature_cache_round_trips_and_trains(tiny_dataset, tmp_path):
     from voice2face.audio.front_end import FrontEndConfig
-    from voice2face.data import build_feature_cache, voice_features
+    from voice2face.datasets.paired import build_feature_cache, voice_features
 
     cache = build_feature_cache(load_identities(tiny_dataset), tmp_path / "cache", FrontEndConfig())
     cached = load_identities(cache)
@@ -207,7 +207,7 @@ def test_gan_step_loss_weights():
 def test_attribute_group_faces_average_each_group(tmp_path):
     from PIL import Image
 
-    from voice2face.data import Identity, load_face
+    from voice2face.datasets.paired import Identity, load_face
     from voice2face.training.gan import attribute_group_faces
 
     def identity(name: str, gender: str | None, band: str, shade: int) -> Identity:
@@ -283,7 +283,7 @@ def test_export_keeps_the_inference_networks_only(gan_run, tmp_path, speech_wav)
 def test_processed_layout_reads_the_authors_release(tiny_dataset, tmp_path):
     """log-mel .npy per utterance under a folder per VoxCeleb id, faces per name, and the meta file."""
     from voice2face.audio.front_end import FrontEndConfig
-    from voice2face.data import voice_features
+    from voice2face.datasets.paired import voice_features
 
     meta = ["VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet"]
     for k, name in enumerate(["Alice", "Bruno"]):

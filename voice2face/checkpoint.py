@@ -144,7 +144,7 @@ def read_info(path: str | Path) -> CheckpointInfo:
                 f"{path} was written by a newer voice2face (format {version}); "
                 f"this one reads format {FORMAT_VERSION}. Upgrade voice2face."
             )
-        info = _from_json(CheckpointInfo, _upgrade(raw) if version == 1 else raw)
+        info = _from_json(CheckpointInfo, _renamed_settings(_upgrade(raw) if version == 1 else raw))
     except RecursionError:
         raise CheckpointError(f"{config} is damaged: its JSON is nested too deeply to be a checkpoint's config.") from None
     except (json.JSONDecodeError, TypeError, ValueError, KeyError, AttributeError) as err:
@@ -194,6 +194,20 @@ def _upgrade(raw: dict) -> dict:
         raw["kind"], raw["networks"] = "voice-to-face", ["voice_encoder", "generator"]
     raw.get("model", {}).get("generator", {}).pop("embedding_dim", None)
     raw["format_version"] = FORMAT_VERSION
+    return raw
+
+
+#: Generator settings renamed since they were first written: old name -> new (the small face head's width
+#: had four names on its way from the command line to the network).
+_RENAMED_GENERATOR_SETTINGS = {"small_face_head": "small_face_channels"}
+
+
+def _renamed_settings(raw: dict) -> dict:
+    """A config.json whose generator settings carry their current names."""
+    generator = raw.get("model", {}).get("generator", {})
+    for old, new in _RENAMED_GENERATOR_SETTINGS.items():
+        if isinstance(generator, dict) and old in generator:
+            generator[new] = generator.pop(old)
     return raw
 
 

@@ -1,11 +1,13 @@
-"""Inference: `Voice2Face.from_pretrained(dir)` then `faces_for_durations(audio)`.
+"""Inference: `Voice2Face.from_pretrained(dir)`, then `stream(audio)` (faces as they are drawn) or
+`faces_for_durations(audio)` (all of them at once).
 
-The app, the CLI, the evaluator and the tests all go through this class.
+The app, the live view, the CLI, the evaluator and the tests all go through this class.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,25 +16,27 @@ import torch
 from PIL import Image
 
 from .audio.decode import AudioSource
-from .audio.front_end import DEFAULT_DURATIONS, Cut, Durations, Utterance, parse_durations, plan_cuts, prepare_utterance
+from .audio.front_end import Utterance, prepare_utterance
 from .checkpoint import CheckpointInfo, load_network, read_info, require_kind
 from .errors import AudioError, Voice2FaceError
 from .images import MAX_SIZE, MIN_SIZE, face_strip, resize, to_pil
+from .lengths import DEFAULT_DURATIONS, Cut, Durations, distinct_cuts, parse_durations, plan_cuts, seconds_text
 from .limits import MAX_AUDIO_SECONDS, MIN_FACE_SPEECH_SECONDS
-from .models import StyleVoiceMap, VoiceEncoder, VoiceReading
+from .models import FaceGenerator, Reading, VoiceEncoder
+from .models.openvino import available as openvino_available
 from .models.voice import speaker_part
 from .paths import DEFAULT_CHECKPOINT
-from .units import seconds_text
 
 
 @dataclass
 class FacesResult:
-    """Faces for several lengths of one clip, and what each length really used."""
+    """Faces for several lengths of one clip, what each length really used, and what the model read from each."""
 
-    images: list[Image.Image]
+    images: list[Image.Image | None]  # per cut; None for a face a stream has not drawn yet
     cuts: list[Cut]
     embeddings: np.ndarray  # (n_cuts, output_dim): unit speaker embeddings, then any statistics
     utterance: Utterance
+    readings: Reading  # per cut: the numbers that place each face (`Reading.describes_voice`: gender and age among them)
     notes: list[str] = field(default_factory=list)
     speaker_dims: int | None = None  # the rows' leading unit speaker embedding (`models.voice.speaker_part`); None: all of it
 
@@ -49,15 +53,20 @@ class FacesResult:
     def captions(self) -> list[str]:
         return [c.label for c in self.cuts]
 
+    @property
+    def longest(self) -> int:
+        """Which cut is the longest (the whole clip's, where it was asked for): the first face drawn."""
+        return self.drawing_order[0]
+
+    @property
+    def drawing_order(self) -> list[int]:
+        """The cuts in the order their faces are drawn: the longest (the whole clip's) first, then shorter and shorter."""
+        return sorted(range(len(self.cuts)), key=lambda i: -self.cuts[i].frames)
+
     def similarity_to_longest(self) -> np.ndarray:
         """Cosine of each cut's embedding to the longest cut's: how the embedding settles."""
-        longest = int(np.argmax([c.frames for c in self.cuts]))
         speaker = speaker_part(self.embeddings, self.speaker_dims)
-        return speaker @ speaker[longest]
-
-    def with_faces(self, images: list[Image.Image]) -> "FacesResult":
-        """The same cuts with their faces drawn."""
-        return FacesResult(images, self.cuts, self.embeddings, self.utterance, self.notes, self.speaker_dims)
+        return speaker @ speaker[self.longest]
 
     def strip(self, size: int = 160) -> Image.Image:
         """All faces side by side with their captions, as one image."""
@@ -68,7 +77,7 @@ class Voice2Face:
     """A voice encoder and a face generator loaded from one checkpoint."""
 
     def __init__(
-        self, voice_encoder: VoiceEncoder, generator: torch.nn.Module, info: CheckpointInfo,
+        self, voice_encoder: VoiceEncoder, generator: FaceGenerator, info: CheckpointInfo,
         device: str = "cpu", path: Path | None = None,
     ):  # fmt: skip
         self.device = resolve_device(device)
@@ -88,107 +97,95 @@ class Voice2Face:
         return cls(load_network(path, "voice_encoder", info), load_network(path, "generator", info), info, device, path)
 
     @torch.inference_mode()
-    def faces_for_durations(
-        self,
-        audio: AudioSource,
-        durations: Durations = DEFAULT_DURATIONS,
+    def stream(
+        self, audio: AudioSource, durations: Durations = DEFAULT_DURATIONS, size: int | None = None,
         max_seconds: float = MAX_AUDIO_SECONDS,
-        size: int | None = None,
-    ) -> FacesResult:
-        """One face for the first N seconds of speech, for each N in `durations` (None = whole clip),
-        `size` pixels square (None: as the model draws them, 64 or 1024). A StyleGAN model with a small
-        head draws faces of up to 256 px through it, about 4x faster than at 1024 px.
+    ) -> Iterator[FacesResult]:  # fmt: skip
+        """One face for the first N seconds of speech, for each N in `durations` (None = whole clip), `size`
+        pixels square (None: as the model draws them, 64 or 1024), yielded as each is drawn: the whole
+        clip's first, each step the result so far (faces still to come are None).
 
-        All lengths are embedded in one encoder call. Lengths that come to the
-        same speech (8 s and 16 s of a 5 s clip) give one face, not copies;
-        `notes` says so.
+        All lengths are heard before the first face is drawn. Lengths that come to the same speech (8 s
+        and 16 s of a 5 s clip) give one face, not copies; `notes` says so. A StyleGAN model with a
+        small head draws faces of up to 256 px through it, about 4x faster than at 1024 px.
         """
-        planned = self.plan(audio, durations, max_seconds)
-        return planned.with_faces(self.render(planned.embeddings, size))
+        check_size(size)
+        result = self.plan(audio, durations, max_seconds)
+        small = self.draws_small(size)
+        for i in result.drawing_order:
+            (face,) = self.draw(result.readings.row(i), size, small)
+            result = dataclasses.replace(result, images=[face if k == i else image for k, image in enumerate(result.images)])
+            yield result
 
-    def serve_with_openvino(self, cache_dir: str | Path | None = None) -> bool:
-        """Draw faces through OpenVINO from now on, where that is faster: a StyleGAN generator on a CPU
-        (and hear voices through it too, for a CAM++ encoder).
-        The graph for small faces is compiled now, the full-size one when first asked for; with a
-        `cache_dir` both are kept there (`models/stylegan_openvino.py`), so a restart reads them back. For a
-        long-running server; False, and nothing changed, for other models or devices or without the
-        openvino package."""
-        from importlib.util import find_spec
-
-        from .models import SynthesisNetwork
-        from .models.campplus import CAMPPlusEncoder
-
-        synthesis = getattr(self.generator, "synthesis", None)
-        if not (isinstance(self.generator, StyleVoiceMap) and isinstance(synthesis, SynthesisNetwork)
-                and self.device.type == "cpu" and find_spec("openvino")):  # fmt: skip
-            return False
-        from .models.stylegan_openvino import OpenVINOSynthesis
-
-        self.generator.synthesis = OpenVINOSynthesis(synthesis, cache_dir)
-        if isinstance(self.voice_encoder, CAMPPlusEncoder):
-            self.voice_encoder.compile_for_cpu(cache_dir)
-        return True
-
-    def release_full_size(self) -> None:
-        """After full-size faces: let the compiled full-size graph go, where it can be read back from the
-        cache (`serve_with_openvino`); nothing otherwise."""
-        release = getattr(getattr(self.generator, "synthesis", None), "release_full", None)
-        if release is not None:
-            release()
+    def faces_for_durations(
+        self, audio: AudioSource, durations: Durations = DEFAULT_DURATIONS, max_seconds: float = MAX_AUDIO_SECONDS,
+        size: int | None = None,
+    ) -> FacesResult:  # fmt: skip
+        """Every face of `stream`, once all are drawn."""
+        *_, last = self.stream(audio, durations, size, max_seconds)
+        return last
 
     @torch.inference_mode()
     def plan(self, audio: AudioSource, durations: Durations = DEFAULT_DURATIONS, max_seconds: float = MAX_AUDIO_SECONDS) -> FacesResult:
-        """Decode, cut and embed, without drawing: a result whose `images` is empty (see `render`)."""
+        """Decode, cut, embed and read, without drawing: a result whose faces are all None."""
         durations = parse_durations(durations)
         utterance = prepare_utterance(audio, self.front_end, max_seconds)
         require_face_speech(utterance.speech_seconds)
         planned = plan_cuts(utterance.features.shape[-1], durations, self.front_end)
         cuts = distinct_cuts(planned, self.front_end.hop_ms)
         embeddings = self.embed_cuts(utterance.features, cuts)
-        return FacesResult([], cuts, embeddings.cpu().numpy(), utterance, _notes(utterance, planned), self.voice_encoder.embedding_dim)
+        return FacesResult([None] * len(cuts), cuts, embeddings.cpu().numpy(), utterance, self.generator.read(embeddings),
+                           _notes(utterance, planned), self.voice_encoder.embedding_dim)  # fmt: skip
+
+    def embed_cuts(self, features: torch.Tensor, cuts: list[Cut]) -> torch.Tensor:
+        """Embed the first `cut.frames` frames for every cut (the encoder shares what work it can between them)."""
+        return self.voice_encoder.embed_prefixes(features.to(self.device), [c.frames for c in cuts])
+
+    def serve_with_openvino(self, cache_dir: str | Path | None = None) -> bool:
+        """Draw faces (and hear voices, where the encoder has a compiled graph) through OpenVINO from now on,
+        where that is faster: a StyleGAN generator on a CPU. With a `cache_dir` the graphs are kept there
+        (`models/openvino.py`), so a restart reads them back. For a long-running server; False, and
+        nothing changed, for other models or devices or without the openvino package."""
+        if self.device.type != "cpu" or not openvino_available() or not self.generator.compile_for_cpu(cache_dir):
+            return False
+        self.voice_encoder.compile_for_cpu(cache_dir)
+        return True
+
+    def release_full_size(self) -> None:
+        """After full-size faces: let the compiled full-size graph go, where it can be read back from the
+        cache (`serve_with_openvino`); nothing otherwise."""
+        self.generator.release_full_size()
 
     def draws_small(self, size: int | None) -> bool:
-        """Whether faces of `size` px come from the small head (StyleGAN models that have one, up to its size)."""
-        small = self.generator.small_size if isinstance(self.generator, StyleVoiceMap) else None
+        """Whether faces of `size` px come from the generator's small head (StyleGAN models that have one, up to its size)."""
+        small = self.generator.small_size
         return small is not None and size is not None and size <= small
 
     @torch.inference_mode()
-    def render(self, embeddings: np.ndarray | torch.Tensor, size: int | None = None) -> list[Image.Image]:
-        """Faces for voice embeddings (rows), `size` px square. On a CPU one face at a time: a batch of
-        1024-px faces overflows the caches and costs more per face (benchmarks/bench_inference.py)."""
-        check_size(size)
-        reading = self.read_voices(embeddings)
-        if reading is not None:
-            return self.render_readings(reading, size)
-        batch = len(embeddings) if self.device.type == "cuda" else 1
-        rows = torch.as_tensor(embeddings, dtype=torch.float32, device=self.device)
-        images = [image for chunk in rows.split(max(batch, 1)) for image in to_pil(self.generator(chunk))]
-        return [resize(image, size) for image in images] if size else images
-
-    @torch.inference_mode()
-    def read_voices(self, embeddings: np.ndarray | torch.Tensor) -> VoiceReading | None:
-        """What the model reads from each voice (how likely a woman's, what age, which person): the numbers
-        that place its face. None for models that do not place faces by gender and age (the 64-px DCGAN)."""
-        if not isinstance(self.generator, StyleVoiceMap):
-            return None
+    def read_voices(self, embeddings: np.ndarray | torch.Tensor) -> Reading:
+        """What the model reads from each voice embedding: the numbers that place its face."""
         return self.generator.read(torch.as_tensor(embeddings, dtype=torch.float32, device=self.device))
 
     @torch.inference_mode()
-    def render_readings(self, reading: VoiceReading, size: int | None = None) -> list[Image.Image]:
-        """Faces for readings, changed or not (`VoiceReading.changed`): the same person older, younger,
-        or the other gender. `render` goes through here too, so an unchanged reading gives the same
-        face to the byte."""
-        if not isinstance(self.generator, StyleVoiceMap):
-            raise Voice2FaceError("This model does not place faces by gender and age, so they cannot be changed.")
-        check_size(size)
-        batches = [reading.row(i) for i in range(len(reading.female))] if self.device.type == "cpu" else [reading]
-        small = self.draws_small(size)
-        images = [image for batch in batches for image in to_pil(self.generator.draw(batch, small))]
-        return [resize(image, size) for image in images] if size else images
+    def render(self, embeddings: np.ndarray | torch.Tensor, size: int | None = None) -> list[Image.Image]:
+        """Faces for voice embeddings (rows), `size` px square."""
+        return self.render_readings(self.read_voices(embeddings), size)
 
-    def embed_cuts(self, features: torch.Tensor, cuts: list[Cut]) -> torch.Tensor:
-        """Embed the first `cut.frames` frames for every cut, in one encoder call."""
-        return self.voice_encoder.embed_prefixes(features.to(self.device), [c.frames for c in cuts])
+    @torch.inference_mode()
+    def render_readings(self, reading: Reading, size: int | None = None) -> list[Image.Image]:
+        """Faces for readings, changed or not (`VoiceReading.changed`): the same person older, younger,
+        or the other gender. Every face is drawn through here, so an unchanged reading gives the same
+        face to the byte. On a CPU one face at a time: a batch of 1024-px faces overflows the caches
+        and costs more per face (benchmarks/bench_inference.py)."""
+        check_size(size)
+        n = len(reading)
+        batches = [reading.row(i) for i in range(n)] if self.device.type == "cpu" else [reading]
+        small = self.draws_small(size)
+        return [face for batch in batches for face in self.draw(batch, size, small)]
+
+    def draw(self, reading: Reading, size: int | None, small: bool) -> list[Image.Image]:
+        images = to_pil(self.generator.draw(reading, small))
+        return [resize(image, size) for image in images] if size else images
 
     @torch.inference_mode()
     def __call__(self, audio: AudioSource) -> Image.Image:
@@ -223,24 +220,6 @@ def require_face_speech(speech_seconds: float) -> None:
 def check_size(size: int | None) -> None:
     if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
         raise Voice2FaceError(f"Faces are drawn {MIN_SIZE} to {MAX_SIZE} pixels wide, not {size}.")
-
-
-#: A length within this many seconds of all the speech is the whole clip: a 1.04 s clip drew two faces,
-#: "1.0 s" and "whole clip, 1.0 s", that differed only by chance.
-SAME_AS_WHOLE_SECONDS = 0.25
-
-
-def distinct_cuts(cuts: list[Cut], hop_ms: float = 10.0) -> list[Cut]:
-    """One cut per distinct number of frames; where lengths past (or within SAME_AS_WHOLE_SECONDS of) the
-    end of the speech meet the whole clip, the whole-clip cut stands for them all, else the longest of them does."""
-    longest, all_seconds = max(c.frames for c in cuts), max(c.seconds for c in cuts)
-    near = max(1, round(SAME_AS_WHOLE_SECONDS * 1000 / hop_ms))
-    cuts = [dataclasses.replace(c, frames=longest, seconds=all_seconds) if longest - c.frames < near else c for c in cuts]
-    by_frames: dict[int, Cut] = {}
-    for cut in cuts:
-        if cut.frames not in by_frames or cut.requested is None:
-            by_frames[cut.frames] = cut
-    return [c for c in cuts if by_frames[c.frames] is c]
 
 
 def _notes(utterance: Utterance, cuts: list[Cut]) -> list[str]:

@@ -6,7 +6,6 @@ import io
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,16 +36,12 @@ from voice2face.web.page import (
     save_png,
 )
 
+from ..conftest import free_port
+
 
 @pytest.fixture(scope="module")
 def model(random_checkpoint) -> Voice2Face:
     return Voice2Face.from_pretrained(random_checkpoint)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +110,7 @@ def test_lengths_box_is_checked_before_any_audio_is_read():
 def test_spectrogram_labels_never_overlap_and_stay_on_the_plot(seconds):
     from PIL import ImageDraw
 
-    from voice2face.audio.front_end import Cut
+    from voice2face.lengths import Cut
     from voice2face.web.page import _overlap, chart_fonts, cut_labels
 
     cuts = [Cut(s, 0, s, False) for s in seconds[:-1]] + [Cut(None, 0, seconds[-1], False)]
@@ -735,7 +730,7 @@ def data_uri_image(uri: str) -> Image.Image:
 def test_browser_voice_reading_sliders_and_reset(default_server):
     from playwright.sync_api import sync_playwright
 
-    from voice2face.judges import AgeGenderJudge
+    from voice2face.evaluate.judges import AgeGenderJudge
     from voice2face.web.page import OLDER_RANGE
 
     male = next(clip for clip in example_clips() if "male_voice_en-us" in clip)

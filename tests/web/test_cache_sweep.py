@@ -14,6 +14,8 @@ import pytest
 
 from voice2face.web.cache_sweep import CacheSweeper
 
+from ..conftest import free_port
+
 
 def make(folder: Path, name: str, size: int, age_s: float) -> Path:
     path = folder / name
@@ -88,8 +90,6 @@ def test_a_failing_sweep_is_logged_and_the_next_one_runs(tmp_path, caplog):
 @pytest.mark.slow
 def test_sigterm_empties_the_cache_as_ctrl_c_does(random_checkpoint, speech_wav, tmp_path):
     from gradio_client import Client, handle_file
-
-    from .test_app import free_port
 
     port, cache = free_port(), tmp_path / "cache"
     env = {**os.environ, "GRADIO_TEMP_DIR": str(cache)}

@@ -8,8 +8,9 @@ import soundfile
 
 from voice2face.errors import AudioError
 from voice2face.images import DISPLAY_SIZE
+from voice2face.live import LiveFaces
 from voice2face.pipeline import Voice2Face
-from voice2face.web.live import LiveFaces, LiveRecordings
+from voice2face.web.live import LiveRecordings, LiveSession
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_chunks_sent_as_files_are_decoded_bounded_and_tones_draw_no_face(model, 
     import soundfile
 
     data, rate = speech
-    live = LiveFaces(model)
+    live = LiveSession(model)
     for k, start in enumerate(range(0, 4 * rate, rate)):
         chunk = tmp_path / f"chunk{k}.wav"
         soundfile.write(chunk, data[start : start + rate], rate)
@@ -107,10 +108,10 @@ def test_chunks_sent_as_files_are_decoded_bounded_and_tones_draw_no_face(model, 
 
     long = tmp_path / "long.flac"
     soundfile.write(long, np.zeros(16000 * 1800, np.int16), 16000)
-    before = live.recorded_samples
+    before = live.faces.recorded_samples
     live.add_file(long)
     live.catch_up(wait=True)
-    assert live.recorded_samples - before <= MAX_CHUNK_SECONDS * 16000
+    assert live.faces.recorded_samples - before <= MAX_CHUNK_SECONDS * 16000
     # a tone, however long it plays, never becomes a face
     tone = LiveFaces(model)
     t = np.arange(16000) / 16000
@@ -156,7 +157,7 @@ def test_a_busy_server_answers_the_stream_at_once_and_keeps_every_chunk(model, s
         return draw(*args, **kwargs)
 
     monkeypatch.setattr(model, "render", slow_render)
-    live = LiveFaces(model)
+    live = LiveSession(model)
     answers, waits = [], []
     for k, start in enumerate(range(0, len(data), rate // 2)):
         chunk = tmp_path / f"busy{k}.wav"
@@ -177,7 +178,7 @@ def test_a_busy_server_answers_the_stream_at_once_and_keeps_every_chunk(model, s
 
 def test_a_chunk_that_cannot_be_read_is_said_and_the_recording_goes_on(model, speech, tmp_path):
     data, rate = speech
-    live = LiveFaces(model)
+    live = LiveSession(model)
     broken = tmp_path / "broken.webm"
     broken.write_bytes(b"not audio at all" * 100)
     good = tmp_path / "good.wav"
@@ -185,6 +186,6 @@ def test_a_chunk_that_cannot_be_read_is_said_and_the_recording_goes_on(model, sp
     live.add_file(broken)
     live.add_file(good)
     update = live.catch_up(wait=True)
-    answer = live.update_as_is()
+    answer = live.answer_as_is()
     assert "A piece of the recording could not be read" in answer.caption and answer.problem
     assert update.recorded_seconds == pytest.approx(2.0, abs=0.05)  # the good chunk after it was kept and heard

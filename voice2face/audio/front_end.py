@@ -12,16 +12,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Sequence, Union
+from typing import Sequence
 
 import librosa
 import numpy as np
 import torch
 import webrtcvad
 
-from ..errors import AudioError, Voice2FaceError
-from ..limits import MAX_AUDIO_SECONDS, MAX_DURATIONS, MIN_FACE_SPEECH_SECONDS
-from ..units import seconds_text
+from ..errors import AudioError
+from ..lengths import seconds_text
+from ..limits import MAX_AUDIO_SECONDS
 from .decode import Audio, AudioSource
 from .load import load_audio
 from .speech_check import SAMPLE_RATE as SPEECH_CHECK_RATE
@@ -262,85 +262,6 @@ def pad_features(clips: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Ten
     lengths = torch.tensor([c.shape[-1] for c in clips])
     batch = torch.nn.utils.rnn.pad_sequence([c.T for c in clips], batch_first=True).transpose(1, 2)
     return batch, lengths
-
-
-# --------------------------------------------------------------------------- duration cuts
-
-Durations = Sequence[Union[float, None]]
-#: The lengths drawn when none are asked for: the first 1, 2, 4 and 8 s of speech and the whole clip.
-DEFAULT_DURATIONS: tuple[float | None, ...] = (1.0, 2.0, 4.0, 8.0, None)
-WHOLE_CLIP_WORDS = {"full", "whole", "all", "none"}
-
-
-def parse_durations(values: object) -> tuple[float | None, ...]:
-    """Turn user lengths (numbers, or 'full' for the whole clip) into seconds or None.
-
-    One number or word counts as a list of one. Raises `Voice2FaceError` for
-    zero, negative or non-numeric lengths, or more than MAX_DURATIONS. A length
-    past the end of the speech is not an error: it stands for all of it.
-    """
-    if values is None or isinstance(values, (str, bytes, int, float)):
-        values = [values]
-    elif not isinstance(values, Iterable):
-        raise Voice2FaceError(f"Lengths must be a list of seconds or 'full', got a {type(values).__name__}.")
-    values = list(values)
-    if len(values) > MAX_DURATIONS:
-        raise Voice2FaceError(f"Ask for at most {MAX_DURATIONS} lengths at once, not {len(values)}.")
-    out: list[float | None] = []
-    for value in values:
-        if value is None or (isinstance(value, str) and value.strip().lower() in WHOLE_CLIP_WORDS):
-            out.append(None)
-            continue
-        if isinstance(value, bool):
-            raise Voice2FaceError(f"Length {value!r} is not a number of seconds or 'full'.")
-        try:
-            seconds = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise Voice2FaceError(f"Length {str(value)[:40]!r} is not a number of seconds or 'full'.") from None
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise Voice2FaceError(f"Lengths must be positive numbers of seconds, got {str(value)[:40]!r}.")
-        if seconds < MIN_FACE_SPEECH_SECONDS:
-            raise Voice2FaceError(f"Lengths must be at least {MIN_FACE_SPEECH_SECONDS:g} s (a face needs that much speech), got {str(value)[:40]!r}.")
-        out.append(seconds)
-    if not out:
-        raise Voice2FaceError("Give at least one length.")
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class Cut:
-    """The first `frames` frames of speech, standing for a requested duration."""
-
-    requested: float | None  # seconds asked for; None = whole clip
-    frames: int
-    seconds: float  # seconds of speech the cut really holds
-    capped: bool  # asked for more speech than the clip has: all of it was used
-
-    @property
-    def label(self) -> str:
-        if self.requested is None:
-            return f"whole clip, {seconds_text(self.seconds)} of speech"
-        if self.capped:
-            return f"asked {self.requested:g} s, clip has {seconds_text(self.seconds)} of speech"
-        return f"first {seconds_text(self.seconds)} of speech"
-
-    @property
-    def short_label(self) -> str:
-        """A caption that fits under a small thumbnail, worded as `label` is ("whole clip, 11.3 s")."""
-        return f"whole clip, {seconds_text(self.seconds)}" if self.requested is None or self.capped else seconds_text(self.seconds)
-
-
-def plan_cuts(n_frames: int, durations: Durations, config: FrontEndConfig) -> list[Cut]:
-    """Where to cut `n_frames` of speech for each duration (None = all of it)."""
-    cuts = []
-    for d in durations:
-        if d is None:
-            cuts.append(Cut(None, n_frames, config.frames_to_seconds(n_frames), False))
-            continue
-        wanted = max(1, round(min(d * 1000 / config.hop_ms, n_frames + 1)))  # any length past the speech is all of it
-        frames = min(wanted, n_frames)
-        cuts.append(Cut(d, frames, config.frames_to_seconds(frames), wanted > n_frames))
-    return cuts
 
 
 # --------------------------------------------------------------------------- one utterance

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..audio.front_end import plan_cuts
-from ..data import voice_features
+from ..datasets.paired import voice_features
 from ..errors import Voice2FaceError
-from ..judges import JUDGE_SIZE
+from ..lengths import plan_cuts
 from ..pipeline import Voice2Face
+from .judges import JUDGE_SIZE
 from .stats import rate
 
 

@@ -36,12 +36,20 @@ from PIL import Image
 from scipy.spatial.distance import cdist
 from scipy.stats import mannwhitneyu
 
+from ..datasets.labelled import (
+    AGE_BANDS,
+    band_middle,
+    held_out_labelled,
+    read_emodb,
+    read_labelled_voices,
+    read_talking_pairs,
+    read_utkface,
+)
 from ..images import to_pil
-from ..judges import AgeGenderJudge, FaceDescriptor, mean_pairwise_distance
-from ..labelled import AGE_BANDS, band_middle, held_out_labelled, read_emodb, read_labelled_voices, read_talking_pairs, read_utkface
 from ..models.voice import speaker_part
 from ..pipeline import Voice2Face
 from .faces import gender_agreement, generated_faces, majority_share
+from .judges import AgeGenderJudge, FaceDescriptor, mean_pairwise_distance
 from .report import duration_label
 from .stats import bootstrap, correlation, rate
 
@@ -109,7 +117,7 @@ def voice_reading_figures(model: Voice2Face, embeddings: np.ndarray, truth: np.n
     """What the model reads from the voices themselves, before any face: gender right, the mean age error
     in years, and the share whose age falls in the speaker's age band or the next (chance: `chance_levels`)."""
     reading = model.read_voices(embeddings)
-    if reading is None:
+    if not reading.describes_voice:
         return {}
     female, age = reading.female.cpu().numpy(), reading.age.cpu().numpy()
     known = np.isin(truth, ["m", "f"])

@@ -28,12 +28,12 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import CheckpointInfo, load_network, read_info, require_kind
-from ..data import Identity, load_face
+from ..datasets.paired import Identity, load_face
 from ..errors import Voice2FaceError
 from ..images import to_pil
-from ..judges import AgeGenderJudge
 from ..pipeline import Voice2Face
 from .faces import gender_agreement, generated_faces, majority_share
+from .judges import AgeGenderJudge
 from .report import duration_label
 from .stats import mean_interval, rate
 

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from PIL import Image
 
-from ..data import Identity
+from ..datasets.paired import Identity
 from ..images import image_grid
 from ..pipeline import Voice2Face
 from .judged import JudgedSpeaker, judge_speakers, real_photo_reference

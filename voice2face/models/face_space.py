@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .config import GeneratorConfig
+from .generator import EmbeddingReading, FaceGenerator, one_size_only
 from .paper import InputStandardiser
 
 
@@ -77,7 +78,7 @@ class FaceAttributeNet(nn.Module):
         return out[:, 0], out[:, 1]
 
 
-class FaceSpaceGenerator(nn.Module):
+class FaceSpaceGenerator(FaceGenerator):
     """Voice embedding -> latent of a real-face decoder -> 64x64 face."""
 
     def __init__(self, config: GeneratorConfig, embedding_dim: int):
@@ -96,8 +97,9 @@ class FaceSpaceGenerator(nn.Module):
     def latent(self, embedding: torch.Tensor) -> torch.Tensor:
         return self.mapping(self.standardise(embedding))
 
-    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.latent(embedding))
+    def draw(self, reading: EmbeddingReading, small: bool = False) -> torch.Tensor:
+        one_size_only(self, small)
+        return self.decoder(self.latent(reading.embedding))
 
 
 def packaged_decoder_state() -> dict[str, torch.Tensor]:

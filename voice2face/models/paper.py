@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import FaceEmbedderConfig, GeneratorConfig, ModelConfig
+from .generator import EmbeddingReading, FaceGenerator, one_size_only
 
 
 class InputStandardiser(nn.Module):
@@ -39,7 +40,7 @@ class InputStandardiser(nn.Module):
         return (embedding - self.input_mean) / self.input_std if self.enabled else embedding
 
 
-class Generator(nn.Module):
+class Generator(FaceGenerator):
     """Embedding -> 64x64 RGB in [-1, 1]: six transposed convs (the last 1x1), ReLU between.
 
     `standardise_input` is off by default, as in the paper.
@@ -56,8 +57,9 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.standardise = InputStandardiser(embedding_dim, config.standardise_input)
 
-    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
-        return self.net(self.standardise(embedding)[:, :, None, None])
+    def draw(self, reading: EmbeddingReading, small: bool = False) -> torch.Tensor:
+        one_size_only(self, small)
+        return self.net(self.standardise(reading.embedding)[:, :, None, None])
 
 
 class FaceEmbedder(nn.Module):

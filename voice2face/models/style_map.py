@@ -18,12 +18,14 @@ only what the voice tells (gender, roughly age) is carried on purpose.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from .config import GeneratorConfig
 from .face_directions import FaceSpaceDirections
+from .generator import FaceGenerator, Reading
 from .paper import InputStandardiser
 from .stylegan import SynthesisNetwork
 
@@ -43,8 +45,10 @@ MAX_RADIUS = 1.6
 
 
 @dataclass(frozen=True)
-class VoiceReading:
+class VoiceReading(Reading):
     """What the map read from each voice: the numbers that place each face."""
+
+    describes_voice = True
 
     female: torch.Tensor  # (B,) probability that the voice is a woman's
     age: torch.Tensor  # (B,) years
@@ -56,12 +60,15 @@ class VoiceReading:
         older = None if self.older is None else self.older[i : i + 1]
         return VoiceReading(self.female[i : i + 1], self.age[i : i + 1], self.identity[i : i + 1], older)
 
+    def __len__(self) -> int:
+        return len(self.female)
+
     def changed(self, female: float, years_older: float) -> "VoiceReading":
         """The same person (identity, age read) drawn as `female` (probability) and `years_older`, every row."""
         return VoiceReading(torch.full_like(self.female, female), self.age, self.identity, torch.full_like(self.age, years_older))
 
 
-class StyleVoiceMap(nn.Module):
+class StyleVoiceMap(FaceGenerator):
     def __init__(self, config: GeneratorConfig, embedding_dim: int):
         super().__init__()
         self.config = config
@@ -72,8 +79,8 @@ class StyleVoiceMap(nn.Module):
         self.identity_inputs = config.identity_inputs or embedding_dim
         self.identity = nn.Linear(self.identity_inputs, config.identity_axes)
         self.directions = FaceSpaceDirections(axes=config.identity_axes)
-        self.synthesis = SynthesisNetwork(config.synthesis_widths, small_head=config.small_face_head,
-                                          small_head_convs=config.small_face_convs)
+        self.synthesis = SynthesisNetwork(config.synthesis_widths, small_face_channels=config.small_face_channels,
+                                          small_face_convs=config.small_face_convs)
 
     def read(self, embedding: torch.Tensor) -> VoiceReading:
         x = self.standardise(embedding)
@@ -101,6 +108,16 @@ class StyleVoiceMap(nn.Module):
         head's with `small` (a quarter of the size, a quarter of the time)."""
         return self.synthesis(self.style(reading), small=small)
 
-    def forward(self, embedding: torch.Tensor, small: bool = False) -> torch.Tensor:
-        """(B, embedding_dim) -> (B, 3, S, S) faces in [-1, 1] (the small head's size with `small`)."""
-        return self.draw(self.read(embedding), small)
+    def compile_for_cpu(self, cache_dir: str | Path | None = None) -> bool:
+        """Draw through OpenVINO from now on (`stylegan_openvino`): the graph for small faces compiled now, the
+        full-size one when first asked for; with a `cache_dir` both are kept there, so a restart reads them back."""
+        from .stylegan_openvino import OpenVINOSynthesis
+
+        if not isinstance(self.synthesis, OpenVINOSynthesis):
+            self.synthesis = OpenVINOSynthesis(self.synthesis, cache_dir)
+        return True
+
+    def release_full_size(self) -> None:
+        release = getattr(self.synthesis, "release_full", None)
+        if release is not None:
+            release()

@@ -141,24 +141,24 @@ class SmallFaceHead(nn.Module):
 
     Shaped like the block it replaces, but narrower and straight to pixels: the features modulated and
     inverse-wavelet transformed to twice the size, `convs` depthwise-separable modulated convs of
-    `hidden` channels (no noise: the fixed noise of the skipped blocks changes the shrunk face by under
+    `channels` channels (no noise: the fixed noise of the skipped blocks changes the shrunk face by under
     1e-3), and a modulated 1x1 conv to RGB. Its weights are distilled from the full network's faces
     shrunk to S/4 (`voice2face/training/small_face.py`); `from_block` starts it from the block it replaces."""
 
-    def __init__(self, channels_in: int, hidden: int, style_dim: int = STYLE_DIM, convs: int = 1):
+    def __init__(self, channels_in: int, channels: int, style_dim: int = STYLE_DIM, convs: int = 1):
         super().__init__()
         self.up_modulation = nn.Linear(style_dim, channels_in)
-        widths = [channels_in // 4] + [hidden] * convs
+        widths = [channels_in // 4] + [channels] * convs
         self.convs = nn.ModuleList(HeadConv(cin, cout, style_dim) for cin, cout in zip(widths[:-1], widths[1:], strict=True))
-        self.rgb_modulation = nn.Linear(style_dim, hidden)
-        self.to_rgb = nn.Parameter(torch.randn(3, hidden, 1, 1) / math.sqrt(hidden))
+        self.rgb_modulation = nn.Linear(style_dim, channels)
+        self.to_rgb = nn.Parameter(torch.randn(3, channels, 1, 1) / math.sqrt(channels))
         self.rgb_bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
     @classmethod
-    def from_block(cls, block: SynthesisBlock, hidden: int, convs: int = 1) -> "SmallFaceHead":
-        """A head whose first layers are `block`'s (its convs cut to `hidden` channels; a third conv
+    def from_block(cls, block: SynthesisBlock, channels: int, convs: int = 1) -> "SmallFaceHead":
+        """A head whose first layers are `block`'s (its convs cut to `channels` channels; a third conv
         and more start as the second), for distilling."""
-        head = cls(block.up_modulation.out_features, hidden, block.up_modulation.in_features, convs)
+        head = cls(block.up_modulation.out_features, channels, block.up_modulation.in_features, convs)
         with torch.no_grad():
             head.up_modulation.load_state_dict(block.up_modulation.state_dict())
             for i, conv in enumerate(head.convs):
@@ -178,11 +178,11 @@ class SynthesisNetwork(nn.Module):
     """w -> face: a learned 4x4 input, a styled 3x3 conv, seven doubling blocks, then the
     last block's features as RGB wavelet coefficients (a modulated 1x1 conv), inverted once more.
 
-    With `small_head` channels (0: none), it also carries a `SmallFaceHead` of `small_head_convs` convs
+    With `small_face_channels` (0: none), it also carries a `SmallFaceHead` (`small_head`) of `small_face_convs` convs
     that draws faces of a quarter of the size from the third block from the end (`forward(style, small=True)`)."""
 
-    def __init__(self, widths: tuple[int, ...] = MOBILE_STYLEGAN_WIDTHS, style_dim: int = STYLE_DIM, small_head: int = 0,
-                 small_head_convs: int = 1):  # fmt: skip
+    def __init__(self, widths: tuple[int, ...] = MOBILE_STYLEGAN_WIDTHS, style_dim: int = STYLE_DIM, small_face_channels: int = 0,
+                 small_face_convs: int = 1):  # fmt: skip
         super().__init__()
         self.input = nn.Parameter(torch.randn(1, widths[0], 4, 4))
         self.stem = StyledConv(widths[0], widths[0], 4, depthwise=False, style_dim=style_dim)
@@ -192,7 +192,7 @@ class SynthesisNetwork(nn.Module):
         self.to_wavelets_scale = 1 / math.sqrt(widths[-1])
         self.to_wavelets = nn.Parameter(torch.randn(12, widths[-1], 1, 1))
         self.to_wavelets_bias = nn.Parameter(torch.zeros(1, 12, 1, 1))
-        self.small_head = SmallFaceHead(widths[-3], small_head, style_dim, small_head_convs) if small_head else None
+        self.small_head = SmallFaceHead(widths[-3], small_face_channels, style_dim, small_face_convs) if small_face_channels else None
 
     @property
     def size(self) -> int:

@@ -10,6 +10,7 @@ encoder normalises them as its front end says, so no caller can forget to.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -18,7 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..audio.front_end import FrontEndConfig, cmvn, pad_features
-from ..errors import CheckpointError
 from .config import VoiceEncoderConfig
 
 T = TypeVar("T", torch.Tensor, np.ndarray)
@@ -72,6 +72,11 @@ class VoiceEncoder(nn.Module):
     def encode(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """What `forward` runs on features already normalised as the front end says."""
         raise NotImplementedError
+
+    def compile_for_cpu(self, cache_dir: str | Path | None = None) -> bool:
+        """Hear voices through a graph compiled for the CPU from now on, kept in `cache_dir`; False, and
+        nothing changed, for an encoder that has none (only CAM++ has)."""
+        return False
 
     def embed_prefixes(self, features: torch.Tensor, lengths: list[int]) -> torch.Tensor:
         """The first n frames of one clip's features (n_mels, T), for each n in `lengths`.
@@ -185,19 +190,6 @@ GE2E_FRONT_END = FrontEndConfig(
     n_mels=40, n_fft=400, f_min=0.0, f_max=8000.0, log_compress=False, normalise=False, target_dbfs=-30.0
 )
 GE2E_CONFIG = VoiceEncoderConfig(backend="ge2e", n_mels=40, channels=(256, 256, 256), embedding_dim=256)
-
-
-def build_voice_encoder(config: VoiceEncoderConfig, front_end: FrontEndConfig) -> VoiceEncoder:
-    """The voice encoder a checkpoint's config names: 'wen2019' (the paper's), 'ge2e' or 'campplus'."""
-    if config.backend == "campplus":
-        from .campplus import CAMPPlusEncoder  # it builds on this module
-
-        return CAMPPlusEncoder(config, front_end)
-    if config.backend == "wen2019":
-        return VoiceEmbedder(config, front_end)
-    if config.backend == "ge2e":
-        return GE2EEncoder(config, front_end)
-    raise CheckpointError(f"Unknown voice encoder backend {config.backend!r}; known: 'wen2019', 'ge2e', 'campplus'.")
 
 
 class SpeakerClassifier(nn.Module):

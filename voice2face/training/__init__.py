@@ -60,7 +60,7 @@ def build_stage(config: TrainConfig, rt):
         stage_class = {"face-gan": FaceGanStage, "face-attributes": FaceAttributesStage, "voice-map": VoiceMapStage,
                        "style-map": StyleMapStage}[config.stage]  # fmt: skip
         return stage_class(config, rt)
-    from ..data import load_identities, split_identities
+    from ..datasets.paired import load_identities, split_identities
     from .embedder import EmbedderStage
     from .gan import GanStage
     from .grader import GraderStage

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..data import CropCollate, Identity, VoiceFaceDataset, hold_out_utterances, voice_features
+from ..datasets.paired import CropCollate, Identity, VoiceFaceDataset, hold_out_utterances, voice_features
 from ..models import SpeakerClassifier, build_voice_encoder
 from .config import TrainConfig
 from .loop import Batches, Runtime, Stage, wrap

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from ..labelled import FacePhoto, load_photos, read_utkface, to_unit_range
+from ..datasets.labelled import FacePhoto, load_photos, read_utkface, to_unit_range
 from ..models import FaceAttributeNet
 from .config import TrainConfig
 from .face_gan import face_space_config, mirror_some

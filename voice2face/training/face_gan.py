@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from ..datasets.labelled import load_photos, read_utkface, to_unit_range
 from ..errors import Voice2FaceError
 from ..images import image_grid, to_pil
-from ..labelled import load_photos, read_utkface, to_unit_range
 from ..models import FaceDecoder, FaceDiscriminator, GeneratorConfig, packaged_decoder_state
 from ..models.config import ModelConfig
 from .config import TrainConfig

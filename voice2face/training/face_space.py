@@ -29,8 +29,8 @@ from tqdm import tqdm
 
 from ..checkpoint import CheckpointInfo, save_checkpoint
 from ..errors import Voice2FaceError
+from ..evaluate.judges import AgeGenderJudge
 from ..images import to_pil
-from ..judges import AgeGenderJudge
 from ..models import GeneratorConfig, ModelConfig
 from ..models.face_directions import OLDER_STEPS, FaceSpaceDirections
 from ..models.stylegan import STYLE_DIM, MappingNetwork, SynthesisNetwork

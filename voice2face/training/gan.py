@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..data import CropCollate, EmbeddingFaceDataset, Identity, VoiceFaceDataset, load_face
+from ..datasets.paired import CropCollate, EmbeddingFaceDataset, Identity, VoiceFaceDataset, load_face
 from ..errors import Voice2FaceError
 from ..models import FaceCritic, build_generator
 from .config import TrainConfig

@@ -11,7 +11,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from ..data import FaceDataset, Identity
+from ..datasets.paired import FaceDataset, Identity
 from ..models import GraderNetwork
 from .config import TrainConfig
 from .loop import Batches, Runtime, Stage, wrap

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data import Identity, load_face, voice_features
+from ..datasets.paired import Identity, load_face, voice_features
 from ..images import image_grid, to_pil
 from ..models import VoiceEncoder
 

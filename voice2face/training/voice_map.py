@@ -40,10 +40,10 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_network, read_info, require_kind
-from ..data import load_identities, split_identities, voice_features
+from ..datasets.labelled import AGE_BANDS, read_emodb
+from ..datasets.paired import load_identities, split_identities, voice_features
 from ..errors import Voice2FaceError
 from ..images import image_grid, to_pil
-from ..labelled import AGE_BANDS, read_emodb
 from ..models import FaceSpaceGenerator
 from .config import TrainConfig
 from .face_attributes import AGE_SCALE

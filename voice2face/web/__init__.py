@@ -1,8 +1,9 @@
 """The web demo's server, as one room: the page, the live view, and the guards and limits a shared link needs.
 
 - `page`: what the page shows for one clip (faces, charts, notes, the voice reading), without Gradio;
-- `live`: the Live tab's face that forms while someone speaks, and the bounded set of recordings;
-- `layout`: the Gradio page itself (components and wiring), `page.js` its browser side;
+- `live`: the Live tab's recordings, every chunk kept and heard in order, bounded in number;
+- `layout`: the Gradio page itself (its components and their wiring), `page.js` its browser side;
+- `events`: what each event does: one call into the pipeline, its answer turned into the page's components;
 - `server`: serving it: the queue, the guards on every route, the file cache's sweep;
 - `limits`, `request_size`, `closed_routes`, `cache_sweep`: what strangers can make the server hold.
 

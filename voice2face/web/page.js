@@ -27,6 +27,7 @@
   //    The charts and the strip come wrapped in buttons with no name (Gradio's): name them, give their
   //    pictures alt text, and point the settle chart at its numbers as text (#settle-data, in the notes).
   const pictures = {
+    '#live-face': 'The face drawn so far from the recording',
     '#settle': 'Chart: how much the face changes as you speak longer',
     '#spectrogram': 'Picture of the speech, with where each length ends',
     '#strip': 'All faces side by side, with their lengths',
@@ -81,6 +82,7 @@
     }
     box.innerHTML = '<strong>Not a sound file</strong><p></p>';
     box.querySelector('p').textContent = text;
+    box.scrollIntoView({block: 'nearest'});  // on a phone it landed below the screen
   };
   const check = (files, event) => {
     const bad = [...(files || [])].find((f) => !(f.type.startsWith('audio/') || soundFile.test(f.name)));
@@ -97,5 +99,14 @@
   }, true);
   document.addEventListener('click', (event) => {
     if (event.target.closest('#draw, #voice button.record')) showRefusal(null);
+  }, true);
+
+  // 4. While a new clip is read, the reading and sliders on the page are still the previous clip's; while the
+  //    Live tab records, everything beside it is. Mark them so (CSS dims them and says whose they are) until
+  //    the draw has ended (`UNMARK_PREVIOUS`, run by the page after each draw).
+  document.addEventListener('click', (event) => {
+    const mark = (selector) => { const e = document.querySelector(selector); if (e) e.classList.add('v2f-previous'); };
+    if (event.target.closest('#draw, #examples button, #examples tr')) ['#reading', '#tune'].forEach(mark);
+    if (event.target.closest('#live-voice button.record-button')) mark('#results');
   }, true);
 }

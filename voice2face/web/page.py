@@ -22,19 +22,17 @@ from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
 from ..audio.decode import SUPPORTED_FORMATS, AudioSource
-from ..audio.front_end import WHOLE_CLIP_WORDS, parse_durations
 from ..errors import Voice2FaceError
 from ..images import DISPLAY_SIZE, face_strip
+from ..lengths import DEFAULT_DURATIONS, WHOLE_CLIP, WHOLE_CLIP_WORDS, Lengths, choice_label, parse_durations, round_seconds, seconds_text
 from ..limits import MAX_AUDIO_SECONDS, MAX_DURATIONS
-from ..models import VoiceReading
+from ..models import Reading, VoiceReading
 from ..pipeline import FacesResult, Voice2Face
-from ..units import round_seconds, seconds_text
 from .limits import CACHE_AGE_S, CACHE_SWEEP_S, MAX_UPLOAD_BYTES
 
-#: Lengths offered as check boxes; "whole clip" is the full speech.
-WHOLE_CLIP = "whole clip"
-DURATION_CHOICES = ["1 s", "2 s", "4 s", "8 s", "16 s", "30 s", WHOLE_CLIP]
-DEFAULT_CHOICES = ["1 s", "2 s", "4 s", "8 s", WHOLE_CLIP]
+#: Lengths offered as check boxes ("whole clip" is the full speech), the default lengths ticked.
+DURATION_CHOICES = [choice_label(d) for d in (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, None)]
+DEFAULT_CHOICES = [choice_label(d) for d in DEFAULT_DURATIONS]
 #: Uploads above this size are refused by the server before any decoding.
 MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // 2**20
 MAX_UPLOAD = f"{MAX_UPLOAD_MB}mb"
@@ -50,7 +48,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 class FullSizeFaces:
     """What the full-size download needs to draw the page's faces again at the model's own size."""
 
-    embeddings: np.ndarray  # (faces, embedding_dim), in the page's order
+    readings: Reading  # what the model read from each length, in the page's order
     captions: list[str]  # long captions ("first 1.0 s of speech", ...)
 
 
@@ -78,8 +76,9 @@ class DemoOutput:
         return settle_image(self.settle)
 
 
-def durations_from_choices(choices: list[str] | None, extra: str | None = "") -> tuple[float | None, ...]:
-    """Check-box labels ("4 s", "whole clip") plus free text ("3 12.5") -> sorted durations, whole clip last."""
+def durations_from_choices(choices: list[str] | None, extra: str | None = "") -> Lengths:
+    """Check-box labels ("4 s", "whole clip") plus free text ("3 12.5") -> sorted durations, whole clip last: parsed
+    here, once (the pipeline takes `Lengths` as they are)."""
     if extra and len(extra) > MAX_EXTRA_CHARS:
         raise Voice2FaceError(f"The lengths box takes at most {MAX_EXTRA_CHARS} characters, e.g. \"3 12.5\".")
     values: list[str] = [c.removesuffix(" s") if c != WHOLE_CLIP else "full" for c in choices or []]
@@ -96,7 +95,7 @@ def durations_from_choices(choices: list[str] | None, extra: str | None = "") ->
         raise Voice2FaceError("Pick at least one length of speech to draw a face from.")
     durations = set(parse_durations(values))
     seconds = sorted(d for d in durations if d is not None)
-    return tuple(seconds) + ((None,) if None in durations else ())
+    return Lengths(tuple(seconds) + ((None,) if None in durations else ()))
 
 
 def _is_number(word: str) -> bool:
@@ -118,42 +117,55 @@ def demo_request(
 def demo_steps(
     model: Voice2Face, audio: AudioSource | None, choices: list[str] | None, extra: str | None = ""
 ) -> Iterator[DemoOutput]:
-    """The page's output as the faces are drawn: once per face, the whole clip's first, the faces still
-    to come as placeholders (None); the last step also holds the strip. Faces are drawn at
-    the page's size (DISPLAY_SIZE), through the model's small head where it has one (47 ms a face
-    through OpenVINO on 2 CPU cores, against 271 ms at 1024 px); the full-size faces are drawn only
-    when the download asks for them (`full_size_strip`)."""
+    """The page's output as the faces are drawn (`Voice2Face.stream`, the page's one call into the model): once
+    per face, the whole clip's first, the faces still to come as placeholders (None); the last step also
+    holds the strip. Faces are drawn at the page's size (DISPLAY_SIZE), through the model's small head
+    where it has one; the full-size faces are drawn only when the download asks for them (`full_size_strip`)."""
     if audio is None or (isinstance(audio, str) and not audio):
         raise Voice2FaceError(f"Record or upload a clip first (files up to {MAX_UPLOAD_MB} MB).")
     durations = durations_from_choices(choices, extra)
-    planned = model.plan(audio, durations, max_seconds=MAX_AUDIO_SECONDS)
-    settle = {"seconds of speech": [round_seconds(x) for x in planned.seconds], "similarity to whole clip": planned.similarity_to_longest().round(4).tolist()}
-    spectrogram = spectrogram_image(planned, model.front_end.hop_ms / 1000, model.front_end.log_compress)
-    captions = [cut.short_label for cut in planned.cuts]
-    longest_first = sorted(range(len(captions)), key=lambda i: -planned.cuts[i].frames)
-    notes = notes_text(planned)
+    shown = None
+    for result in model.stream(audio, durations, DISPLAY_SIZE, MAX_AUDIO_SECONDS):
+        shown = shown or ShownClip.of(result, model)
+        yield shown.step(result)
 
-    full_size = FullSizeFaces(planned.embeddings, planned.captions)
-    # the longest length's reading alone, as `render` reads it, so the sliders' reset gives its face to the byte
-    reading = model.read_voices(planned.embeddings[longest_first[0] : longest_first[0] + 1])
-    readings = model.read_voices(planned.embeddings)  # every length's, for the words of the alt text
-    drawn_as = [drawn_as_words(readings.row(i)) for i in range(len(captions))] if readings is not None else []
 
-    def step(faces: list[Image.Image | None], strip: Image.Image | None = None) -> DemoOutput:
-        return DemoOutput(list(zip(faces, captions, strict=True)), settle, spectrogram, strip, notes,
-                          planned.heard, longest_first[0], reading, full_size, drawn_as)  # fmt: skip
+@dataclass
+class ShownClip:
+    """What the page shows of one clip that does not change as its faces arrive: the charts, the notes, the
+    captions and what the model read."""
 
-    shown: list[Image.Image | None] = [None] * len(captions)
-    for k, i in enumerate(longest_first):
-        (shown[i],) = model.render(planned.embeddings[i : i + 1], DISPLAY_SIZE)
-        last = k == len(longest_first) - 1
-        yield step(shown, face_strip(shown, planned.captions, DISPLAY_SIZE) if last else None)
+    settle: dict[str, list[float]]
+    spectrogram: Image.Image
+    notes: str
+    captions: list[str]
+    reading: VoiceReading | None
+    drawn_as: list[str]
+    full_size: FullSizeFaces
+
+    @classmethod
+    def of(cls, result: FacesResult, model: Voice2Face) -> "ShownClip":
+        settle = {"seconds of speech": [round_seconds(x) for x in result.seconds],
+                  "similarity to whole clip": result.similarity_to_longest().round(4).tolist()}  # fmt: skip
+        spectrogram = spectrogram_image(result, model.front_end.hop_ms / 1000, model.front_end.log_compress)
+        readings = result.readings if result.readings.describes_voice else None
+        drawn_as = [drawn_as_words(readings.row(i)) for i in range(len(result.cuts))] if readings is not None else []
+        # the longest length's reading, as its face was drawn from it, so the sliders' reset gives that face to the byte
+        reading = readings.row(result.longest) if readings is not None else None
+        return cls(settle, spectrogram, notes_text(result), [cut.short_label for cut in result.cuts], reading, drawn_as,
+                   FullSizeFaces(result.readings, result.captions))  # fmt: skip
+
+    def step(self, result: FacesResult) -> DemoOutput:
+        done = all(image is not None for image in result.images)
+        return DemoOutput(list(zip(result.images, self.captions, strict=True)), self.settle, self.spectrogram,
+                          face_strip(result.images, result.captions, DISPLAY_SIZE) if done else None, self.notes,
+                          result.heard, result.longest, self.reading, self.full_size, self.drawn_as)  # fmt: skip
 
 
 def full_size_strip(model: Voice2Face, faces: FullSizeFaces) -> Image.Image:
     """The page's faces side by side at the size the model draws them (1024 px for the default model),
     for download: drawn only when asked for, so no visitor waits for pixels the page does not show."""
-    images = model.render(faces.embeddings)
+    images = model.render_readings(faces.readings)
     return face_strip(images, faces.captions, max(images[0].width, DISPLAY_SIZE))
 
 
@@ -571,12 +583,24 @@ button[role=tab], [data-testid="block-label"], [data-testid="block-info"], .labe
 .info-text, [data-testid="min-value"], [data-testid="max-value"], footer, footer a, footer button, .show-api, .settings,
 #time, #duration, .playback, .playback > span { color: #4b5563 !important; }
 #draw, #draw:hover { background: #4338ca !important; color: #ffffff !important; }
-#draw:focus-visible, button:focus-visible, [role=tab]:focus-visible { outline: 3px solid #1e3a8a !important; outline-offset: 2px; }
+/* Every control's keyboard focus plain to see (the sliders' was a 1x3-pixel change, the number boxes' a 1-px line). */
+#draw:focus-visible, button:focus-visible, [role=tab]:focus-visible, input:focus-visible, textarea:focus-visible,
+select:focus-visible, [tabindex]:focus-visible { outline: 3px solid #1e3a8a !important; outline-offset: 2px; }
+/* The Live tab holds no empty picture box before the first face: on a phone it pushed Record below the screen. */
+#live-face:not(:has(img)) { display: none !important; }
+/* What is still the previous clip's while a new one is read, or recorded on the Live tab (page.js marks it). */
+#reading.v2f-previous, #tune.v2f-previous, #results.v2f-previous > * { opacity: 0.45; }
+#reading.v2f-previous::before { content: "The previous clip's reading and face, until this clip's faces are drawn:";
+                                display: block; font-weight: 600; }
+#results.v2f-previous::before { content: "Earlier faces: the recording's are drawn here when you stop."; display: block;
+                                font-weight: 600; margin-bottom: 6px; }
 /* Emptied after an error, the charts and the strip go with their headings rather than stand as empty boxes. */
 #charts:not(:has(#settle img)), #strip-box:not(:has(#strip img)) { display: none !important; }
 .v2f-sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 """
 
+#: Run by the page after each draw has ended: nothing on it is the previous clip's any more (page.js marks what is).
+UNMARK_PREVIOUS = "() => document.querySelectorAll('.v2f-previous').forEach((e) => e.classList.remove('v2f-previous'))"
 #: What the page does in the browser: results scrolled into view, our words for a file that is not audio.
 PAGE_JS = (Path(__file__).resolve().parent / "page.js").read_text().replace("__FORMATS__", SUPPORTED_FORMATS)
 

@@ -1,6 +1,6 @@
 """Build the default model's training data from packaged sources only: synthetic voices, synthetic faces.
 
-    python -m voice2face.synthetic_data build --out data/demo [--speakers 300] [--utterances 6] [--seed 0]
+    python -m voice2face synthetic-data --out data/demo [--speakers 300] [--utterances 6] [--seed 0]
 
 No real voice/face pairs can be had offline, so this makes attribute-level
 pairs, written in the generic layout with a meta.csv and a test list:
@@ -24,13 +24,12 @@ pairs, written in the generic layout with a meta.csv and a test list:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,12 +37,12 @@ import numpy as np
 import soundfile
 import torch
 from scipy.signal import fftconvolve
+from PIL import Image
 from tqdm import tqdm
 
-from .errors import Voice2FaceError
-from .images import to_pil
-from .judges import AgeGenderJudge
-from .models import FaceDecoder, packaged_decoder_state
+from ..errors import Voice2FaceError
+from ..images import to_pil
+from ..models import FaceDecoder, packaged_decoder_state
 
 SAMPLE_RATE = 16000
 ACCENTS = ["en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan"]
@@ -85,8 +84,13 @@ def age_band(age: float) -> str:
     return "young" if age < 30 else "adult" if age <= 45 else "older"
 
 
+#: Reads each face's gender ("m" / "f"), its confidence (percent) and age: a packaged judge's
+#: `read_without_detection` (`evaluate.judges.AgeGenderJudge`), handed in by the command line.
+FaceLabeller = Callable[[Sequence[Image.Image]], list]
+
+
 def make_face_identities(
-    per_gender: int, views: int, rng: torch.Generator, judge: AgeGenderJudge, min_confidence: int = 70
+    per_gender: int, views: int, rng: torch.Generator, label_faces: FaceLabeller, min_confidence: int = 70
 ) -> list[FaceIdentity]:
     """`per_gender` identities of each gender, each `views` images of one latent neighbourhood."""
     generator = FaceDecoder().eval()
@@ -99,7 +103,7 @@ def make_face_identities(
         z[:, 0] = base
         with torch.no_grad():
             images = to_pil(generator(z.reshape(-1, generator.latent_dim)))
-        labels = judge.read_without_detection(images)
+        labels = label_faces(images)
         for i in range(32):
             own = labels[i * views : (i + 1) * views]
             genders = {a.gender for a in own}
@@ -219,14 +223,15 @@ def pair(speakers: list[Speaker], faces: list[FaceIdentity]) -> list[tuple[Speak
     return pairs
 
 
-def build(out: Path, n_speakers: int, utterances: int, views: int, seed: int, test_variants: int, with_faces: bool = True) -> Path:
-    """Write the dataset; `with_faces=False` writes the voices and meta.csv only (what the voice-map stage reads)."""
+def build(out: Path, n_speakers: int, utterances: int, views: int, seed: int, test_variants: int,
+          label_faces: FaceLabeller | None = None) -> Path:  # fmt: skip
+    """Write the dataset; with no `label_faces`, the voices and meta.csv only (what the voice-map stage reads)."""
     if shutil.which("espeak-ng") is None:
         raise Voice2FaceError("espeak-ng is needed: apt-get install espeak-ng")
     rng, np_rng = random.Random(seed), np.random.default_rng(seed)
     speakers = make_speakers(n_speakers, rng)
-    if with_faces:
-        faces = make_face_identities((n_speakers + 1) // 2, views, torch.Generator().manual_seed(seed), AgeGenderJudge())
+    if label_faces is not None:
+        faces = make_face_identities((n_speakers + 1) // 2, views, torch.Generator().manual_seed(seed), label_faces)
         pairs = pair(speakers, faces)
     else:
         pairs = [(speaker, None) for speaker in speakers]
@@ -261,27 +266,3 @@ def build(out: Path, n_speakers: int, utterances: int, views: int, seed: int, te
     (out / "test_identities.txt").write_text("\n".join(test) + "\n")
     print(f"wrote {len(rows)} identities to {out}; {len(test)} held out (variants: {', '.join(sorted(held_out))})")
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m voice2face.synthetic_data", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    b = commands.add_parser("build", help="write the synthetic paired dataset")
-    b.add_argument("--out", type=Path, required=True, help="dataset directory (generic layout)")
-    b.add_argument("--speakers", type=int, default=300, help="number of speakers = face identities (default: 300)")
-    b.add_argument("--utterances", type=int, default=6, help="clips per speaker (default: 6)")
-    b.add_argument("--views", type=int, default=6, help="images per face identity (default: 6)")
-    b.add_argument("--test-variants", type=int, default=4, help="espeak variants per gender held out for testing (default: 4)")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--no-faces", action="store_true", help="voices and meta.csv only (for the voice-map stage)")
-    args = parser.parse_args(argv)
-    try:
-        build(args.out, args.speakers, args.utterances, args.views, args.seed, args.test_variants, not args.no_faces)
-    except Voice2FaceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .data import AUDIO_SUFFIXES, IMAGE_SUFFIXES
-from .errors import Voice2FaceError
+from .paired import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+from ..errors import Voice2FaceError
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def to_unit_range(pixels: torch.Tensor) -> torch.Tensor:
     return pixels.float() / 127.5 - 1
 
 
-#: The face ages (years) that fit each age band of the synthetic voices (`synthetic_data.Speaker.age_band`).
+#: The face ages (years) that fit each age band of the synthetic voices (`synthetic.Speaker.age_band`).
 AGE_BANDS = {"young": (18.0, 30.0), "adult": (28.0, 45.0), "older": (50.0, 75.0)}
 
 

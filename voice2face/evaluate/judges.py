@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import Voice2FaceError
+from ..errors import Voice2FaceError
 
 #: Faces are drawn at this size, inside a border of MARGIN pixels, before any judge sees them.
 JUDGE_SIZE = 160

@@ -31,8 +31,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from .audio.front_end import FrontEndConfig, pad_features, prepare_utterance
-from .errors import Voice2FaceError
+from ..audio.front_end import FrontEndConfig, pad_features, prepare_utterance
+from ..errors import Voice2FaceError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".webm", ".opus"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}

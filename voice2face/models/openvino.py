@@ -1,0 +1,134 @@
+"""OpenVINO for the CPU, shared by every network the server runs through it (CAM++'s frame-level layers,
+the face network's graphs): compiled graphs kept on disk, so a restart reads them back.
+
+- **A cache on disk.** Each graph is saved as OpenVINO IR under a key made of the weights' hash and
+  the versions of voice2face and OpenVINO (`cache_key`), and OpenVINO keeps its compiled blob beside
+  it: a restart reads both back instead of tracing and compiling again. A cache that cannot be
+  written is skipped with a log line; a damaged one is rebuilt.
+- **Tracing in a child process** (`trace_in_child_process`): tracing leaves a server holding memory
+  it never gives back; a child process takes it with it.
+- f32 throughout: on CPUs with bf16 units OpenVINO would otherwise round activations to bf16.
+
+`openvino` is imported only when a graph is built or compiled: it is the web app's extra, not the package's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..memory import return_freed_memory
+from ..version import __version__
+
+log = logging.getLogger(__name__)
+
+#: f32: on CPUs with bf16 units OpenVINO would otherwise round activations to bf16.
+COMPILE_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
+#: The folder that holds the `voice2face` package, where a child process finds it; and how long it may trace.
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+TRACE_TIMEOUT_S = 300
+
+
+def available() -> bool:
+    """Whether the openvino package is installed (the web app's extra)."""
+    return find_spec("openvino") is not None
+
+
+def run_compiled(compiled, inputs: list[np.ndarray]) -> torch.Tensor:
+    """One call of a compiled graph; a request of its own, since concurrent calls must not share one."""
+    request = compiled.create_infer_request()
+    request.infer(inputs)
+    return torch.from_numpy(request.get_output_tensor(0).data.copy())
+
+
+def converted(module: nn.Module, example_input, input_shapes: list):
+    """`module` traced into an OpenVINO model taking inputs of `input_shapes` (-1: any length there)."""
+    import openvino as ov
+
+    with warnings.catch_warnings():  # OpenVINO traces with torch.jit.trace, which torch 2.13 marks deprecated
+        warnings.simplefilter("ignore")
+        return ov.convert_model(module.eval(), example_input=example_input, input=input_shapes)
+
+
+def cache_for(network: nn.Module, cache_dir: str | Path | None) -> Path | None:
+    """The folder that keeps `network`'s graphs under `cache_dir` (None: no cache, or one that cannot be written)."""
+    return writable_cache(Path(cache_dir) / cache_key(network)) if cache_dir else None
+
+
+def trace_in_child_process(what: str, module: str, *args: str) -> None:
+    """Run `python -m module *args` (a module whose main writes the graph of `what`) and log, not raise, if it
+    fails: the caller then finds no graph and traces in its own process."""
+    try:
+        child = subprocess.run([sys.executable, "-m", module, *args], cwd=PACKAGE_ROOT, capture_output=True, text=True,
+                               timeout=TRACE_TIMEOUT_S)  # fmt: skip
+        failed = (child.stderr.strip().splitlines() or [f"exit code {child.returncode}"])[-1] if child.returncode else ""
+    except (OSError, subprocess.TimeoutExpired) as err:
+        failed = str(err)
+    if failed:
+        log.warning("tracing %s in a child process failed (%s); tracing it here", what, failed)
+
+
+def compile_cached(cache: Path | None, name: str, build: Callable[[], object]):
+    """An OpenVINO graph compiled for the CPU: read back from `cache / name` (IR, with OpenVINO's compiled
+    blob beside it) where it is there and sound, else built by `build()` (a model from `ov.convert_model`),
+    kept there for the next start, and compiled. A damaged cache is rebuilt; one that cannot be written
+    is skipped with a log line (the graph is then compiled again at each start)."""
+    import openvino as ov
+
+    core = ov.Core()
+    ir = cache / name if cache else None
+    compiled = None
+    if ir is not None and ir.is_file():
+        try:
+            compiled = core.compile_model(core.read_model(str(ir)), "CPU", compile_config(cache))
+        except RuntimeError as err:  # a damaged cache is rebuilt, not trusted
+            log.warning("rebuilding the OpenVINO cache at %s (%s)", ir.parent, str(err).splitlines()[0])
+    if compiled is None:
+        graph = build()
+        if ir is not None:
+            try:
+                ov.save_model(graph, str(ir), compress_to_fp16=False)
+            except (RuntimeError, OSError) as err:
+                log.warning("could not keep the compiled graph %s in %s (%s); it is compiled again at each start", name, cache, err)
+                cache = None
+        compiled = core.compile_model(graph, "CPU", compile_config(cache))
+        del graph
+    return_freed_memory()
+    return compiled
+
+
+def compile_config(cache: Path | None) -> dict:
+    """f32 throughout, and OpenVINO's own compiled blobs kept beside our graphs where there is a cache."""
+    return dict(COMPILE_CONFIG, **({"CACHE_DIR": str(cache / "compiled")} if cache else {}))
+
+
+def cache_key(network: nn.Module) -> str:
+    """A folder name that changes whenever the weights, the architecture or the code that builds the graphs does."""
+    import openvino as ov
+
+    digest = hashlib.sha256(f"{__version__} {ov.get_version()}".encode())
+    for name, tensor in network.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+def writable_cache(folder: Path) -> Path | None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        log.warning("no cache for compiled networks at %s (%s); it is compiled at each start", folder, err)
+        return None
+    return folder if os.access(folder, os.W_OK) else None

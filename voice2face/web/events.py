@@ -1,0 +1,181 @@
+"""What the page's events do, at module level: each handler calls the pipeline once (through `page`) and
+turns its answer into the page's components. The components are laid out in `layout`, and wired to
+these handlers there."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import gradio as gr
+
+from ..errors import Voice2FaceError
+from ..memory import return_freed_memory
+from ..pipeline import Voice2Face
+from .live import NO_RECORDING, LiveRecordings
+from .page import (
+    DemoOutput,
+    changed_face,
+    demo_request,
+    demo_steps,
+    faces_html,
+    full_size_strip,
+    image_html,
+    message_html,
+    notes_html,
+    save_png,
+    slider_values,
+    status_html,
+)
+from .server import end_live_streams
+
+log = logging.getLogger("voice2face.app")
+
+
+def tuned_face_html(face) -> str:
+    """The face the sliders change, as the page shows it."""
+    return image_html(face, "the longest length's face, as the sliders set it")
+
+
+class PageEvents:
+    """The page's handlers, bound to one model, its page's components and the live view's recordings."""
+
+    def __init__(self, model: Voice2Face, page, demo: gr.Blocks):
+        """`page`: the laid-out components (`layout.Page`), which the handlers' answers name."""
+        self.model, self.page, self.demo = model, page, demo
+        self.recordings = LiveRecordings(model)  # the live view's, bounded in number and dropped when idle
+        self.outputs_folder = Path(demo.GRADIO_CACHE) / "voice2face"
+
+    def files(self, *images, name: str = "") -> list[str]:
+        """Saved where Gradio serves and sweeps them; every file saved must be returned, or it is never swept."""
+        return [save_png(image, self.outputs_folder, name) for image in images]
+
+    # ----------------------------------------------------------------------- one clip
+
+    def draw_page(self, audio, choices, extra, live: bool = False):
+        """The page's button: faces appear as they are drawn, the whole clip's first; an error stays on the page,
+        and the other panes are emptied. The reading and sliders stay, marked as the previous clip's (page.js),
+        until the new ones come with the last face."""
+        p = self.page
+        try:
+            # a word at once, in place of the last answer: a 5-minute clip takes seconds to read
+            yield {p.faces: status_html("Reading the clip and listening for speech…")}
+            steps = demo_steps(self.model, audio, choices, extra)
+            out = next(steps)  # the first face (the whole clip's), with the charts
+            settle, spectrogram = self.files(out.settle_plot, out.spectrogram)
+            first = {p.faces: faces_html(out.faces, drawn_as=out.drawn_as), p.settle_image: settle, p.spectrogram_image: spectrogram,
+                     p.strip: None, p.strip_download: gr.update(visible=False), p.notes: notes_html(out.notes, out.settle)}  # fmt: skip
+            yield first | (self.finished(out, live) if out.strip is not None else {})
+            for out in steps:  # the last step also holds the strip, sent with its face
+                yield {p.faces: faces_html(out.faces, drawn_as=out.drawn_as)} | (self.finished(out, live) if out.strip is not None else {})
+        except Voice2FaceError as err:
+            log.info("refused a request: %s", err)  # one line, not a traceback: it is the visitor's input
+            yield self.error_outputs(str(err), live)
+        finally:
+            return_freed_memory()  # under 16 clients the server peaked 90 MB higher, and rested 270 MB higher, without
+
+    def finished(self, out: DemoOutput, live: bool) -> dict:
+        """What comes with the last face: the strip, the download, the reading and its sliders (and the live view's
+        face and caption, after a recording), all at once, so no pane shows the previous clip's beside the new faces."""
+        p = self.page
+        (strip_file,) = self.files(out.strip)
+        live_outputs = {p.live_face: out.faces[out.longest][0], p.live_caption: out.heard} if live else {}
+        return {p.strip: strip_file, p.strip_download: gr.update(visible=True), p.full_size_state: out.full_size,
+                **self.reading_outputs(out), **live_outputs}  # fmt: skip
+
+    def reading_outputs(self, out: DemoOutput) -> dict:
+        """The voice reading under the faces and the sliders set to it (hidden for models that read nothing)."""
+        p = self.page
+        if out.reading is None:
+            return {p.reading_text: "", p.tune: gr.update(visible=False), p.reading_state: None}
+        female, older = slider_values(out.reading)
+        return {p.reading_text: out.reading_words, p.tune: gr.update(visible=True), p.reading_state: out.reading,
+                p.tuned_face: tuned_face_html(out.faces[out.longest][0]), p.gender_slider: female, p.age_slider: older}  # fmt: skip
+
+    def error_outputs(self, message: str, live: bool = False) -> dict:
+        """The message where the faces go; the other panes emptied, and after a live recording its face and
+        caption too, so no earlier word stands beside the message."""
+        p = self.page
+        cleared = {p.live_face: None, p.live_caption: "Stopped. The recording could not be drawn: see why beside the faces."} if live else {}
+        return {p.faces: message_html(message), p.settle_image: None, p.spectrogram_image: None, p.strip: None,
+                p.strip_download: gr.update(visible=False), p.notes: "", p.reading_text: "", p.tune: gr.update(visible=False)} | cleared  # fmt: skip
+
+    def draw_api(self, audio, choices, extra):
+        """The /faces endpoint: errors are errors, faces a gallery of files with captions."""
+        try:
+            out = demo_request(self.model, audio, choices, extra)
+        except Voice2FaceError as err:
+            log.info("refused a request: %s", err)
+            raise gr.Error(str(err), title="Could not draw a face", print_exception=False) from None
+        finally:
+            return_freed_memory()
+        faces = list(zip(self.files(*(face for face, _ in out.faces)), (caption for _, caption in out.faces), strict=True))
+        return faces, out.settle, *self.files(out.spectrogram, out.strip), out.notes
+
+    def download_full_size(self, full_size):
+        """The download button: every face of the last request drawn again at full size, side by side."""
+        if full_size is None:
+            return gr.skip()
+        try:
+            (path,) = self.files(full_size_strip(self.model, full_size), name="voice2face-faces-full-size")
+        finally:
+            self.model.release_full_size()  # 330 MB a server need not hold between downloads
+            return_freed_memory()
+        return gr.update(value=path)
+
+    def retune(self, reading, female, older):
+        """The sliders: the same person, another gender or age."""
+        if reading is None:
+            return gr.skip()
+        try:
+            return tuned_face_html(changed_face(self.model, reading, female, older))
+        except Voice2FaceError as err:
+            return message_html(str(err), "Could not redraw the face")
+
+    def reset(self, reading):
+        if reading is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        female, older = slider_values(reading)
+        return tuned_face_html(changed_face(self.model, reading, None, None)), female, older
+
+    # ----------------------------------------------------------------------- the Live tab
+
+    def live_start(self, request: gr.Request):
+        try:
+            self.recordings.open(request.session_hash)
+        except Voice2FaceError as err:
+            return None, str(err)
+        return None, "Listening…"
+
+    async def live_update(self, chunk, request: gr.Request):
+        """One chunk of a recording (decoded and drawn in a worker thread). Runs on the server's event
+        loop, where it ends the streams of recordings dropped as idle, and its own if it is refused."""
+        end_live_streams(self.demo, self.recordings.drop_idle())
+        if chunk is None:  # a stream opened without audio, not by a recording, is ended: it would hold a job for 300 s
+            if request.session_hash not in self.recordings:
+                end_live_streams(self.demo, [request.session_hash])
+            return gr.skip(), gr.skip()
+        try:
+            answer = await asyncio.to_thread(self.recordings.add_file, request.session_hash, chunk)
+        except Voice2FaceError as err:
+            # the live view is full, or a chunk was refused: this stream ends here (an open one holds one of
+            # Gradio's 40 jobs); what the recording kept stays until Stop, or LIVE_IDLE_S, for the comparison
+            end_live_streams(self.demo, [request.session_hash])
+            return None, str(err)
+        return answer.face if answer.new_face else gr.skip(), answer.caption
+
+    def drop_recording(self, request: gr.Request) -> None:
+        self.recordings.close(request.session_hash)
+
+    def live_finish(self, choices, extra, request: gr.Request):
+        live = self.recordings.close(request.session_hash)
+        try:
+            recording = live.recording() if live is not None else None
+        except Voice2FaceError as err:  # the microphone sent nothing
+            yield self.error_outputs(str(err), live=True)
+            return
+        if recording is None:
+            yield self.error_outputs(NO_RECORDING, live=True)
+            return
+        yield from self.draw_page(recording, choices, extra, live=True)
