@@ -843,3 +843,151 @@ def test_axe_finds_nothing_serious_on_the_first_page_after_drawing_and_on_the_li
         live = page.evaluate(AXE_SERIOUS)
         b.close()
     assert (first, drawn, live) == ([], [], [])
+
+
+# --------------------------------------------------------------------------- the page as a visitor finds it
+
+
+@pytest.mark.slow
+@NEEDS_CHROMIUM
+def test_browser_examples_still_draw_after_the_cache_sweep_has_run(model, random_checkpoint):
+    """Gradio copies the examples into its cache at start-up with their files' own old times, and the sweep took
+    them within minutes: every later click said "No audio file named 'female_voice_en_f4.flac' was found"."""
+    from playwright.sync_api import sync_playwright
+
+    demo = layout.build_demo(model, random_checkpoint)
+    port = free_port()
+    sweeper = web_server.launch(demo, "127.0.0.1", port, share=False, block=False, cache_sweep=(0.5, 2))
+    try:
+        with sync_playwright() as p:
+            b, page = open_page(p, f"http://127.0.0.1:{port}/", VIEWPORTS["desktop"])
+            page.wait_for_selector("#examples button")
+            page.wait_for_timeout(4000)  # several sweeps of everything older than 2 s
+            answers = []
+            for k in (0, 1, 0):
+                page.click(f"#examples button >> nth={k}")
+                page.wait_for_function("!document.querySelector('#faces .v2f-example')", timeout=30000)
+                page.wait_for_function(ANSWERED, timeout=60000)
+                answers.append(page.inner_text("#faces"))
+                page.wait_for_timeout(3000)
+            b.close()
+    finally:
+        sweeper.clear()
+        demo.close()
+    assert all("whole clip" in answer and "Could not draw" not in answer for answer in answers), answers
+
+
+#: Whether an element lies wholly inside the viewport.
+IN_VIEW = "s => { const r = document.querySelector(s).getBoundingClientRect(); return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }"
+#: The text CSS puts before an element (how the page says a pane is the previous clip's).
+BEFORE_TEXT = "s => getComputedStyle(document.querySelector(s), '::before').content"
+
+
+@pytest.mark.slow
+@NEEDS_CHROMIUM
+def test_browser_live_recording_on_a_phone_is_in_view_named_and_keeps_earlier_faces_apart(server, speech_wav):
+    """On a phone the Record button sat below the screen under an empty picture box; while recording, axe found an
+    unnamed button around the face so far (critical), and the other tab's faces stood beside it as if they were
+    the recording's."""
+    from playwright.sync_api import sync_playwright
+
+    axe = axe_source()
+    with sync_playwright() as p:
+        b, page = open_page(p, server, VIEWPORTS["phone"], fake_microphone(speech_wav))
+        page.click("button[role='tab']:has-text('Live')")
+        wait_for_live_recorder(page)
+        record_in_view = page.evaluate(IN_VIEW, "#live-voice button.record-button")
+        page.add_script_tag(content=axe)
+        page.click("#live-voice button.record-button")
+        page.wait_for_selector("#live-face img", timeout=30000)
+        recording = page.evaluate(AXE_SERIOUS)
+        earlier = (page.evaluate("document.querySelector('#results').classList.contains('v2f-previous')"), page.evaluate(BEFORE_TEXT, "#results"))
+        page.click("#live-voice button.stop-button")
+        page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
+        page.wait_for_function("!document.querySelector('.v2f-previous')", timeout=30000)
+        stopped = page.evaluate(AXE_SERIOUS)
+        b.close()
+    assert record_in_view
+    assert recording == [] and stopped == []
+    assert earlier[0] and "Earlier faces" in earlier[1]
+
+
+@pytest.mark.slow
+@NEEDS_CHROMIUM
+def test_browser_a_refusal_on_a_phone_is_brought_into_view(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a recording")
+    with sync_playwright() as p:
+        b, page = open_page(p, server, VIEWPORTS["phone"])
+        page.click('#voice button[aria-label="Upload file"]')
+        page.set_input_files("#voice input[type=file]", str(text))
+        page.wait_for_selector("#upload-refusal", timeout=10000)
+        page.wait_for_timeout(500)  # any scrolling done
+        in_view = page.evaluate(IN_VIEW, "#upload-refusal")
+        b.close()
+    assert in_view
+
+
+#: The focus ring of the element that has the focus: its outline, or a box shadow that stands for one.
+FOCUS_RING = """() => { const e = document.activeElement, s = getComputedStyle(e);
+  return {name: e.getAttribute('aria-label') || e.id || e.tagName, type: e.type || '', outline: s.outlineStyle === 'none' ? 0 : parseFloat(s.outlineWidth),
+          shadow: s.boxShadow}; }"""
+
+
+@pytest.mark.slow
+@NEEDS_CHROMIUM
+def test_browser_every_control_shows_where_the_keyboard_is_and_upload_leads_to_the_drop_zone(default_server):
+    """The sliders' focus was a 1x3-pixel change and the number boxes' a 1-px line; after choosing "Upload file"
+    with the keyboard, the drop zone it opens came before it, so the next Tab went away from it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b, page = open_page(p, default_server, VIEWPORTS["desktop"])
+        page.wait_for_selector("#tune input[type=range]")
+        page.focus('#voice button[aria-label="Upload file"]')
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(300)
+        after_upload = page.evaluate("document.activeElement.getAttribute('aria-label')")
+        page.click("#lengths-accordion .label-wrap")
+        rings, seen = [], set()
+        page.focus("#draw")
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            ring = page.evaluate(FOCUS_RING)
+            key = page.evaluate("(() => { const e = document.activeElement; const r = e.getBoundingClientRect(); return `${e.tagName}${r.x},${r.y}`; })()")
+            if key in seen or ring["name"] == "BODY":
+                break
+            seen.add(key)
+            rings.append(ring)
+        b.close()
+    assert after_upload == "Drop an audio file here to upload"
+    kinds = {r["type"] for r in rings}
+    assert {"range", "number"} <= kinds, kinds  # the sliders and their number boxes were among the stops
+    faint = [r for r in rings if r["outline"] < 2 and r["shadow"] == "none"]
+    assert faint == [], faint
+
+
+@pytest.mark.slow
+@NEEDS_CHROMIUM
+def test_browser_while_a_new_clip_is_drawn_the_reading_is_marked_as_the_previous_clips(default_server):
+    """The reading and sliders vanished during each draw and came back after the last face; now they stay, marked
+    as the previous clip's, and the new reading comes with the last face."""
+    from playwright.sync_api import sync_playwright
+
+    male = next(clip for clip in example_clips() if "male_voice_en-us" in clip)  # the page opens with the woman's example
+    with sync_playwright() as p:
+        b, page = open_page(p, default_server, VIEWPORTS["desktop"])
+        page.wait_for_selector("#tune #tuned-face img")
+        before = page.inner_text("#reading")
+        upload(page, male)
+        page.click("#draw")
+        during = (page.evaluate("document.querySelector('#reading').classList.contains('v2f-previous')"),
+                  page.evaluate(BEFORE_TEXT, "#reading"), page.is_visible("#tune"), page.inner_text("#reading"))  # fmt: skip
+        page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
+        page.wait_for_function("!document.querySelector('.v2f-previous')", timeout=30000)
+        after = page.inner_text("#reading")
+        b.close()
+    assert during[0] and "previous clip" in during[1] and during[2] and during[3] == before
+    assert "a man's" in after and "woman's" in before

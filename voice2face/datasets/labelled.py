@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .paired import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from ..errors import Voice2FaceError
+from .paired import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
-from scipy.signal import fftconvolve
 from PIL import Image
+from scipy.signal import fftconvolve
 from tqdm import tqdm
 
 from ..errors import Voice2FaceError

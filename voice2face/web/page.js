@@ -82,7 +82,7 @@
     }
     box.innerHTML = '<strong>Not a sound file</strong><p></p>';
     box.querySelector('p').textContent = text;
-    box.scrollIntoView({block: 'nearest'});  // on a phone it landed below the screen
+    box.scrollIntoView({block: 'center'});  // on a phone it landed below the screen
   };
   const check = (files, event) => {
     const bad = [...(files || [])].find((f) => !(f.type.startsWith('audio/') || soundFile.test(f.name)));
@@ -108,5 +108,16 @@
     const mark = (selector) => { const e = document.querySelector(selector); if (e) e.classList.add('v2f-previous'); };
     if (event.target.closest('#draw, #examples button, #examples tr')) ['#reading', '#tune'].forEach(mark);
     if (event.target.closest('#live-voice button.record-button')) mark('#results');
+  }, true);
+
+  // 5. The recorder's drop zone comes before its "Upload file" button in the page, so a keyboard visitor who
+  //    chose that button had to go back for it: choosing it brings the focus to the drop zone, where Enter
+  //    opens the file chooser; Tab goes on from there to Record and Draw.
+  document.addEventListener('click', (event) => {
+    if (!event.target.closest('#voice button[aria-label="Upload file"]') || event.detail !== 0) return;  // keyboard only
+    setTimeout(() => {
+      const zone = document.querySelector('#voice button.upload-container');
+      if (zone) zone.focus();
+    }, 50);
   }, true);
 }

@@ -584,12 +584,14 @@ button[role=tab], [data-testid="block-label"], [data-testid="block-info"], .labe
 #time, #duration, .playback, .playback > span { color: #4b5563 !important; }
 #draw, #draw:hover { background: #4338ca !important; color: #ffffff !important; }
 /* Every control's keyboard focus plain to see (the sliders' was a 1x3-pixel change, the number boxes' a 1-px line). */
-#draw:focus-visible, button:focus-visible, [role=tab]:focus-visible, input:focus-visible, textarea:focus-visible,
+#draw:focus-visible, button:focus-visible, a:focus-visible, [role=tab]:focus-visible, input:focus-visible, textarea:focus-visible,
 select:focus-visible, [tabindex]:focus-visible { outline: 3px solid #1e3a8a !important; outline-offset: 2px; }
 /* The Live tab holds no empty picture box before the first face: on a phone it pushed Record below the screen. */
 #live-face:not(:has(img)) { display: none !important; }
 /* What is still the previous clip's while a new one is read, or recorded on the Live tab (page.js marks it). */
-#reading.v2f-previous, #tune.v2f-previous, #results.v2f-previous > * { opacity: 0.45; }
+/* Greyed pictures and grey text (still 7:1 on white: dimming with opacity failed axe's contrast check). */
+.v2f-previous img { filter: grayscale(1) opacity(0.6); }
+#reading.v2f-previous, #results.v2f-previous figcaption, #results.v2f-previous p { color: #4b5563 !important; }
 #reading.v2f-previous::before { content: "The previous clip's reading and face, until this clip's faces are drawn:";
                                 display: block; font-weight: 600; }
 #results.v2f-previous::before { content: "Earlier faces: the recording's are drawn here when you stop."; display: block;

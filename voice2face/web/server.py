@@ -6,8 +6,10 @@ import contextlib
 import io
 import logging
 import math
+import os
 import signal
 from collections.abc import Iterable
+from pathlib import Path
 
 import gradio as gr
 from gradio.exceptions import InvalidPathError
@@ -99,8 +101,9 @@ def refuse_out_of_range(slider: gr.Slider, what: str) -> gr.Slider:
 
 def refuse_unknown_examples(examples: gr.Examples) -> gr.Examples:
     """Make the examples' route answer an index it does not have (an API caller's 99 or "x") in our words,
-    instead of a traceback in the log."""
+    instead of a traceback in the log; and keep the examples drawable however long the server runs."""
     preprocess = examples.dataset.preprocess
+    examples_outlive_the_sweep(examples)
 
     def known_examples_only(payload):
         count = len(examples.dataset.samples or [])
@@ -111,6 +114,33 @@ def refuse_unknown_examples(examples: gr.Examples) -> gr.Examples:
 
     examples.dataset.preprocess = known_examples_only
     return examples
+
+
+def examples_outlive_the_sweep(examples: gr.Examples) -> None:
+    """Gradio copies each example's file into its cache once, at start-up, keeping the file's own (old) time:
+    the cache sweep took them as old files within minutes, and every later click said "No audio file named
+    'female_voice_en_f4.flac' was found". Now a click whose copy is gone copies the example again, and every
+    click dates its copy now, so it lives as long as a visitor's upload."""
+    processed = examples._get_processed_example
+    memo = examples.non_none_processed_examples
+
+    def with_fresh_files(example):
+        values = processed(example)
+        if not all(Path(path).is_file() for path in example_paths(values)) and example in memo:
+            del memo[example]  # copied again from the example itself
+            values = processed(example)
+            memo[example] = values
+        for path in example_paths(values):
+            with contextlib.suppress(OSError):
+                os.utime(path)
+        return values
+
+    examples._get_processed_example = with_fresh_files
+
+
+def example_paths(values: list) -> list[str]:
+    """The files in an example's processed values (Gradio's file data, as dicts)."""
+    return [value["path"] for value in values if isinstance(value, dict) and isinstance(value.get("path"), str)]
 
 
 def end_live_streams(demo: gr.Blocks, sessions: Iterable[str]) -> None:
