@@ -22,12 +22,11 @@ from voice2face import Voice2Face, Voice2FaceError
 from voice2face.images import DISPLAY_SIZE
 from voice2face.web import layout
 from voice2face.web import server as web_server
+from voice2face.web.charts import CHART_TEXT_PX, display_levels
 from voice2face.web.page import (
-    CHART_TEXT_PX,
     DEFAULT_CHOICES,
     demo_request,
     demo_steps,
-    display_levels,
     durations_from_choices,
     example_clips,
     faces_html,
@@ -111,7 +110,7 @@ def test_spectrogram_labels_never_overlap_and_stay_on_the_plot(seconds):
     from PIL import ImageDraw
 
     from voice2face.lengths import Cut
-    from voice2face.web.page import _overlap, chart_fonts, cut_labels
+    from voice2face.web.charts import _overlap, chart_fonts, cut_labels
 
     cuts = [Cut(s, 0, s, False) for s in seconds[:-1]] + [Cut(None, 0, seconds[-1], False)]
     plot = (50, 6, 470, 246)
@@ -129,7 +128,7 @@ def test_spectrogram_labels_never_overlap_and_stay_on_the_plot(seconds):
 def test_time_axis_labels_keep_the_first_asked_stay_on_the_chart_and_never_overlap(seconds):
     from PIL import ImageDraw
 
-    from voice2face.web.page import _overlap, axis_labels, chart_fonts
+    from voice2face.web.charts import _overlap, axis_labels, chart_fonts
 
     small, _ = chart_fonts()
     width, left, right = 480, 60, 460  # the longest length sits at the plot's right end, 20 px from the edge

@@ -1,6 +1,7 @@
 """The web demo's server, as one room: the page, the live view, and the guards and limits a shared link needs.
 
-- `page`: what the page shows for one clip (faces, charts, notes, the voice reading), without Gradio;
+- `page`: what the page shows for one clip (faces, notes, the voice reading, the model card), without Gradio;
+  `charts`: its two charts; `page.css` and `page.js`: how it looks and what it does in the browser;
 - `live`: the Live tab's recordings, every chunk kept and heard in order, bounded in number;
 - `layout`: the Gradio page itself (its components and their wiring), `page.js` its browser side;
 - `events`: what each event does: one call into the pipeline, its answer turned into the page's components;

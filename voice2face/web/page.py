@@ -9,7 +9,6 @@ import base64
 import hashlib
 import html
 import io
-import math
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -17,9 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-from matplotlib import colormaps
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from ..audio.decode import SUPPORTED_FORMATS, AudioSource
 from ..errors import Voice2FaceError
@@ -28,6 +25,7 @@ from ..lengths import DEFAULT_DURATIONS, WHOLE_CLIP, WHOLE_CLIP_WORDS, Lengths, 
 from ..limits import MAX_AUDIO_SECONDS, MAX_DURATIONS
 from ..models import Reading, VoiceReading
 from ..pipeline import FacesResult, Voice2Face
+from .charts import settle_image, spectrogram_image
 from .limits import CACHE_AGE_S, CACHE_SWEEP_S, MAX_UPLOAD_BYTES
 
 #: Lengths offered as check boxes ("whole clip" is the full speech), the default lengths ticked.
@@ -36,8 +34,6 @@ DEFAULT_CHOICES = [choice_label(d) for d in DEFAULT_DURATIONS]
 #: Uploads above this size are refused by the server before any decoding.
 MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // 2**20
 MAX_UPLOAD = f"{MAX_UPLOAD_MB}mb"
-#: matplotlib's magma colour table, 256 RGB rows, for the spectrogram.
-_MAGMA = (colormaps["magma"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
 #: The free-text lengths box takes at most this many characters.
 MAX_EXTRA_CHARS = 100
 
@@ -328,150 +324,6 @@ def notes_text(result: FacesResult) -> str:
     return "\n".join(lines)
 
 
-def display_levels(features: np.ndarray, log_compressed: bool, range_db: float = 80.0) -> np.ndarray:
-    """What to draw: log-mels as they are; linear mel energies (the GE2E front end) in dB.
-
-    Drawn linearly, mel energies are a black picture with a few bright specks.
-    """
-    if log_compressed:
-        return features
-    db = 10 * np.log10(np.maximum(features, 1e-10))
-    return np.maximum(db, db.max() - range_db)
-
-
-#: Chart text height in the picture, and the width the charts are drawn at. The page shows a chart
-#: about 326 CSS px wide on a 390-px phone: 18 px of text there reads at 12 px (tests/web/test_app.py checks).
-CHART_TEXT_PX, CHART_WIDTH = 18, 480
-
-
-def chart_fonts() -> tuple[ImageFont.FreeTypeFont, ImageFont.FreeTypeFont]:
-    """(labels, emphasis): Pillow's bundled font, so the charts look the same on every machine."""
-    return ImageFont.load_default(size=CHART_TEXT_PX), ImageFont.load_default(size=CHART_TEXT_PX + 2)
-
-
-def settle_image(settle: dict[str, list[float]], width_px: int = CHART_WIDTH, height_px: int = 300) -> Image.Image:
-    """How close each length's reading of the voice comes to the whole clip's, on a y-range fitted to
-    the curve (cosines of 0.86 to 1.0 are a flat line on -1..1). Drawn with Pillow on the server: the
-    page's plot widget took half a second to draw its first chart, matplotlib 60 ms."""
-    seconds, similarity = settle["seconds of speech"], settle["similarity to whole clip"]
-    low = max(-1.0, math.floor((min(min(similarity), 0.9) - 0.05) * 20) / 20)
-    small, title = chart_fonts()
-    left, right, top, bottom = 60, 20, 2 * CHART_TEXT_PX + 16, 2 * CHART_TEXT_PX + 20
-    plot_w, plot_h = width_px - left - right, height_px - top - bottom
-    end = float(_log_seconds(np.array(max(seconds)))) or 1.0
-    x_of = lambda s: left + float(_log_seconds(np.array(s))) / end * plot_w  # noqa: E731
-    y_of = lambda v: top + (1.0 - v) / (1.0 - low) * plot_h  # noqa: E731
-    canvas = Image.new("RGB", (width_px, height_px), "white")
-    draw = ImageDraw.Draw(canvas)
-    for v in np.arange(low, 1.0001, 0.05 if 1 - low <= 0.3 else 0.1):
-        y = y_of(v)
-        draw.line([(left, y), (left + plot_w, y)], fill=(225, 225, 225))
-        draw.text((left - 6, y), f"{v:.2f}", fill="black", font=small, anchor="rm")
-    wanted = [max(seconds), *(s for s in seconds if s != max(seconds))]  # the whole clip's length always labelled
-    for _, (_, x, anchor, text) in axis_labels(draw, wanted, x_of, top + plot_h + 6, small, width_px - 2):
-        draw.text((x, top + plot_h + 6), text, fill="black", font=small, anchor=anchor)
-    points = [(x_of(s), y_of(v)) for s, v in zip(seconds, similarity, strict=True)]
-    draw.line(points, fill=(79, 70, 229), width=3)
-    for x, y in points:
-        draw.ellipse([x - 5, y - 5, x + 5, y + 5], fill=(79, 70, 229))
-    draw.rectangle([left, top, left + plot_w, top + plot_h], outline="black")
-    draw.text((6, 4), "closeness to the whole clip (1 = the same)", fill="black", font=small, anchor="la")
-    draw.text((left + plot_w / 2, height_px - 4), "seconds of speech used", fill="black", font=small, anchor="md")
-    return canvas
-
-
-def axis_labels(
-    draw: ImageDraw.ImageDraw, seconds: list[float], x_of, y: float, font: ImageFont.FreeTypeFont, right_edge: float
-) -> list[tuple[tuple[float, float, float, float], tuple[float, float, str, str]]]:
-    """(box, (seconds, x, anchor, text)) for the labels of a time axis, in the order given (most wanted first): each
-    centred under its point, or ending at `right_edge` where it would pass it ("299.9" at the plot's end was
-    cut off); a label that would come within 4 px of one already placed is left out."""
-    placed: list[tuple[tuple[float, float, float, float], tuple[float, float, str, str]]] = []
-    for s in seconds:
-        x, anchor, text = x_of(s), "ma", f"{round_seconds(s):g}"
-        box = draw.textbbox((x, y), text, font=font, anchor=anchor)
-        if box[2] > right_edge:
-            x, anchor = right_edge, "ra"
-            box = draw.textbbox((x, y), text, font=font, anchor=anchor)
-        if not any(_overlap(box, other, 4) for other, _ in placed):
-            placed.append((box, (s, x, anchor, text)))
-    return placed
-
-
-def _overlap(a: tuple[float, ...], b: tuple[float, ...], margin: float = 0) -> bool:
-    """Whether boxes (left, top, right, bottom) come within `margin` px of each other."""
-    return a[0] < b[2] + margin and b[0] < a[2] + margin and a[1] < b[3] + margin and b[1] < a[3] + margin
-
-
-def _log_seconds(seconds: np.ndarray) -> np.ndarray:
-    """Seconds on the axis both pictures share: linear to 1 s, logarithmic after, so the 1, 2, 4, 8 s
-    cuts are evenly spaced and still apart on a 300 s clip."""
-    return np.where(seconds <= 1, seconds, 1 + np.log2(np.maximum(seconds, 1)))
-
-
-def spectrogram_image(
-    result: FacesResult, hop_s: float, log_compressed: bool = True, width_px: int = CHART_WIDTH, height_px: int = 300
-) -> Image.Image:
-    """The speech's spectrogram (low pitches at the bottom) with a line where each length ends, on the
-    pictures' shared time axis (see `_log_seconds`); see `cut_labels` for where their labels go.
-
-    Drawn with Pillow (a colour table and a few lines), about 10x faster than a matplotlib figure.
-    """
-    features = display_levels(result.utterance.features.numpy(), log_compressed)
-    total = features.shape[1] * hop_s
-    small, bold = chart_fonts()
-    left, right, top, bottom = round(small.getlength("pitch")) + 12, 8, 6, 2 * CHART_TEXT_PX + 20
-    plot_w, plot_h = width_px - left - right, height_px - top - bottom
-    end = float(_log_seconds(np.array(total)))
-    axis = np.linspace(0, end, plot_w)  # one column per pixel: the frame under each point of the warped axis
-    columns = np.minimum((np.where(axis <= 1, axis, 2 ** (axis - 1)) / hop_s).astype(int), features.shape[1] - 1)
-    shown = features[::-1, columns]  # low bands at the bottom
-    low, high = np.percentile(shown, 1), np.percentile(shown, 99.5)
-    levels = np.clip((shown - low) / max(high - low, 1e-6) * 255, 0, 255).astype(np.uint8)
-    picture = Image.fromarray(_MAGMA[levels]).resize((plot_w, plot_h), Image.Resampling.NEAREST)
-    canvas = Image.new("RGB", (width_px, height_px), "white")
-    canvas.paste(picture, (left, top))
-    draw = ImageDraw.Draw(canvas)
-    x_of = lambda seconds: left + float(_log_seconds(np.array(seconds))) / end * (plot_w - 1)  # noqa: E731
-    ticks = [t for t in (0, 0.5, 1, 2, 4, 8, 16, 30, 60, 120, 300) if t <= total]
-    for _, (t, x, anchor, text) in axis_labels(draw, ticks, x_of, top + plot_h + 6, small, width_px - 2):
-        draw.line([(x_of(t), top + plot_h), (x_of(t), top + plot_h + 4)], fill="black")
-        draw.text((x, top + plot_h + 6), text, fill="black", font=small, anchor=anchor)
-    draw.text((left + plot_w / 2, height_px - 4), "seconds of speech (silence cut out)", fill="black", font=small, anchor="md")
-    draw.text((left - 6, top), "high", fill="black", font=small, anchor="ra")
-    draw.text((left - 6, top + plot_h), "low", fill="black", font=small, anchor="rd")
-    draw.text((left - 6, top + plot_h / 2), "pitch", fill="black", font=small, anchor="rm")
-    for cut in result.cuts:
-        x = x_of(cut.seconds)
-        draw.line([(x, top), (x, top + plot_h)], fill=(0, 255, 255), width=2)
-    for _, (x, y, anchor, label) in cut_labels(draw, result.cuts, x_of, (left, top, left + plot_w, top + plot_h), bold):
-        draw.text((x, y), label, fill=(0, 255, 255), font=bold, anchor=anchor, stroke_width=2, stroke_fill="black")
-    draw.rectangle([left - 1, top - 1, left + plot_w, top + plot_h], outline="black")
-    return canvas
-
-
-def cut_labels(
-    draw: ImageDraw.ImageDraw, cuts: list, x_of, plot: tuple[float, float, float, float], font: ImageFont.FreeTypeFont
-) -> list[tuple[tuple[float, float, float, float], tuple[float, float, str, str]]]:
-    """(box, (x, y, anchor, text)) for each length's label beside its line, none overlapping another: each
-    goes right of its line (left of it where it would leave the plot), on the lowest row that is
-    free, rows stacking up from the plot's bottom."""
-    placed: list[tuple[tuple[float, float, float, float], tuple[float, float, str, str]]] = []
-    row_height = font.size + 8
-    for cut in cuts:
-        label = "whole" if cut.requested is None else f"{cut.requested:g} s"
-        x = x_of(cut.seconds)
-        width = draw.textlength(label, font=font) + 4
-        anchor, x_text = ("ld", x + 4) if x + 4 + width <= plot[2] else ("rd", x - 4)
-        for row in range(int((plot[3] - plot[1]) // row_height)):
-            y = plot[3] - 4 - row * row_height
-            box = draw.textbbox((x_text, y), label, font=font, anchor=anchor, stroke_width=2)
-            if not any(_overlap(box, other) for other, _ in placed):
-                placed.append((box, (x_text, y, anchor, label)))
-                break
-    return placed
-
-
 PLAIN_SUMMARY = (
     "**What to expect:** a photograph of a made-up person that fits what the voice suggests, mainly whether it "
     "sounds like a man or a woman, and roughly how old. Different voices get different people, and one voice keeps "
@@ -562,44 +414,7 @@ def warm_up(model: Voice2Face) -> DemoOutput:
 #: Heads the worked example shown before first use.
 EXAMPLE_NOTE = "An example, from a bundled synthetic voice: record or upload your own voice and press Draw faces."
 #: How the page looks, beside what it does in the browser (PAGE_JS).
-CSS = """
-.v2f-faces { display: flex; flex-wrap: wrap; gap: 10px; justify-content: flex-start; }
-.v2f-face { margin: 0; flex: 0 1 calc(33.3% - 7px); min-width: 72px; max-width: 256px; }  /* 3 a row: faces big enough to judge */
-.v2f-placeholder { aspect-ratio: 1; border-radius: 6px; background: #eceef3; color: #6b7280; display: flex;
-                   align-items: center; justify-content: center; font-size: 0.9rem; }
-.v2f-face img, #tuned-face img { width: 100%; height: auto; display: block; border-radius: 6px; }
-#tuned-face img { max-width: 256px; }
-.v2f-face figcaption { text-align: center; font-size: 0.95rem; margin-top: 4px; }
-.v2f-example-note { margin: 0 0 8px 0; color: #4b5563; }
-.v2f-error { border: 2px solid #c0392b; background: #fdecea; color: #611a15; border-radius: 8px; padding: 10px 14px; }
-.v2f-error p { margin: 4px 0 0 0; }
-#live-face img { max-width: 256px; }
-#voice .controls, #live-voice .controls { flex-wrap: wrap; gap: 8px; }
-#voice select, #live-voice select { max-width: 100%; width: auto; flex: 1 1 12rem; }  /* the microphone's whole name */
-@media (max-width: 600px) { .v2f-face { flex-basis: calc(50% - 5px); } }
-/* Text at 4.5:1 or better (axe-core, tests/web/test_app.py): the theme's indigo and grey on light
-   backgrounds were 2.4-4.3:1 (tabs, labels, slider hints and ends, the footer, the Draw button). */
-button[role=tab], [data-testid="block-label"], [data-testid="block-info"], .label { color: #3730a3 !important; }
-.info-text, [data-testid="min-value"], [data-testid="max-value"], footer, footer a, footer button, .show-api, .settings,
-#time, #duration, .playback, .playback > span { color: #4b5563 !important; }
-#draw, #draw:hover { background: #4338ca !important; color: #ffffff !important; }
-/* Every control's keyboard focus plain to see (the sliders' was a 1x3-pixel change, the number boxes' a 1-px line). */
-#draw:focus-visible, button:focus-visible, a:focus-visible, [role=tab]:focus-visible, input:focus-visible, textarea:focus-visible,
-select:focus-visible, [tabindex]:focus-visible { outline: 3px solid #1e3a8a !important; outline-offset: 2px; }
-/* The Live tab holds no empty picture box before the first face: on a phone it pushed Record below the screen. */
-#live-face:not(:has(img)) { display: none !important; }
-/* What is still the previous clip's while a new one is read, or recorded on the Live tab (page.js marks it). */
-/* Greyed pictures and grey text (still 7:1 on white: dimming with opacity failed axe's contrast check). */
-.v2f-previous img { filter: grayscale(1) opacity(0.6); }
-#reading.v2f-previous, #results.v2f-previous figcaption, #results.v2f-previous p { color: #4b5563 !important; }
-#reading.v2f-previous::before { content: "The previous clip's reading and face, until this clip's faces are drawn:";
-                                display: block; font-weight: 600; }
-#results.v2f-previous::before { content: "Earlier faces: the recording's are drawn here when you stop."; display: block;
-                                font-weight: 600; margin-bottom: 6px; }
-/* Emptied after an error, the charts and the strip go with their headings rather than stand as empty boxes. */
-#charts:not(:has(#settle img)), #strip-box:not(:has(#strip img)) { display: none !important; }
-.v2f-sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
-"""
+CSS = (Path(__file__).resolve().parent / "page.css").read_text()
 
 #: Run by the page after each draw has ended: nothing on it is the previous clip's any more (page.js marks what is).
 UNMARK_PREVIOUS = "() => document.querySelectorAll('.v2f-previous').forEach((e) => e.classList.remove('v2f-previous'))"
