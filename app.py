@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--share", action="store_true", help="also open a temporary public link through Gradio's share service")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    parser.add_argument("--monitoring", action="store_true", help="open Gradio's monitoring page (per-event timings) to anyone who finds it")
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if model.serve_with_openvino(OPENVINO_CACHE):
         log.info("drawing faces and hearing voices through OpenVINO (compiled from the checkpoint, kept in %s)", OPENVINO_CACHE)
-    launch(build_demo(model, args.checkpoint), args.host, args.port, args.share)
+    launch(build_demo(model, args.checkpoint), args.host, args.port, args.share, monitoring=args.monitoring)
     return 0
 
 

@@ -6,7 +6,7 @@
 - `layout`: the Gradio page itself (its components and their wiring), `page.js` its browser side;
 - `events`: what each event does: one call into the pipeline, its answer turned into the page's components;
 - `server`: serving it: the queue, the guards on every route, the file cache's sweep;
-- `limits`, `request_size`, `closed_routes`, `cache_sweep`: what strangers can make the server hold.
+- `limits`, `request_size`, `routes`, `cache_sweep`: what strangers can make the server hold, and how they are answered.
 
 Nothing in `voice2face` outside this folder imports it. Importing it sets Gradio's environment before
 Gradio is imported: no analytics calls, and a file cache folder of our own.

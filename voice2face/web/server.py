@@ -14,13 +14,14 @@ from pathlib import Path
 import gradio as gr
 from gradio.exceptions import InvalidPathError
 from gradio_client.utils import is_http_url_like
+from pydantic import ValidationError
 from starlette.middleware import Middleware
 
 from .cache_sweep import CacheSweeper
-from .closed_routes import ClosedRoutes
 from .limits import CACHE_AGE_S, CACHE_MAX_BYTES, CACHE_SWEEP_S
 from .page import CSS, MAX_UPLOAD, PAGE_JS
 from .request_size import RequestSizeLimit
+from .routes import RouteGuard
 
 log = logging.getLogger("voice2face.app")
 
@@ -49,7 +50,8 @@ def refuse_web_addresses(component: gr.Audio) -> gr.Audio:
 
 def refuse_server_paths_in_our_words(demo: gr.Blocks) -> gr.Blocks:
     """An API caller that names a file on the server ("/etc/passwd") instead of uploading one is refused
-    by Gradio with a message naming the server's folders; say it in our words, naming none."""
+    by Gradio with a message naming the server's folders, and one that sends a plain string where a file
+    goes got pydantic's message and a traceback in the log: say both in our words, naming no folder."""
     preprocess = demo.preprocess_data
 
     async def uploads_only(*args, **kwargs):
@@ -57,6 +59,10 @@ def refuse_server_paths_in_our_words(demo: gr.Blocks) -> gr.Blocks:
             return await preprocess(*args, **kwargs)
         except InvalidPathError:
             raise gr.Error("Only files uploaded to this page can be used: send the audio file itself.", print_exception=False) from None
+        except ValidationError:
+            raise gr.Error("An input is not what this page takes: send the audio as an uploaded file (gradio_client's handle_file), "
+                           "the lengths as a list such as [\"1 s\", \"whole clip\"] and other lengths as text.",
+                           print_exception=False) from None  # fmt: skip
 
     demo.preprocess_data = uploads_only
     return demo
@@ -159,12 +165,13 @@ def end_live_streams(demo: gr.Blocks, sessions: Iterable[str]) -> None:
 
 
 def launch(
-    demo: gr.Blocks, host: str, port: int, share: bool, block: bool = True, cache_sweep: tuple[float, float] = (CACHE_SWEEP_S, CACHE_AGE_S)
+    demo: gr.Blocks, host: str, port: int, share: bool, block: bool = True, cache_sweep: tuple[float, float] = (CACHE_SWEEP_S, CACHE_AGE_S),
+    monitoring: bool = False,
 ) -> CacheSweeper:
     """Serve the page; if a share link was asked for but cannot be made, keep serving locally. Its file
     cache is swept every `cache_sweep[0]` s of files older than `cache_sweep[1]` s (and bounded in size);
     with `block`, serve until interrupted (Ctrl-C, or SIGTERM as docker, systemd and Spaces send) and
-    then empty the cache."""
+    then empty the cache. Gradio's monitoring page answers only with `monitoring`."""
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)  # no /run/ route skips the queue
     gradio_says = io.StringIO()  # Gradio prints its own share-link advice (download steps for its tunnel helper)
     with contextlib.redirect_stdout(gradio_says):
@@ -179,7 +186,7 @@ def launch(
             css=CSS,
             js=PAGE_JS,
             # every body capped before any route reads it, and routes the page never uses closed
-            app_kwargs={"middleware": [Middleware(RequestSizeLimit), Middleware(ClosedRoutes)]},
+            app_kwargs={"middleware": [Middleware(RequestSizeLimit), route_guard(demo, monitoring)]},
             theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["monospace"]),
         )
     local = f"http://{host}:{port}"
@@ -199,6 +206,13 @@ def launch(
         finally:
             sweeper.clear()
     return sweeper
+
+
+def route_guard(demo: gr.Blocks, monitoring: bool) -> Middleware:
+    """`routes.RouteGuard` for this page: its events, those that skip the queue, and the sessions its queue knows."""
+    unqueued = {index for index, fn in demo.fns.items() if not fn.queue}
+    return Middleware(RouteGuard, events=len(demo.fns), unqueued=unqueued, monitoring=monitoring,
+                      known_session=lambda session: session in demo._queue.pending_messages_per_session)  # fmt: skip
 
 
 def stop_on_sigterm(signum, frame) -> None:
