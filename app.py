@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--share", action="store_true", help="also open a temporary public link through Gradio's share service")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     parser.add_argument("--monitoring", action="store_true", help="open Gradio's monitoring page (per-event timings) to anyone who finds it")
+    parser.add_argument("--behind-proxy", action="store_true", default=None,
+                        help="every visitor comes through a proxy: read who they are from X-Forwarded-For, for fair shares (on by itself on Spaces)")
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if model.serve_with_openvino(OPENVINO_CACHE):
         log.info("drawing faces and hearing voices through OpenVINO (compiled from the checkpoint, kept in %s)", OPENVINO_CACHE)
-    launch(build_demo(model, args.checkpoint), args.host, args.port, args.share, monitoring=args.monitoring)
+    launch(build_demo(model, args.checkpoint, args.behind_proxy), args.host, args.port, args.share, monitoring=args.monitoring,
+           behind_proxy=args.behind_proxy)
     return 0
 
 

@@ -299,10 +299,23 @@ def page_event(client, server: str, name: str, data: list, session: str, to_the_
     raise AssertionError(f"{name} gave no answer")
 
 
-def live_chunk(client, server: str, clip: Path, session: str) -> list:
-    """One chunk to the Live tab's stream: [face, caption]."""
+#: The recording token each session was handed by the server (with the answer to the chunk that began its recording).
+TOKENS: dict[str, str] = {}
+
+
+def live_chunk(client, server: str, clip: Path, session: str, token: str | None = None) -> list:
+    """One chunk to the Live tab's stream, with the session's token as its page would send it: [face, caption]."""
     uploaded = client.post(server + "gradio_api/upload", files={"files": clip.open("rb")}).json()[0]
-    return page_event(client, server, "live_update", [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}], session)
+    chunk = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
+    face, caption, handed = page_event(client, server, "live_update", [chunk, TOKENS.get(session, "") if token is None else token], session)
+    if isinstance(handed, str) and handed:
+        TOKENS[session] = handed
+    return [face, caption]
+
+
+def live_stop(client, server: str, session: str, token: str | None = None) -> list:
+    """Stop, as the session's page does: its choices, and its token."""
+    return page_event(client, server, "live_finish", [["1 s"], "", TOKENS.get(session, "") if token is None else token], session)
 
 
 def test_live_view_holds_a_bounded_number_of_recordings_and_says_when_full(server, speech_wav, tmp_path):
@@ -332,12 +345,12 @@ def test_live_view_holds_a_bounded_number_of_recordings_and_says_when_full(serve
         assert len(Client(server, verbose=False).predict(handle_file(str(speech_wav)), ["1 s"], "", api_name="/faces")[0]) == 1
         assert time.perf_counter() - start < 20
         for session in sessions:  # Stop hands each recording over to the comparison, and frees its place
-            page_event(client, server, "live_finish", [["1 s"], ""], session)
+            live_stop(client, server, session)
         face, caption = live_chunk(client, server, clip, "one-too-many")
         assert "full" not in caption, caption
-        page_event(client, server, "live_finish", [["1 s"], ""], "one-too-many")
+        live_stop(client, server, "one-too-many")
         # a refused visitor who stops is told why nothing was drawn
-        stopped = page_event(client, server, "live_finish", [["1 s"], ""], "refused0")
+        stopped = live_stop(client, server, "refused0")
         assert "No recording reached the server: the live view was full" in stopped[0]
 
 
@@ -353,7 +366,7 @@ def test_live_streams_without_audio_or_with_a_refused_chunk_are_ended_at_once(se
         uploaded = client.post(server + "gradio_api/upload", files={"files": huge.open("rb")}).json()[0]
         for session, chunk in (("no-audio", None), ("huge-chunk", {"path": uploaded, "meta": {"_type": "gradio.FileData"}})):
             start = time.perf_counter()
-            messages = page_event(client, server, "live_update", [chunk], session, to_the_end=True)
+            messages = page_event(client, server, "live_update", [chunk, ""], session, to_the_end=True)
             assert messages[-1]["msg"] == "process_completed" and time.perf_counter() - start < 5, session
     answers = [str(m.get("output", {}).get("data")) for m in messages]
     assert any("far more than a second of audio" in answer for answer in answers), answers
@@ -1031,3 +1044,122 @@ def test_malformed_calls_to_any_route_get_a_4xx_in_words_and_leave_no_traceback(
     assert all(a.json()["detail"] for _, a in answers)
     assert "faces" in names and "send the audio as an uploaded file" in str(words[-1]["output"])
     assert "Traceback" not in log
+
+
+def test_a_live_recording_belongs_to_the_page_that_holds_its_token(server, speech_wav, tmp_path):
+    """A second client sending chunks under a visitor's session id added 5 s to their recording; a third that
+    stopped it got their faces, and their own Stop then got nothing."""
+    import httpx
+
+    clip = tmp_path / "one-second.wav"
+    data, rate = soundfile.read(speech_wav, dtype="float32")
+    soundfile.write(clip, data[:rate], rate)
+    with httpx.Client(timeout=30) as client:
+        live_chunk(client, server, clip, "owner")  # begins the recording; the answer hands the page its token
+        assert TOKENS.get("owner")
+        live_chunk(client, server, clip, "owner")  # the page's next chunk carries it
+        _, forged = live_chunk(client, server, clip, "owner", token="made-up")
+        _, tokenless = live_chunk(client, server, clip, "owner", token="")
+        stranger = live_stop(client, server, "owner", token="")
+        own = live_stop(client, server, "owner")
+    assert "belongs to another page" in forged and "belongs to another page" in tokenless
+    assert "No recording reached the server" in str(stranger[0])
+    assert "v2f-faces" in str(own[0]) and "Heard 2.0 s of speech in 2.0 s of audio" in str(own)  # the owner's two seconds, no more
+
+
+def test_one_page_or_address_cannot_take_every_place(model, random_checkpoint, speech_wav, tmp_path):
+    """One client sending 40 requests at once took 34 places in the queue, and eight sessions trickling audio
+    held every live place; now a page may have 4 requests waiting, and an address 2 recordings (behind a proxy,
+    the address it forwards for)."""
+    import httpx
+
+    from voice2face.web.limits import MAX_LIVE_PER_CLIENT, MAX_QUEUED_PER_SESSION
+
+    demo = layout.build_demo(model, random_checkpoint, behind_proxy=True)
+    port = free_port()
+    web_server.launch(demo, "127.0.0.1", port, share=False, block=False, behind_proxy=True)
+    url = f"http://127.0.0.1:{port}/"
+    clip = tmp_path / "one-second.wav"
+    data, rate = soundfile.read(speech_wav, dtype="float32")
+    soundfile.write(clip, data[:rate], rate)
+    try:
+        with httpx.Client(timeout=30) as client:
+            names = [d.get("api_name") for d in client.get(url + "config").json()["dependencies"]]
+            uploaded = client.post(url + "gradio_api/upload", files={"files": speech_wav.open("rb")}).json()[0]
+            audio = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
+            joins = [client.post(url + "gradio_api/queue/join", json={"data": [audio, DEFAULT_CHOICES, ""], "fn_index": names.index("faces"),
+                                                                       "session_hash": "greedy"}) for _ in range(12)]  # fmt: skip
+            other = client.post(url + "gradio_api/queue/join", json={"data": [audio, ["1 s"], ""], "fn_index": names.index("faces"),
+                                                                      "session_hash": "someone-else"})  # fmt: skip
+            client.headers["X-Forwarded-For"] = "203.0.113.7"
+            captions = [live_chunk(client, url, clip, f"trickler{k}")[1] for k in range(MAX_LIVE_PER_CLIENT + 1)]
+            client.headers["X-Forwarded-For"] = "198.51.100.9"
+            visitor = live_chunk(client, url, clip, "visitor")[1]
+    finally:
+        demo.close()
+    refused = [j for j in joins if j.status_code == 429]
+    assert len(joins) - len(refused) <= MAX_QUEUED_PER_SESSION + 2 and refused  # a few may have finished meanwhile
+    assert "This page has" in refused[0].json()["detail"] and other.status_code == 200
+    assert all("recording" not in c.split(".")[0] or "Listening" in c for c in captions[:-1])
+    assert f"Your address is recording {MAX_LIVE_PER_CLIENT} times already" in captions[-1]
+    assert "Your address" not in visitor and "full" not in visitor
+
+
+def test_full_size_downloads_are_drawn_one_at_a_time(server, monkeypatch):
+    """Four full-size downloads at once peaked at 2,062 MiB: they share one renderer now, the others waiting."""
+    import threading
+
+    import httpx
+
+    from voice2face.web import events
+
+    drawing, most = [0], [0]
+    lock, draw = threading.Lock(), events.full_size_strip
+
+    def counted(*args, **kwargs):
+        with lock:
+            drawing[0] += 1
+            most[0] = max(most[0], drawing[0])
+        time.sleep(0.3)
+        try:
+            return draw(*args, **kwargs)
+        finally:
+            with lock:
+                drawing[0] -= 1
+
+    monkeypatch.setattr(events, "full_size_strip", counted)
+    with httpx.Client(timeout=60) as client, ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda k: page_event(client, server, "download_full_size", [None, "example"], f"download{k}",
+                                                     to_the_end=True), range(4)))  # fmt: skip
+    assert most[0] == 1
+    assert all(a[-1]["msg"] == "process_completed" and a[-1]["success"] for a in answers), answers
+
+
+def test_a_page_whose_faces_the_server_no_longer_holds_is_told_so(server):
+    """The server keeps the state of its most recent visitors only (Gradio kept any session id a script made up,
+    about 100 KB each); a page whose faces it no longer holds is told so, not given the example's person."""
+    import httpx
+
+    with httpx.Client(timeout=30) as client:
+        moved = page_event(client, server, "retune", [None, "a-drawing-of-another-time", 50, 0], "evicted")
+    assert "no longer holds the faces on this page" in str(moved)
+
+
+@pytest.mark.slow
+def test_made_up_sessions_are_bounded_in_count(model, random_checkpoint):
+    """3,600 made-up session ids added 345 MiB that never came back; the server now holds at most MAX_SESSIONS."""
+    import httpx
+
+    from voice2face.web.limits import MAX_SESSIONS
+
+    demo = layout.build_demo(model, random_checkpoint)
+    port = free_port()
+    web_server.launch(demo, "127.0.0.1", port, share=False, block=False)
+    try:
+        with httpx.Client(timeout=30) as client:
+            for k in range(MAX_SESSIONS + 50):
+                page_event(client, f"http://127.0.0.1:{port}/", "retune", [None, "x", 50, 0], f"madeup{k}")
+        held = len(demo.state_holder.session_data)
+    finally:
+        demo.close()
+    assert MAX_SESSIONS - 10 <= held <= MAX_SESSIONS

@@ -189,3 +189,25 @@ def test_a_chunk_that_cannot_be_read_is_said_and_the_recording_goes_on(model, sp
     answer = live.answer_as_is()
     assert "A piece of the recording could not be read" in answer.caption and answer.problem
     assert update.recorded_seconds == pytest.approx(2.0, abs=0.05)  # the good chunk after it was kept and heard
+
+
+def test_a_recording_that_trickles_audio_loses_its_place(model, speech, tmp_path):
+    """Eight sessions sending 32 KB every 10 s held every live place; a recording older than TRICKLE_AFTER_S must
+    have received half its age in audio."""
+    from voice2face.web.live import TRICKLE_AFTER_S
+
+    data, rate = speech
+    chunk = tmp_path / "chunk.wav"
+    soundfile.write(chunk, data[:rate], rate)
+    now = [0.0]
+    recordings = LiveRecordings(model, limit=2, idle_s=20, clock=lambda: now[0])
+    trickler, kept = recordings.open("trickler"), []
+    for second in range(int(TRICKLE_AFTER_S) + 2):  # a real recording: a second of audio every second
+        now[0] = float(second)
+        recordings.add_file("speaker", chunk)
+        recordings.open("speaker").catch_up(wait=True)
+        if second % 10 == 0:
+            recordings.add_file("trickler", chunk)
+            trickler.catch_up(wait=True)
+        kept.append("trickler" in recordings)
+    assert kept[int(TRICKLE_AFTER_S)] and not kept[-1] and "speaker" in recordings  # dropped once past TRICKLE_AFTER_S, not before

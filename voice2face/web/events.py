@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 
 import gradio as gr
@@ -13,9 +14,12 @@ import gradio as gr
 from ..errors import Voice2FaceError
 from ..memory import return_freed_memory
 from ..pipeline import Voice2Face
+from .limits import FULL_SIZE_AT_ONCE
 from .live import NO_RECORDING, LiveRecordings
 from .page import (
+    NOT_HELD,
     DemoOutput,
+    DrawnFaces,
     changed_face,
     demo_request,
     demo_steps,
@@ -28,9 +32,14 @@ from .page import (
     slider_values,
     status_html,
 )
-from .server import end_live_streams
+from .server import end_live_stream_of, end_live_streams, request_address
 
 log = logging.getLogger("voice2face.app")
+
+
+def held(drawn, drawn_id) -> bool:
+    """Whether the server still holds the faces the page shows (`page.DrawnFaces`)."""
+    return drawn is not None and drawn.id == drawn_id
 
 
 def tuned_face_html(face) -> str:
@@ -41,11 +50,14 @@ def tuned_face_html(face) -> str:
 class PageEvents:
     """The page's handlers, bound to one model, its page's components and the live view's recordings."""
 
-    def __init__(self, model: Voice2Face, page, demo: gr.Blocks):
-        """`page`: the laid-out components (`layout.Page`), which the handlers' answers name."""
+    def __init__(self, model: Voice2Face, page, demo: gr.Blocks, behind_proxy: bool = False):
+        """`page`: the laid-out components (`layout.Page`), which the handlers' answers name; `behind_proxy`: who
+        a visitor is comes from X-Forwarded-For (`routes.client_address`)."""
+        self.behind_proxy = behind_proxy
         self.model, self.page, self.demo = model, page, demo
         self.recordings = LiveRecordings(model)  # the live view's, bounded in number and dropped when idle
         self.outputs_folder = Path(demo.GRADIO_CACHE) / "voice2face"
+        self.full_size_turns = threading.BoundedSemaphore(FULL_SIZE_AT_ONCE)
 
     def files(self, *images, name: str = "") -> list[str]:
         """Saved where Gradio serves and sweeps them; every file saved must be returned, or it is never swept."""
@@ -81,16 +93,17 @@ class PageEvents:
         p = self.page
         (strip_file,) = self.files(out.strip)
         live_outputs = {p.live_face: out.faces[out.longest][0], p.live_caption: out.heard} if live else {}
-        return {p.strip: strip_file, p.strip_download: gr.update(visible=True), p.full_size_state: out.full_size,
+        drawn = DrawnFaces.of(out)
+        return {p.strip: strip_file, p.strip_download: gr.update(visible=True), p.drawn: drawn, p.drawn_id: drawn.id,
                 **self.reading_outputs(out), **live_outputs}  # fmt: skip
 
     def reading_outputs(self, out: DemoOutput) -> dict:
         """The voice reading under the faces and the sliders set to it (hidden for models that read nothing)."""
         p = self.page
         if out.reading is None:
-            return {p.reading_text: "", p.tune: gr.update(visible=False), p.reading_state: None}
+            return {p.reading_text: "", p.tune: gr.update(visible=False)}
         female, older = slider_values(out.reading)
-        return {p.reading_text: out.reading_words, p.tune: gr.update(visible=True), p.reading_state: out.reading,
+        return {p.reading_text: out.reading_words, p.tune: gr.update(visible=True),
                 p.tuned_face: tuned_face_html(out.faces[out.longest][0]), p.gender_slider: female, p.age_slider: older}  # fmt: skip
 
     def error_outputs(self, message: str, live: bool = False) -> dict:
@@ -113,63 +126,72 @@ class PageEvents:
         faces = list(zip(self.files(*(face for face, _ in out.faces)), (caption for _, caption in out.faces), strict=True))
         return faces, out.settle, *self.files(out.spectrogram, out.strip), out.notes
 
-    def download_full_size(self, full_size):
-        """The download button: every face of the last request drawn again at full size, side by side."""
-        if full_size is None:
+    def download_full_size(self, drawn, drawn_id):
+        """The download button: every face of the page drawn again at full size, side by side, one download at a
+        time (FULL_SIZE_AT_ONCE): the others wait their turn."""
+        if not held(drawn, drawn_id):
+            gr.Warning(NOT_HELD)
             return gr.skip()
-        try:
-            (path,) = self.files(full_size_strip(self.model, full_size), name="voice2face-faces-full-size")
-        finally:
-            self.model.release_full_size()  # 330 MB a server need not hold between downloads
-            return_freed_memory()
+        with self.full_size_turns:
+            try:
+                (path,) = self.files(full_size_strip(self.model, drawn.full_size), name="voice2face-faces-full-size")
+            finally:
+                self.model.release_full_size()  # 330 MB a server need not hold between downloads
+                return_freed_memory()
         return gr.update(value=path)
 
-    def retune(self, reading, female, older):
+    def retune(self, drawn, drawn_id, female, older):
         """The sliders: the same person, another gender or age."""
-        if reading is None:
-            return gr.skip()
+        if not held(drawn, drawn_id) or drawn.reading is None:
+            return message_html(NOT_HELD, "Could not redraw the face")
         try:
-            return tuned_face_html(changed_face(self.model, reading, female, older))
+            return tuned_face_html(changed_face(self.model, drawn.reading, female, older))
         except Voice2FaceError as err:
             return message_html(str(err), "Could not redraw the face")
 
-    def reset(self, reading):
-        if reading is None:
-            return gr.skip(), gr.skip(), gr.skip()
-        female, older = slider_values(reading)
-        return tuned_face_html(changed_face(self.model, reading, None, None)), female, older
+    def reset(self, drawn, drawn_id):
+        if not held(drawn, drawn_id) or drawn.reading is None:
+            return message_html(NOT_HELD, "Could not redraw the face"), gr.skip(), gr.skip()
+        female, older = slider_values(drawn.reading)
+        return tuned_face_html(changed_face(self.model, drawn.reading, None, None)), female, older
 
     # ----------------------------------------------------------------------- the Live tab
 
-    def live_start(self, request: gr.Request):
-        try:
-            self.recordings.open(request.session_hash)
-        except Voice2FaceError as err:
-            return None, str(err)
-        return None, "Listening…"
+    def address(self, request: gr.Request) -> str | None:
+        joined = getattr(request, "request", None)
+        return request_address(joined, self.behind_proxy) if joined is not None else None
 
-    async def live_update(self, chunk, request: gr.Request):
+    def live_start(self, request: gr.Request):
+        """Record: the recording begun (or the one the first chunk began), and its token handed to the page."""
+        try:
+            live = self.recordings.open(request.session_hash, self.address(request))
+        except Voice2FaceError as err:
+            return None, str(err), gr.skip()
+        return None, "Listening…", live.hand_token() or gr.skip()
+
+    async def live_update(self, chunk, token, request: gr.Request):
         """One chunk of a recording (decoded and drawn in a worker thread). Runs on the server's event
         loop, where it ends the streams of recordings dropped as idle, and its own if it is refused."""
         end_live_streams(self.demo, self.recordings.drop_idle())
         if chunk is None:  # a stream opened without audio, not by a recording, is ended: it would hold a job for 300 s
             if request.session_hash not in self.recordings:
-                end_live_streams(self.demo, [request.session_hash])
-            return gr.skip(), gr.skip()
+                end_live_stream_of(self.demo, request)
+            return gr.skip(), gr.skip(), gr.skip()
         try:
-            answer = await asyncio.to_thread(self.recordings.add_file, request.session_hash, chunk)
+            answer = await asyncio.to_thread(self.recordings.add_file, request.session_hash, chunk, token or "", self.address(request))
         except Voice2FaceError as err:
             # the live view is full, or a chunk was refused: this stream ends here (an open one holds one of
             # Gradio's 40 jobs); what the recording kept stays until Stop, or LIVE_IDLE_S, for the comparison
-            end_live_streams(self.demo, [request.session_hash])
-            return None, str(err)
-        return answer.face if answer.new_face else gr.skip(), answer.caption
+            end_live_stream_of(self.demo, request)
+            return None, str(err), gr.skip()
+        return answer.face if answer.new_face else gr.skip(), answer.caption, answer.token or gr.skip()
 
     def drop_recording(self, request: gr.Request) -> None:
-        self.recordings.close(request.session_hash)
+        self.recordings.close(request.session_hash)  # the tab that holds it closed (Gradio's own unload)
 
-    def live_finish(self, choices, extra, request: gr.Request):
-        live = self.recordings.close(request.session_hash)
+    def live_finish(self, choices, extra, token, request: gr.Request):
+        """Stop: the recording this page holds the token of is drawn as the usual comparison."""
+        live = self.recordings.close(request.session_hash, token or "")
         try:
             recording = live.recording() if live is not None else None
         except Voice2FaceError as err:  # the microphone sent nothing

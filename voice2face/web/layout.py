@@ -22,6 +22,7 @@ from .page import (
     PLAIN_SUMMARY,
     UNMARK_PREVIOUS,
     DemoOutput,
+    DrawnFaces,
     example_clips,
     example_labels,
     faces_html,
@@ -34,6 +35,7 @@ from .page import (
 from .server import (
     CONCURRENCY,
     LIVE_EVERY_S,
+    is_behind_proxy,
     refuse_out_of_range,
     refuse_server_paths_in_our_words,
     refuse_unknown_choices,
@@ -62,11 +64,13 @@ class Page:
     live_face: gr.Image
     live_caption: gr.Markdown
     live_audio: gr.Audio
+    live_token: gr.Textbox
     choices: gr.CheckboxGroup
     extra: gr.Textbox
     faces: gr.HTML
     reading_text: gr.Markdown
-    reading_state: gr.State
+    drawn: gr.State
+    drawn_id: gr.Textbox
     tune: gr.Column
     tuned_face: gr.HTML
     gender_slider: gr.Slider
@@ -79,23 +83,22 @@ class Page:
     strip: gr.Image
     strip_download: gr.Button
     strip_file: gr.DownloadButton
-    full_size_state: gr.State
     api_faces: gr.Gallery
     api_settle: gr.JSON
 
     @property
     def outputs(self) -> list:
         """What drawing a clip changes."""
-        return [self.faces, self.reading_text, self.tune, self.tuned_face, self.gender_slider, self.age_slider, self.reading_state,
-                self.settle_image, self.spectrogram_image, self.strip, self.strip_download, self.full_size_state, self.notes]  # fmt: skip
+        return [self.faces, self.reading_text, self.tune, self.tuned_face, self.gender_slider, self.age_slider, self.drawn,
+                self.drawn_id, self.settle_image, self.spectrogram_image, self.strip, self.strip_download, self.notes]  # fmt: skip
 
 
-def build_demo(model: Voice2Face, checkpoint: Path) -> gr.Blocks:
-    """The page (its file cache is swept by `server.launch`)."""
+def build_demo(model: Voice2Face, checkpoint: Path, behind_proxy: bool | None = None) -> gr.Blocks:
+    """The page (its file cache is swept by `server.launch`); `behind_proxy` as `server.launch` takes it."""
     example = warm_up(model)  # the first request, served now; the page shows it until the visitor's own
     with gr.Blocks(title="voice2face") as demo:
         page = lay_out(model, checkpoint, example)
-        wire(page, PageEvents(model, page, demo), demo)
+        wire(page, PageEvents(model, page, demo, is_behind_proxy() if behind_proxy is None else behind_proxy), demo)
         if is_untrained(model):
             gr.Markdown("⚠️ This checkpoint is untrained: the faces do not reflect the voice.")
     return refuse_server_paths_in_our_words(demo)
@@ -141,18 +144,23 @@ def voice_inputs() -> dict:
             # filepath: chunks reach our bounded decoder, not Gradio's pydub
             live_audio = gr.Audio(sources=["microphone"], type="filepath", streaming=True, label="Live microphone",
                                   elem_id="live-voice", buttons=[])  # fmt: skip
+            # the recording's token, from the server: its chunks and its stop carry it (`web/live.py`)
+            live_token = gr.Textbox(visible=False, elem_id="live-token")
     with gr.Accordion("Lengths to compare", open=False, elem_id="lengths-accordion"):
         choices = refuse_unknown_choices(gr.CheckboxGroup(DURATION_CHOICES, value=DEFAULT_CHOICES, label="Lengths of speech",
                                                           elem_id="lengths"))  # fmt: skip
         extra = gr.Textbox(label="Other lengths in seconds", value="", placeholder="e.g. 3 12.5", max_lines=1, max_length=MAX_EXTRA_CHARS)
-    return dict(audio=audio, draw=draw, live_face=live_face, live_caption=live_caption, live_audio=live_audio, choices=choices, extra=extra)
+    return dict(audio=audio, draw=draw, live_face=live_face, live_caption=live_caption, live_audio=live_audio, live_token=live_token,
+                choices=choices, extra=extra)  # fmt: skip
 
 
 def result_panes(example: DemoOutput) -> dict:
     """The faces, what the model heard, the sliders that redraw the same person, and the notes."""
     faces = gr.HTML(faces_html(example.faces, EXAMPLE_NOTE, example.drawn_as), label="Faces", elem_id="faces")
     reading_text = gr.Markdown(example.reading_words, elem_id="reading")
-    reading_state = gr.State(example.reading)
+    # what the sliders and the download redraw, and its id, which the page holds too (`page.DrawnFaces`)
+    drawn = gr.State(DrawnFaces.of(example, "example"))
+    drawn_id = gr.Textbox("example", visible=False, elem_id="drawn-id")
     female, older = slider_values(example.reading) if example.reading else (50, 0)
     # a Column carries the id: Gradio writes a Group's elem_id on two elements (axe: duplicate id)
     with gr.Column(visible=example.reading is not None, elem_id="tune") as tune, gr.Group():
@@ -170,7 +178,7 @@ def result_panes(example: DemoOutput) -> dict:
                     elem_id="age-slider", buttons=[]), "age")  # fmt: skip
                 reset_button = gr.Button("Back to what the voice says", size="sm", elem_id="reset-face")
     notes = gr.HTML(notes_html(example.notes, example.settle), label="What was used", elem_id="notes")
-    return dict(faces=faces, reading_text=reading_text, reading_state=reading_state, tune=tune, tuned_face=tuned_face,
+    return dict(faces=faces, reading_text=reading_text, drawn=drawn, drawn_id=drawn_id, tune=tune, tuned_face=tuned_face,
                 gender_slider=gender_slider, age_slider=age_slider, reset_button=reset_button, notes=notes)  # fmt: skip
 
 
@@ -192,9 +200,8 @@ def charts_and_strip(example: DemoOutput) -> dict:
         # the full-size faces are drawn when asked for, then handed to a hidden download button the page clicks
         strip_download = gr.Button("Download all faces at full size (PNG)", size="sm", elem_id="strip-download")
     strip_file = gr.DownloadButton(visible="hidden", elem_id="strip-file")
-    full_size_state = gr.State(example.full_size)
     return dict(settle_image=settle_image, spectrogram_image=spectrogram_image, strip=strip, strip_download=strip_download,
-                strip_file=strip_file, full_size_state=full_size_state)  # fmt: skip
+                strip_file=strip_file)  # fmt: skip
 
 
 def about_the_model(model: Voice2Face, checkpoint: Path) -> None:
@@ -219,12 +226,12 @@ def wire(page: Page, events: PageEvents, demo: gr.Blocks) -> None:
                                      **draw).then(None, js=UNMARK_PREVIOUS)  # fmt: skip
     api_button = gr.Button(visible=False)
     api_button.click(events.draw_api, clip, [p.api_faces, p.api_settle, p.spectrogram_image, p.strip, p.notes], api_name="faces", **draw)
-    p.strip_download.click(events.download_full_size, p.full_size_state, p.strip_file, api_visibility="private", concurrency_id="draw",
+    p.strip_download.click(events.download_full_size, [p.drawn, p.drawn_id], p.strip_file, api_visibility="private", concurrency_id="draw",
                            show_progress="minimal").success(None, None, None, js=CLICK_STRIP_FILE)  # fmt: skip
     for slider in (p.gender_slider, p.age_slider):
-        slider.input(events.retune, [p.reading_state, p.gender_slider, p.age_slider], p.tuned_face, trigger_mode="always_last",
+        slider.input(events.retune, [p.drawn, p.drawn_id, p.gender_slider, p.age_slider], p.tuned_face, trigger_mode="always_last",
                      api_visibility="private", concurrency_id="draw", show_progress="hidden")  # fmt: skip
-    p.reset_button.click(events.reset, p.reading_state, [p.tuned_face, p.gender_slider, p.age_slider], api_visibility="private",
+    p.reset_button.click(events.reset, [p.drawn, p.drawn_id], [p.tuned_face, p.gender_slider, p.age_slider], api_visibility="private",
                          concurrency_id="draw", show_progress="hidden")  # fmt: skip
     wire_live(page, events)
     demo.unload(events.drop_recording)  # a closed tab's recording goes at once
@@ -235,12 +242,13 @@ def wire(page: Page, events: PageEvents, demo: gr.Blocks) -> None:
 
 def wire_live(page: Page, events: PageEvents) -> None:
     p = page
-    p.live_audio.start_recording(events.live_start, None, [p.live_face, p.live_caption], api_visibility="private", show_progress="hidden")
+    p.live_audio.start_recording(events.live_start, None, [p.live_face, p.live_caption, p.live_token], api_visibility="private",
+                                 show_progress="hidden")  # fmt: skip
     # no concurrency slots: Gradio would hold one for an open stream until its time limit, however idle;
     # `recordings` caps the recordings instead, says so to the visitor who finds it full, and its idle and
     # refused streams are ended (`end_live_streams`)
-    p.live_audio.stream(events.live_update, [p.live_audio], [p.live_face, p.live_caption], stream_every=LIVE_EVERY_S,
+    p.live_audio.stream(events.live_update, [p.live_audio, p.live_token], [p.live_face, p.live_caption, p.live_token], stream_every=LIVE_EVERY_S,
                         time_limit=MAX_AUDIO_SECONDS, concurrency_limit=None, api_visibility="private", show_progress="hidden")  # fmt: skip
-    p.live_audio.stop_recording(events.live_finish, [p.choices, p.extra], [*p.outputs, p.live_face, p.live_caption],
+    p.live_audio.stop_recording(events.live_finish, [p.choices, p.extra, p.live_token], [*p.outputs, p.live_face, p.live_caption],
                                 api_visibility="private", concurrency_id="draw", show_progress="minimal").then(
         None, js=UNMARK_PREVIOUS)  # fmt: skip

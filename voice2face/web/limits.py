@@ -19,3 +19,17 @@ MAX_REQUEST_BYTES = 256 * 1024
 #: than CACHE_AGE_S, and of the oldest beyond CACHE_MAX_BYTES (32 queued 50 MB uploads fit).
 CACHE_SWEEP_S, CACHE_AGE_S = 60, 300
 CACHE_MAX_BYTES = 2 * 1024**3
+
+#: Full-size downloads drawn at once (each holds the 1024-px graph and its faces: four at once peaked at
+#: 2,062 MiB); the others wait their turn.
+FULL_SIZE_AT_ONCE = 1
+#: Events one page (a session) and one address may have in the queue at once: one client sending 40 took 34
+#: of its places and others were told it was full. An address may hold half the queue (a classroom behind one
+#: router is many visitors); behind a proxy (Hugging Face Spaces, or `app.py --behind-proxy`) it is the first
+#: address of X-Forwarded-For. Live recordings one address may hold at once.
+MAX_QUEUED_PER_SESSION = 4
+MAX_QUEUED_PER_CLIENT = 16
+MAX_LIVE_PER_CLIENT = 2
+#: Sessions whose state the server holds (Gradio kept up to 10,000, about 100 KB each, for any session id a
+#: script made up: 3,600 added 345 MiB); the oldest goes first.
+MAX_SESSIONS = 300

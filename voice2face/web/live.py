@@ -12,6 +12,7 @@ make the server hold is bounded.
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections import deque
@@ -26,12 +27,17 @@ from ..audio.load import load_audio
 from ..errors import AudioError
 from ..live import LiveFaces, LiveUpdate
 from ..pipeline import Voice2Face
-from .limits import LIVE_IDLE_S, MAX_LIVE_RECORDINGS
+from .limits import LIVE_IDLE_S, MAX_LIVE_PER_CLIENT, MAX_LIVE_RECORDINGS
 
 #: Chunk bytes a recording may have waiting to be heard (a second of browser audio is 2-40 KB).
 MAX_WAITING_BYTES = 16 * 1024 * 1024
 #: The page sends a chunk about every second; a "chunk" longer than this is cut to it.
 MAX_CHUNK_SECONDS = 5.0
+#: A recording's first chunks may come without its token for this long (the page gets it with the first answer).
+TOKENLESS_S = 3.0
+#: A recording older than this keeps its place only while it has received at least half its age in audio:
+#: eight sessions sending 32 KB every 10 s held every place and turned away seven real visitors in 70 s.
+TRICKLE_AFTER_S, MIN_AUDIO_PACE = 30.0, 0.5
 #: The caption says the server is behind only when this many chunks wait besides the one just kept: one
 #: chunk still being heard as the next arrives is the ordinary pace (the note flickered in once a second).
 BEHIND_CHUNKS = 2
@@ -43,6 +49,7 @@ class LiveAnswer(LiveUpdate):
 
     waiting: int = 0  # chunks kept and not yet heard, when the server is behind (BEHIND_CHUNKS or more); else 0
     problem: str = ""  # why a kept chunk could not be heard (the rest of the recording goes on)
+    token: str | None = None  # the recording's token, in the answer to the chunk that began it (`LiveSession.hand_token`)
 
     @classmethod
     def of(cls, update: LiveUpdate, waiting: int = 0, problem: str = "") -> "LiveAnswer":
@@ -63,13 +70,43 @@ class LiveAnswer(LiveUpdate):
 class LiveSession:
     """One visitor's recording: chunks kept in order as they come and heard by a thread of its own."""
 
-    def __init__(self, model: Voice2Face):
+    def __init__(self, model: Voice2Face, address: str | None = None, clock: Callable[[], float] = time.monotonic):
         self.faces = LiveFaces(model)
+        self.token = secrets.token_urlsafe(16)  # the page that holds it may add to this recording and stop it
+        self.address, self.clock, self.started = address, clock, clock()
+        self.bound = False  # a chunk has come with the token: chunks without it are someone else's
+        self.handed = False  # the token has gone to the page that began the recording (to no one else)
         self.inbox: deque[bytes] = deque()  # chunks kept, not yet heard
         self.inbox_lock, self.hearing = threading.Lock(), threading.Lock()
         self.listener: threading.Thread | None = None  # hears the kept chunks, one at a time, in order
         self.problem = ""  # why the last chunk that could not be heard was not
         self.answered_face: Image.Image | None = None  # the face the page was last sent
+        self.chunks_heard = 0
+
+    def hand_token(self) -> str | None:
+        """The token, to the first call that asks (the page that began the recording: its Record, or its first
+        chunk); None to any later one."""
+        if self.handed:
+            return None
+        self.handed = True
+        return self.token
+
+    def admit(self, token: str) -> None:
+        """Refuse a chunk that does not carry this recording's token. Until the page has the token (it comes
+        with the answer to its Record or its first chunk), its first chunks come without it (or with the
+        last recording's): they are taken for TOKENLESS_S, and never once a chunk with the token has come."""
+        if token == self.token:
+            self.bound = True
+        elif self.bound or self.clock() - self.started > TOKENLESS_S:
+            raise AudioError("This recording belongs to another page; record on your own page.")
+
+    def received_seconds(self) -> float:
+        """Audio this recording has received: what was heard, and the kept chunks at the pace of those heard."""
+        faces = self.faces
+        heard = faces.recorded_samples / faces.rate
+        with self.inbox_lock:
+            waiting = len(self.inbox)
+        return heard + waiting * max(heard / max(self.chunks_heard, 1), 0.1)
 
     def add_file(self, path: str | Path) -> LiveAnswer:
         """Take the next chunk as the page streams it, a short audio file: kept at once, in order, and heard
@@ -105,6 +142,7 @@ class LiveSession:
                         break
                     chunk = self.inbox.popleft()
                 try:
+                    self.chunks_heard += 1
                     self.hear_file(chunk)
                 except AudioError as err:  # heard in this recording's own thread: say it with the next answer
                     self.problem = str(err)
@@ -149,9 +187,11 @@ NO_RECORDING = (
 class LiveRecordings:
     """The live view's recordings, one a visitor session, kept here rather than in Gradio's session
     state (which keeps a closed tab's state for an hour, and one for every session hash a script
-    invents): at most `limit` at once, each dropped `idle_s` after its last chunk, so the memory the
-    live view can hold is bounded by `limit` recordings whatever visitors do. Thread-safe: Gradio
-    calls it from several worker threads."""
+    invents): at most `limit` at once and MAX_LIVE_PER_CLIENT an address, each dropped `idle_s` after
+    its last chunk or when it sends audio far slower than it is recorded, so the memory the live view
+    can hold is bounded by `limit` recordings whatever visitors do, and one client cannot hold every
+    place. A recording belongs to the page that holds its token (`LiveSession.token`): chunks and a
+    stop from anyone else are refused. Thread-safe: Gradio calls it from several worker threads."""
 
     def __init__(self, model: Voice2Face, limit: int = MAX_LIVE_RECORDINGS, idle_s: float = LIVE_IDLE_S,
                  clock: Callable[[], float] = time.monotonic):  # fmt: skip
@@ -159,43 +199,66 @@ class LiveRecordings:
         self.recordings: dict[str, tuple[LiveSession, float]] = {}  # session -> (recording, time of its last chunk)
         self.lock = threading.Lock()
 
-    def open(self, session: str) -> LiveSession:
-        """This session's recording, begun now if it has none; an AudioError when `limit` others are recording."""
+    def open(self, session: str, address: str | None = None) -> LiveSession:
+        """This session's recording, begun now if it has none; an AudioError when `limit` others are recording,
+        or MAX_LIVE_PER_CLIENT from this address (None: an address that is not counted)."""
         self.drop_idle()
         with self.lock:
             live = self.recordings[session][0] if session in self.recordings else None
             if live is None:
-                if len(self.recordings) >= self.limit:
-                    raise AudioError(
-                        f"The live view is full: {self.limit} visitors are recording right now. Try again in a minute, "
-                        "or record a clip in the “Record or upload” tab."
-                    )
-                live = LiveSession(self.model)
+                self.check_room(address)
+                live = LiveSession(self.model, address, self.clock)
             self.recordings[session] = (live, self.clock())
             return live
 
+    def check_room(self, address: str | None) -> None:
+        if len(self.recordings) >= self.limit:
+            raise AudioError(
+                f"The live view is full: {self.limit} visitors are recording right now. Try again in a minute, "
+                "or record a clip in the “Record or upload” tab."
+            )
+        if address is not None and sum(live.address == address for live, _ in self.recordings.values()) >= MAX_LIVE_PER_CLIENT:
+            raise AudioError(f"Your address is recording {MAX_LIVE_PER_CLIENT} times already; stop one of them first.")
+
     def drop_idle(self) -> list[str]:
-        """Drop the recordings whose last chunk is older than `idle_s` (a closed tab, a stalled stream);
+        """Drop the recordings whose last chunk is older than `idle_s` (a closed tab, a stalled stream), and
+        those older than TRICKLE_AFTER_S that have received under MIN_AUDIO_PACE of their age in audio;
         the sessions dropped."""
         with self.lock:
             now = self.clock()
-            idle = [session for session, (_, last) in self.recordings.items() if now - last > self.idle_s]
+            idle = [session for session, (live, last) in self.recordings.items() if now - last > self.idle_s or trickles(live, now)]
             for session in idle:
                 del self.recordings[session]
         return idle
 
-    def add_file(self, session: str, path: str | Path) -> LiveAnswer:
-        """The next chunk of this session's recording (see `LiveSession.add_file`)."""
-        return self.open(session).add_file(path)
+    def add_file(self, session: str, path: str | Path, token: str | None = None, address: str | None = None) -> LiveAnswer:
+        """The next chunk of this session's recording (see `LiveSession.add_file`), if it carries its token
+        (None: a caller in this process, trusted)."""
+        live = self.open(session, address)
+        if token is not None:
+            live.admit(token)
+        answer = live.add_file(path)
+        answer.token = live.hand_token() if token is not None else None
+        return answer
 
-    def close(self, session: str) -> LiveSession | None:
-        """End this session's recording and hand it over (None if it had none, or it was dropped)."""
+    def close(self, session: str, token: str | None = None) -> LiveSession | None:
+        """End this session's recording and hand it over (None if it had none, it was dropped, or `token`
+        is not its own: someone else's stop leaves it recording; None: a caller in this process)."""
         with self.lock:
-            entry = self.recordings.pop(session, None)
-        return entry[0] if entry else None
+            entry = self.recordings.get(session)
+            if entry is None or (token is not None and token != entry[0].token):
+                return None
+            del self.recordings[session]
+        return entry[0]
 
     def __len__(self) -> int:
         return len(self.recordings)
 
     def __contains__(self, session: str) -> bool:
         return session in self.recordings
+
+
+def trickles(live: LiveSession, now: float) -> bool:
+    """Whether a recording sends audio far slower than it is recorded (a client holding a place)."""
+    age = now - live.started
+    return age > TRICKLE_AFTER_S and live.received_seconds() < MIN_AUDIO_PACE * age

@@ -48,6 +48,26 @@ class FullSizeFaces:
     captions: list[str]  # long captions ("first 1.0 s of speech", ...)
 
 
+@dataclass(frozen=True)
+class DrawnFaces:
+    """What the sliders and the full-size download redraw, kept by the server for one page under an id the page
+    holds too: the server keeps the last MAX_SESSIONS pages' (`web/limits.py`), so a page whose faces it no longer
+    holds is told so, never given the worked example's person instead."""
+
+    id: str
+    reading: VoiceReading | None  # the longest length's, for the sliders (None: a model that reads nothing)
+    full_size: FullSizeFaces
+
+    @classmethod
+    def of(cls, out: "DemoOutput", id: str | None = None) -> "DrawnFaces":
+        return cls(id or uuid.uuid4().hex, out.reading, out.full_size)
+
+
+#: What a page is told when the server no longer holds the faces it shows.
+NOT_HELD = ("This server no longer holds the faces on this page (it keeps the most recent visitors' only): draw them "
+            "again to change them or download them at full size.")  # fmt: skip
+
+
 @dataclass
 class DemoOutput:
     faces: list[tuple[Image.Image | None, str]]  # (face at DISPLAY_SIZE or None while not drawn yet, short caption) per distinct length

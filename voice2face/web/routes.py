@@ -5,7 +5,8 @@ Gradio serves many routes this page never uses, and answers malformed calls to t
 middleware) answers, each with a 4xx, a JSON `detail` in words and at most one line in the log:
 
 - routes the page never uses, 404: those that compute outside the queue (`/process_recording` ran
-  ffmpeg for 12.8 s on a 235 KB video; `/call/` reached private events around the queue's limits),
+  ffmpeg for 12.8 s on a 235 KB video), `/call/` for any but the public API (`/call/faces`: it reached
+  the page's private events),
   the development reload stream (300 open streams took the server's CPU from 8% to 30%), and
   Gradio's other tools (monitoring, profiling, run history, proxy, vibe editing); monitoring opens
   only with `app.py --monitoring`;
@@ -15,7 +16,10 @@ middleware) answers, each with a 4xx, a JSON `detail` in words and at most one l
 - `queue/join` bodies that are not a JSON object naming one of the page's events (`fn_index` 999,
   -1 or 1e6 was a KeyError) and a session id of at most 64 letters, digits, `-` and `_`, 422;
 - `queue/data` for a session that has joined no event, 404 (it logged two tracebacks, and each
-  made-up session was kept).
+  made-up session was kept);
+- a page (session) with MAX_QUEUED_PER_SESSION events in the queue, or an address with
+  MAX_QUEUED_PER_CLIENT, 429: one client sending 40 requests at once took 34 of its places, and six
+  other visitors were told it was full.
 """
 
 from __future__ import annotations
@@ -23,21 +27,42 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
+
+from .limits import MAX_QUEUED_PER_CLIENT, MAX_QUEUED_PER_SESSION
 
 log = logging.getLogger("voice2face.app")
 
 #: Routes the page never uses, by the start of their path under /gradio_api (or the app's root).
 CLOSED_ROUTES = (
-    "/process_recording", "/dev/", "/call/", "/profiling/", "/run-history/", "/runs", "/proxy=", "/vibe-",
-    "/undo-vibe-edit", "/custom_component/", "/mcp",
+    "/process_recording", "/dev/", "/profiling/", "/run-history/", "/runs", "/proxy=", "/vibe-", "/undo-vibe-edit",
+    "/custom_component/", "/mcp",
 )  # fmt: skip
+#: Gradio's REST calls, `/call/<api name>` (and `/call/v2/...`): open for the page's public API only.
+CALL_ROUTE = re.compile(r"/call/(?:v2/)?([^/]+)(?:/[^/]*)?/?")
 #: Routes that run an event outside the queue: only for the events that skip it by design.
 DIRECT_ROUTES = ("/run/", "/api/")
 MONITORING = "/monitoring"
 #: A session id as Gradio's own page makes them (random letters and digits), with room to spare.
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def client_address(headers: Mapping[str, str], peer: str | None, behind_proxy: bool) -> str | None:
+    """Who a request comes from, for fair shares: the connection's address, or behind a proxy (which every
+    visitor reaches the server through) the first address the proxy forwarded for. None for this machine
+    itself when no proxy was declared: its operator, or a proxy nobody said is there, which every visitor
+    would seem to share."""
+    if behind_proxy:
+        forwarded = headers.get("x-forwarded-for", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    return None if peer in (None, "127.0.0.1", "::1", "localhost", "testclient") else peer
+
+
+def scope_headers(scope: dict[str, Any]) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
 def route_of(path: str) -> str:
@@ -52,16 +77,20 @@ class RouteGuard:
     by design; `known_session`: whether a session has joined an event (Gradio's queue says); `monitoring`:
     whether Gradio's monitoring page is open."""
 
-    def __init__(self, app: Any, events: int, unqueued: set[int], known_session, monitoring: bool = False):
-        self.app, self.events, self.unqueued = app, events, unqueued
-        self.known_session, self.monitoring = known_session, monitoring
+    def __init__(self, app: Any, events: int, unqueued: set[int], public: set[str], known_session: Callable[[str], bool],
+                 queued_by: Callable[[str, str | None], tuple[int, int | None]], monitoring: bool = False, behind_proxy: bool = False):  # fmt: skip
+        self.app, self.events, self.unqueued, self.public = app, events, unqueued, public
+        self.known_session, self.queued_by = known_session, queued_by
+        self.monitoring, self.behind_proxy = monitoring, behind_proxy
 
     async def __call__(self, scope: dict[str, Any], receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         route = route_of(scope.get("path", ""))
-        if route.startswith(CLOSED_ROUTES) or (route.startswith(MONITORING) and not self.monitoring):
+        call = CALL_ROUTE.fullmatch(route)
+        closed = route.startswith("/call/") and not (call and call[1] in self.public)
+        if closed or route.startswith(CLOSED_ROUTES) or (route.startswith(MONITORING) and not self.monitoring):
             await answer(send, 404, "Not used by this page.")
             return
         if route.rstrip("/") == "/queue/data" and scope.get("method") == "GET":
@@ -69,6 +98,13 @@ class RouteGuard:
             if not SESSION_ID.fullmatch(session) or not self.known_session(session):
                 await answer(send, 404, "No such session: open the page, and its events connect by themselves.")
                 return
+        if call and scope.get("method") == "POST":
+            body = await read_body(receive)
+            problem = data_problem(body)
+            if problem:
+                await answer(send, 422, problem)
+                return
+            receive = replay(body, receive)
         direct = route.startswith(DIRECT_ROUTES)
         if direct and (route.rstrip("/") not in ("/run/predict", "/api/predict") or scope.get("method") != "POST"):
             await answer(send, 404, "Not used by this page.")
@@ -77,12 +113,25 @@ class RouteGuard:
             body = await read_body(receive)
             status, problem = (404, "Not used by this page: the page's events go through its queue.") if direct and not self.unqueued_call(body) \
                 else (422, self.call_problem(body))  # fmt: skip
+            if not problem and not direct:
+                status, problem = 429, self.share_problem(scope, json.loads(body)["session_hash"])
             if problem:
                 log.info("refused a call: %s", problem)
                 await answer(send, status, problem)
                 return
             receive = replay(body, receive)
         await self.app(scope, receive, send)
+
+    def share_problem(self, scope: dict[str, Any], session: str) -> str:
+        """Why this page or address may not add an event to the queue now (empty: it may)."""
+        peer = (scope.get("client") or (None,))[0]
+        by_session, by_address = self.queued_by(session, client_address(scope_headers(scope), peer, self.behind_proxy))
+        if by_session >= MAX_QUEUED_PER_SESSION:
+            return f"This page has {by_session} requests waiting already (at most {MAX_QUEUED_PER_SESSION}); wait for them to finish."
+        if by_address is not None and by_address >= MAX_QUEUED_PER_CLIENT:
+            return (f"Your address has {by_address} requests waiting already (at most {MAX_QUEUED_PER_CLIENT}, half of this "
+                    "server's queue); wait for them to finish.")  # fmt: skip
+        return ""
 
     def unqueued_call(self, body: bytes) -> bool:
         """Whether a body sent to a direct route names one of the events that skip the queue by design."""
@@ -107,6 +156,15 @@ class RouteGuard:
         if not isinstance(data, list):
             return "data must be a list of the event's inputs."
         return ""
+
+
+def data_problem(body: bytes) -> str:
+    """Why a REST call's body is not {"data": [...]} (empty: it is)."""
+    try:
+        call = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return "The request is not JSON."
+    return "" if isinstance(call, dict) and isinstance(call.get("data"), list) else 'The request must be {"data": [the inputs]}.'
 
 
 async def read_body(receive) -> bytes:

@@ -18,10 +18,10 @@ from pydantic import ValidationError
 from starlette.middleware import Middleware
 
 from .cache_sweep import CacheSweeper
-from .limits import CACHE_AGE_S, CACHE_MAX_BYTES, CACHE_SWEEP_S
+from .limits import CACHE_AGE_S, CACHE_MAX_BYTES, CACHE_SWEEP_S, MAX_SESSIONS
 from .page import CSS, MAX_UPLOAD, PAGE_JS
 from .request_size import RequestSizeLimit
-from .routes import RouteGuard
+from .routes import RouteGuard, client_address
 
 log = logging.getLogger("voice2face.app")
 
@@ -149,6 +149,15 @@ def example_paths(values: list) -> list[str]:
     return [value["path"] for value in values if isinstance(value, dict) and isinstance(value.get("path"), str)]
 
 
+def end_live_stream_of(demo: gr.Blocks, request: gr.Request) -> None:
+    """End the one Live stream that `request` came by (someone else's under the same session id leaves it open)."""
+    joined = getattr(request, "request", None)
+    for event in list(demo._queue.event_ids_to_events.values()):
+        if event.streaming and event.request is joined and event.fn.api_name == "live_update":
+            event.run_time, event.closed = math.inf, True
+            event.signal.set()
+
+
 def end_live_streams(demo: gr.Blocks, sessions: Iterable[str]) -> None:
     """End the Live tab's open streams of `sessions` now, as Gradio's own close route does.
 
@@ -166,12 +175,14 @@ def end_live_streams(demo: gr.Blocks, sessions: Iterable[str]) -> None:
 
 def launch(
     demo: gr.Blocks, host: str, port: int, share: bool, block: bool = True, cache_sweep: tuple[float, float] = (CACHE_SWEEP_S, CACHE_AGE_S),
-    monitoring: bool = False,
+    monitoring: bool = False, behind_proxy: bool | None = None,
 ) -> CacheSweeper:
     """Serve the page; if a share link was asked for but cannot be made, keep serving locally. Its file
     cache is swept every `cache_sweep[0]` s of files older than `cache_sweep[1]` s (and bounded in size);
     with `block`, serve until interrupted (Ctrl-C, or SIGTERM as docker, systemd and Spaces send) and
-    then empty the cache. Gradio's monitoring page answers only with `monitoring`."""
+    then empty the cache. Gradio's monitoring page answers only with `monitoring`; `behind_proxy` (None: on Spaces)
+    reads who each visitor is from X-Forwarded-For, for fair shares."""
+    behind_proxy = is_behind_proxy() if behind_proxy is None else behind_proxy
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)  # no /run/ route skips the queue
     gradio_says = io.StringIO()  # Gradio prints its own share-link advice (download steps for its tunnel helper)
     with contextlib.redirect_stdout(gradio_says):
@@ -183,10 +194,11 @@ def launch(
             prevent_thread_lock=True,
             show_error=True,
             quiet=True,
+            state_session_capacity=MAX_SESSIONS,  # Gradio kept 10,000 sessions' state, about 100 KB each
             css=CSS,
             js=PAGE_JS,
             # every body capped before any route reads it, and routes the page never uses closed
-            app_kwargs={"middleware": [Middleware(RequestSizeLimit), route_guard(demo, monitoring)]},
+            app_kwargs={"middleware": [Middleware(RequestSizeLimit), route_guard(demo, monitoring, behind_proxy)]},
             theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["monospace"]),
         )
     local = f"http://{host}:{port}"
@@ -208,11 +220,30 @@ def launch(
     return sweeper
 
 
-def route_guard(demo: gr.Blocks, monitoring: bool) -> Middleware:
-    """`routes.RouteGuard` for this page: its events, those that skip the queue, and the sessions its queue knows."""
+def route_guard(demo: gr.Blocks, monitoring: bool, behind_proxy: bool) -> Middleware:
+    """`routes.RouteGuard` for this page: its events, those that skip the queue, the sessions its queue knows,
+    and how many events each client has in it."""
     unqueued = {index for index, fn in demo.fns.items() if not fn.queue}
-    return Middleware(RouteGuard, events=len(demo.fns), unqueued=unqueued, monitoring=monitoring,
-                      known_session=lambda session: session in demo._queue.pending_messages_per_session)  # fmt: skip
+    public = {fn.api_name for fn in demo.fns.values() if fn.api_name and fn.api_visibility == "public"}
+
+    def queued_by(session: str, address: str | None) -> tuple[int, int | None]:
+        """Events in the queue (waiting or running) of this session, and of this address (None: not counted)."""
+        events = list(demo._queue.event_ids_to_events.values())
+        addresses = [request_address(event.request, behind_proxy) for event in events if event.request is not None]
+        return sum(event.session_hash == session for event in events), None if address is None else addresses.count(address)
+
+    return Middleware(RouteGuard, events=len(demo.fns), unqueued=unqueued, public=public, monitoring=monitoring, behind_proxy=behind_proxy,
+                      known_session=lambda session: session in demo._queue.pending_messages_per_session, queued_by=queued_by)  # fmt: skip
+
+
+def request_address(request, behind_proxy: bool) -> str | None:
+    """`routes.client_address` of a Starlette request (Gradio's events keep the one that joined them)."""
+    return client_address(request.headers, request.client.host if request.client else None, behind_proxy)
+
+
+def is_behind_proxy() -> bool:
+    """On Hugging Face Spaces every visitor comes through its proxy, which says who they are in X-Forwarded-For."""
+    return bool(os.environ.get("SPACE_ID"))
 
 
 def stop_on_sigterm(signum, frame) -> None:
