@@ -472,9 +472,9 @@ def uploaded(http, server: Server, path: Path) -> dict:
         return {"path": http.post(server.url + "gradio_api/upload", files={"files": file}).json()[0], "meta": {"_type": "gradio.FileData"}}
 
 
-def live_chunk(http, server: Server, path: Path, session: str) -> str:
-    """One chunk sent to the Live tab's stream by a new session, which never closes it: the caption."""
-    return page_event(http, server, "live_update", [uploaded(http, server, path)], session)[1]
+def live_chunk(http, server: Server, path: Path, session: str, token: str = "") -> str:
+    """One chunk sent to the Live tab's stream by a session, which never closes it: the caption."""
+    return page_event(http, server, "live_update", [uploaded(http, server, path), token], session)[1]
 
 
 def attack_files(folder: Path) -> dict[str, Path]:
@@ -524,11 +524,11 @@ def bench_attacks(checkpoint: Path, clip: Path) -> None:
                   f"answer {caption[:70]!r}; {watch.summary()}")  # fmt: skip
         with Watch(server) as watch:
             odd = {
-                "a Live event with no chunk": ("live_update", [None]),
-                "a Live event with a 19 MB upload": ("live_update", [uploaded(http, server, files["10-minute WAV of speech"])]),
-                "the gender slider at infinity": ("retune", [None, float("inf"), 0]),
-                "the age slider at 1e308": ("retune_1", [None, 50, 1e308]),
-                "the age slider at 'x'": ("retune_1", [None, 50, "x"]),
+                "a Live event with no chunk": ("live_update", [None, ""]),
+                "a Live event with a 19 MB upload": ("live_update", [uploaded(http, server, files["10-minute WAV of speech"]), ""]),
+                "the gender slider at infinity": ("retune", [None, "example", float("inf"), 0]),
+                "the age slider at 1e308": ("retune_1", [None, "example", 50, 1e308]),
+                "the age slider at 'x'": ("retune_1", [None, "example", 50, "x"]),
                 "example 99": ("load_example", [99]),
                 "example 'x'": ("load_example", ["x"]),
                 "the lengths as a string": ("draw_page", [uploaded(http, server, clip), "1 s", ""]),
@@ -609,6 +609,7 @@ def bench_attacks(checkpoint: Path, clip: Path) -> None:
 
             print(f"attack, 208 requests from 16 clients: p50 {percentile(latencies, 50):.2f} s; cache at most "
                   f"{biggest[0] / 2**20:.0f} MiB (cap {CACHE_MAX_BYTES / 2**30:.0f} GiB); {watch.summary()}")  # fmt: skip
+        bench_fair_shares(server, http, files, clip)
     finally:
         files_before = server.cache_files()
         server.process.terminate()  # SIGTERM, as docker, systemd and Spaces stop a server
@@ -619,6 +620,87 @@ def bench_attacks(checkpoint: Path, clip: Path) -> None:
         server.close()
         http.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+#: Issue 36's malformed calls: each must be a 4xx in words, with no traceback in the log.
+MALFORMED = [
+    ("POST", "gradio_api/run/nosuch", {"json": {"data": []}}),
+    ("POST", "gradio_api/call/live_finish", {"json": {"data": [1, 2, 3]}}),
+    ("POST", "gradio_api/queue/join", {"json": {"data": [], "fn_index": 999, "session_hash": "abc"}}),
+    ("POST", "gradio_api/queue/join", {"json": {"data": [], "fn_index": -1, "session_hash": "abc"}}),
+    ("POST", "gradio_api/queue/join", {"json": {"data": [], "fn_index": 1e6, "session_hash": "abc"}}),
+    ("POST", "gradio_api/queue/join", {"content": b"not json"}),
+    ("GET", "gradio_api/queue/data?session_hash=nosuch", {}),
+    ("GET", "monitoring/summary", {}),
+    ("GET", "gradio_api/dev/reload", {}),
+]
+
+
+def bench_fair_shares(server: Server, http, files: dict[str, Path], clip: Path) -> None:
+    """Issue 36's seven items against the same server: malformed calls, made-up sessions, a 2.6 GB upload fill,
+    a hijacked live recording, live tricklers, four full-size downloads at once, the development routes."""
+    import threading
+
+    from voice2face.web.limits import CACHE_MAX_BYTES, MAX_SESSIONS
+
+    statuses = [http.request(method, server.url + path, **kwargs).status_code for method, path, kwargs in MALFORMED]
+    print(f"attack, {len(MALFORMED)} malformed calls: statuses {statuses}; tracebacks so far {len(server.tracebacks())}")
+    before = server.total_rss_mib()
+    for k in range(2000):
+        page_event(http, server, "retune", [None, "x", 50, 0], f"madeup{k}", last=True)
+    print(f"attack, 2,000 made-up sessions: server+workers {before:.0f} -> {server.total_rss_mib():.0f} MiB (at most {MAX_SESSIONS} held)")
+    victim = uploaded(http, server, clip)
+    big = Path(tempfile.mkdtemp()) / "big.wav"
+    soundfile.write(big, np.zeros(int(49.9 * 2**20) // 2, np.int16), 16000, subtype="PCM_16")
+    largest, done, refused, sent = [0], [False], [0], [0]
+
+    def meter():
+        while not done[0]:
+            largest[0] = max(largest[0], server.cache_bytes())
+            time.sleep(0.1)
+
+    def upload(_):
+        answer = http.post(server.url + "gradio_api/upload", files={"files": (f"{time.time_ns()}.wav", big.read_bytes())})
+        refused[0] += answer.status_code != 200
+        sent[0] += big.stat().st_size
+
+    watcher = threading.Thread(target=meter)
+    watcher.start()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(upload, range(52)))  # 2.6 GB
+    done[0] = True
+    watcher.join()
+    drawn = page_event(http, server, "draw_page", [victim, ["1 s"], ""], "victim", last=True)
+    print(f"attack, 4 threads uploading 52 files of 49.9 MB ({sent[0] / 2**30:.1f} GB): {refused[0]} refused; cache at most "
+          f"{largest[0] / 2**20:.0f} MiB (bound {CACHE_MAX_BYTES / 2**20:.0f} MiB); the visitor's earlier upload drawn: "
+          f"{'faces' if 'v2f-faces' in str(drawn[0]) else str(drawn)[:80]!r}")  # fmt: skip
+    big.unlink()
+    owner_caption = page_event(http, server, "live_update", [uploaded(http, server, files["chunk"]), ""], "owner")
+    token = owner_caption[2] if isinstance(owner_caption[2], str) else ""
+    page_event(http, server, "live_update", [uploaded(http, server, files["chunk"]), token], "owner")
+    forged = live_chunk(http, server, files["chunk"], "owner", token="made-up")
+    stranger = page_event(http, server, "live_finish", [["1 s"], "", ""], "owner", last=True)
+    own = page_event(http, server, "live_finish", [["1 s"], "", token], "owner", last=True)
+    print(f"attack, a stranger with a visitor's session id: chunk {forged[:50]!r}; stop {str(stranger[0])[:50]!r}; the visitor's "
+          f"own stop: {'faces' if 'v2f-faces' in str(own[0]) else str(own)[:60]!r}")  # fmt: skip
+    start = time.monotonic()
+    for k in range(8):
+        live_chunk(http, server, files["chunk"], f"trickler{k}")
+    got = None
+    while got is None and time.monotonic() - start < 90:
+        for k in range(8):  # 32 KB every 10 s each
+            if int(time.monotonic() - start) % 10 == 0:
+                live_chunk(http, server, files["chunk"], f"trickler{k}")
+        caption = live_chunk(http, server, files["chunk"], f"real{int(time.monotonic())}")
+        got = time.monotonic() - start if not caption.startswith("The live view is full") else None
+        time.sleep(1)
+    print(f"attack, 8 tricklers holding the live places: a real visitor got one after {got or float('nan'):.0f} s")
+    with Watch(server) as watch, ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda k: page_event(http, server, "download_full_size", [None, "example"], f"download{k}", last=True,
+                                                     deadline_s=300), range(4)))  # fmt: skip
+        print(f"attack, 4 full-size downloads at once: {sum('voice2face-faces-full-size' in str(a) for a in answers)} drawn; {watch.summary()}")
+    reload = http.get(server.url + "gradio_api/dev/reload").status_code
+    print(f"attack, /gradio_api/dev/reload -> {reload}; /monitoring/summary -> {http.get(server.url + 'monitoring/summary').status_code}")
 
 
 def main() -> None:

@@ -1163,3 +1163,36 @@ def test_made_up_sessions_are_bounded_in_count(model, random_checkpoint):
     finally:
         demo.close()
     assert MAX_SESSIONS - 10 <= held <= MAX_SESSIONS
+
+
+def test_uploads_are_let_in_only_while_the_cache_has_room_one_file_at_a_time(model, random_checkpoint, speech_wav, tmp_path):
+    """Four threads uploading 49.9 MB files put 8 GiB into a cache meant for 2 GB, and the size sweep then deleted
+    a visitor's upload from 40 s before; one request could carry 1,000 files."""
+    import httpx
+
+    from voice2face.web.limits import MAX_FILES_PER_UPLOAD
+
+    bound, piece = 3 * 2**20, tmp_path / "piece.wav"
+    soundfile.write(piece, np.zeros(2**19, np.int16), 16000)  # 1 MB
+    demo = layout.build_demo(model, random_checkpoint)
+    port = free_port()
+    sweeper = web_server.launch(demo, "127.0.0.1", port, share=False, block=False, cache_max_bytes=bound)
+    url = f"http://127.0.0.1:{port}/gradio_api/upload"
+    try:
+        with httpx.Client(timeout=30) as client, ThreadPoolExecutor(4) as pool:
+            first = client.post(url, files={"files": speech_wav.open("rb")}).json()[0]  # a visitor's upload
+            answers = list(pool.map(lambda k: client.post(url, files={"files": (f"p{k}.wav", piece.read_bytes())}), range(8)))
+            size = sum(p.stat().st_size for p in Path(demo.GRADIO_CACHE).rglob("*") if p.is_file())
+            many = client.post(url, files=[("files", (f"f{k}.wav", b"RIFF")) for k in range(MAX_FILES_PER_UPLOAD + 3)])
+            visitor_file_kept = Path(first).is_file()
+            Path(first).unlink()  # as the sweep does when it is old
+            expired = page_event(client, f"http://127.0.0.1:{port}/", "faces", [{"path": first, "meta": {"_type": "gradio.FileData"}},
+                                                                                ["1 s"], ""], "late", to_the_end=True)  # fmt: skip
+    finally:
+        sweeper.clear()
+        demo.close()
+    full = [a for a in answers if a.status_code == 503]
+    assert full and "room for uploads is full" in full[0].json()["detail"]
+    assert size <= bound + 2**20 and visitor_file_kept  # never more than one upload past its bound; no one's file taken
+    assert many.status_code == 413 and "one recording at a time" in many.json()["detail"]
+    assert "is no longer on this server" in str(expired[-1]["output"]) and "Upload or record it again" in str(expired[-1]["output"])

@@ -16,9 +16,12 @@ MAX_FORM_OVERHEAD_BYTES = 1024 * 1024
 MAX_REQUEST_BYTES = 256 * 1024
 
 #: The web server's file cache (uploads and drawn pictures): swept every CACHE_SWEEP_S of files older
-#: than CACHE_AGE_S, and of the oldest beyond CACHE_MAX_BYTES (32 queued 50 MB uploads fit).
+#: than CACHE_AGE_S; an upload is let in only while the cache has room for it under CACHE_MAX_BYTES
+#: (`web/uploads.py`; 32 queued 50 MB uploads fit), and one address may fill a quarter of it.
 CACHE_SWEEP_S, CACHE_AGE_S = 60, 300
 CACHE_MAX_BYTES = 2 * 1024**3
+#: Files in one upload request (the page sends one; one request of 1,000 files made 1,000 files).
+MAX_FILES_PER_UPLOAD = 2
 
 #: Full-size downloads drawn at once (each holds the 1024-px graph and its faces: four at once peaked at
 #: 2,062 MiB); the others wait their turn.

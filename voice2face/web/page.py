@@ -140,6 +140,8 @@ def demo_steps(
     if audio is None or (isinstance(audio, str) and not audio):
         raise Voice2FaceError(f"Record or upload a clip first (files up to {MAX_UPLOAD_MB} MB).")
     durations = durations_from_choices(choices, extra)
+    if isinstance(audio, str) and not Path(audio).is_file():  # an upload the cache has let go of
+        raise Voice2FaceError(expired_text(Path(audio).name))
     shown = None
     for result in model.stream(audio, durations, DISPLAY_SIZE, MAX_AUDIO_SECONDS):
         shown = shown or ShownClip.of(result, model)
@@ -176,6 +178,12 @@ class ShownClip:
         return DemoOutput(list(zip(result.images, self.captions, strict=True)), self.settle, self.spectrogram,
                           face_strip(result.images, result.captions, DISPLAY_SIZE) if done else None, self.notes,
                           result.heard, result.longest, self.reading, self.full_size, self.drawn_as)  # fmt: skip
+
+
+def expired_text(name: str) -> str:
+    """What a visitor is told when drawing again from an upload the server has deleted."""
+    return (f"The recording {name[:60]!r} is no longer on this server: it keeps what is uploaded for about "
+            f"{(CACHE_AGE_S + CACHE_SWEEP_S) // 60} minutes. Upload or record it again.")  # fmt: skip
 
 
 def full_size_strip(model: Voice2Face, faces: FullSizeFaces) -> Image.Image:

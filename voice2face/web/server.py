@@ -22,6 +22,7 @@ from .limits import CACHE_AGE_S, CACHE_MAX_BYTES, CACHE_SWEEP_S, MAX_SESSIONS
 from .page import CSS, MAX_UPLOAD, PAGE_JS
 from .request_size import RequestSizeLimit
 from .routes import RouteGuard, client_address
+from .uploads import UploadGuard, UploadRoom
 
 log = logging.getLogger("voice2face.app")
 
@@ -175,11 +176,11 @@ def end_live_streams(demo: gr.Blocks, sessions: Iterable[str]) -> None:
 
 def launch(
     demo: gr.Blocks, host: str, port: int, share: bool, block: bool = True, cache_sweep: tuple[float, float] = (CACHE_SWEEP_S, CACHE_AGE_S),
-    monitoring: bool = False, behind_proxy: bool | None = None,
+    monitoring: bool = False, behind_proxy: bool | None = None, cache_max_bytes: int = CACHE_MAX_BYTES,
 ) -> CacheSweeper:
     """Serve the page; if a share link was asked for but cannot be made, keep serving locally. Its file
     cache is swept every `cache_sweep[0]` s of files older than `cache_sweep[1]` s (and bounded in size);
-    with `block`, serve until interrupted (Ctrl-C, or SIGTERM as docker, systemd and Spaces send) and
+    uploads are let in only while it has room under `cache_max_bytes` (`uploads.UploadGuard`); with `block`, serve until interrupted (Ctrl-C, or SIGTERM as docker, systemd and Spaces send) and
     then empty the cache. Gradio's monitoring page answers only with `monitoring`; `behind_proxy` (None: on Spaces)
     reads who each visitor is from X-Forwarded-For, for fair shares."""
     behind_proxy = is_behind_proxy() if behind_proxy is None else behind_proxy
@@ -198,7 +199,8 @@ def launch(
             css=CSS,
             js=PAGE_JS,
             # every body capped before any route reads it, and routes the page never uses closed
-            app_kwargs={"middleware": [Middleware(RequestSizeLimit), route_guard(demo, monitoring, behind_proxy)]},
+            app_kwargs={"middleware": [Middleware(RequestSizeLimit), route_guard(demo, monitoring, behind_proxy),
+                                       Middleware(UploadGuard, room=UploadRoom(demo.GRADIO_CACHE, cache_max_bytes), behind_proxy=behind_proxy)]},
             theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["monospace"]),
         )
     local = f"http://{host}:{port}"
@@ -210,7 +212,7 @@ def launch(
     else:
         print(f"voice2face is serving at {local} (add --share for a temporary public link)")
     kept = lambda: set().union(*(getattr(b, "keep_in_cache", set()) for b in demo.blocks.values()))  # noqa: E731
-    sweeper = CacheSweeper(demo.GRADIO_CACHE, *cache_sweep, CACHE_MAX_BYTES, keep=kept).start()
+    sweeper = CacheSweeper(demo.GRADIO_CACHE, *cache_sweep, cache_max_bytes, keep=kept).start()
     if block:
         signal.signal(signal.SIGTERM, stop_on_sigterm)
         try:
