@@ -1196,3 +1196,46 @@ def test_uploads_are_let_in_only_while_the_cache_has_room_one_file_at_a_time(mod
     assert size <= bound + 2**20 and visitor_file_kept  # never more than one upload past its bound; no one's file taken
     assert many.status_code == 413 and "one recording at a time" in many.json()["detail"]
     assert "is no longer on this server" in str(expired[-1]["output"]) and "Upload or record it again" in str(expired[-1]["output"])
+
+
+@pytest.mark.slow
+@NEEDS_CHROMIUM
+def test_browser_a_waiting_visitor_is_told_why_in_words(server, speech_wav, monkeypatch):
+    """While queued the page showed Gradio's "queue: 3/5"; the full-size download took seconds with no sign
+    that anything was happening."""
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    from voice2face.web import page as page_module
+
+    steps = page_module.demo_steps
+
+    def slow_steps(*args, **kwargs):
+        time.sleep(2.0)  # a busy server: each API request holds its place for a while
+        yield from steps(*args, **kwargs)
+
+    with sync_playwright() as p:
+        b, page = open_page(p, server, VIEWPORTS["desktop"])
+        page.wait_for_selector("#strip-download")
+        page.click("#strip-download")
+        drawing = page.inner_text("#strip-download")
+        page.wait_for_function("!document.querySelector('#strip-download').innerText.startsWith('Drawing')", timeout=60000)
+        after = page.inner_text("#strip-download")
+        monkeypatch.setattr(page_module, "demo_steps", slow_steps)  # what the API draws with
+        busy = [threading.Thread(target=lambda: Client(server, verbose=False).predict(handle_file(str(speech_wav)), ["1 s"], "",
+                                                                                       api_name="/faces")) for _ in range(3)]  # fmt: skip
+        for thread in busy:
+            thread.start()
+        time.sleep(1.0)
+        upload(page, speech_wav)
+        page.click("#draw")
+        page.wait_for_selector("#v2f-queue", timeout=20000)
+        waiting = page.inner_text("#v2f-queue")
+        page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
+        page.wait_for_function("!document.querySelector('#v2f-queue')", timeout=10000)
+        for thread in busy:
+            thread.join()
+        b.close()
+    assert drawing.startswith("Drawing the faces at full size") and after == "Download all faces at full size (PNG)"
+    assert re.fullmatch(r"The server is busy: (\d+ visitors? ahead of you|your request is next)\.", waiting), waiting

@@ -51,8 +51,10 @@ Speak for a few seconds or upload a clip: a neural network draws a face from the
 of speech and the whole clip**, side by side.
 """
 
-#: The page hands the full-size strip, once drawn, to the browser as a download.
+#: The page hands the full-size strip, once drawn, to the browser as a download (on success); the download
+#: button, which said the faces were being drawn (page.js), says what it does again (either way).
 CLICK_STRIP_FILE = "() => { const link = document.querySelector('#strip-file'); if (link) link.click(); }"
+DOWNLOAD_DONE = "() => { const b = document.querySelector('#strip-download'); if (b && b.dataset.label) b.textContent = b.dataset.label; }"
 
 
 @dataclass
@@ -226,8 +228,10 @@ def wire(page: Page, events: PageEvents, demo: gr.Blocks) -> None:
                                      **draw).then(None, js=UNMARK_PREVIOUS)  # fmt: skip
     api_button = gr.Button(visible=False)
     api_button.click(events.draw_api, clip, [p.api_faces, p.api_settle, p.spectrogram_image, p.strip, p.notes], api_name="faces", **draw)
-    p.strip_download.click(events.download_full_size, [p.drawn, p.drawn_id], p.strip_file, api_visibility="private", concurrency_id="draw",
-                           show_progress="minimal").success(None, None, None, js=CLICK_STRIP_FILE)  # fmt: skip
+    download = p.strip_download.click(events.download_full_size, [p.drawn, p.drawn_id], p.strip_file, api_visibility="private",
+                                      concurrency_id="draw", show_progress="minimal")  # fmt: skip
+    download.then(None, js=DOWNLOAD_DONE)
+    download.success(None, js=CLICK_STRIP_FILE)
     for slider in (p.gender_slider, p.age_slider):
         slider.input(events.retune, [p.drawn, p.drawn_id, p.gender_slider, p.age_slider], p.tuned_face, trigger_mode="always_last",
                      api_visibility="private", concurrency_id="draw", show_progress="hidden")  # fmt: skip

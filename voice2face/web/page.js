@@ -120,4 +120,33 @@
       if (zone) zone.focus();
     }, 50);
   }, true);
+
+  // 6. A waiting visitor is told why, in words: Gradio's "queue: 3/5" becomes "2 visitors ahead of you" in a
+  //    line above the faces; and the full-size download says while its faces are drawn (seconds on a CPU).
+  const queueLine = () => {
+    const tracker = [...document.querySelectorAll('[data-testid="status-tracker"]')].map((e) => e.innerText)
+      .find((text) => /queue:\s*\d+\s*\/\s*\d+/.test(text));
+    let line = document.querySelector('#v2f-queue');
+    if (!tracker) { if (line) line.remove(); return; }
+    const [, place] = tracker.match(/queue:\s*(\d+)\s*\/\s*(\d+)/);
+    const ahead = Number(place) - 1;
+    const words = ahead <= 0 ? 'The server is busy: your request is next.'
+      : `The server is busy: ${ahead} visitor${ahead === 1 ? '' : 's'} ahead of you.`;
+    if (!line) {
+      line = document.createElement('p');
+      line.id = 'v2f-queue';
+      line.className = 'v2f-status';
+      line.setAttribute('role', 'status');
+      const results = document.querySelector('#results');
+      if (results) results.prepend(line);
+    }
+    if (line.textContent !== words) line.textContent = words;
+  };
+  setInterval(queueLine, 250);
+  document.addEventListener('click', (event) => {
+    const button = event.target.closest('#strip-download');
+    if (!button) return;
+    button.dataset.label = button.dataset.label || button.textContent;
+    button.textContent = 'Drawing the faces at full size… the download starts by itself';
+  }, true);
 }
