@@ -1,6 +1,6 @@
 """The web demo measured from outside, as visitors use it.
 
-    python benchmarks/bench_app.py [--parts startup,browser,live,load,hostile,attacks] [--live-seconds 120]
+    python benchmarks/bench_app.py [--parts startup,browser,live,load,hostile,attacks|fairness] [--live-seconds 120]
 
 - startup: `python app.py` to the first served page.
 - browser: in headless Chromium, click "Draw faces" for a 10 s clip until the last face is on the
@@ -18,6 +18,9 @@
   infinity, examples that do not exist); the routes around the queue; 200 requests
   from 16 clients with the cache's size; SIGTERM. For each, the server's peak memory with its
   decoder workers, and whether it answered GET / throughout; at the end, the tracebacks in its log.
+  Then issue 36's: malformed calls, 2,000 made-up sessions, a 2.6 GB upload fill, a stranger under a
+  visitor's session id, eight live tricklers, four full-size downloads at once, the development routes
+  (`--parts fairness`: these alone).
 - hostile: the reproductions of issue 13 sent through the API (8-channel opus and aac, a FLAC
   bomb, 2000 lengths, tone, noise, DC); after each, whether the server still serves GET / and how
   much its peak memory rose. Needs ffmpeg and sox.
@@ -636,6 +639,24 @@ MALFORMED = [
 ]
 
 
+def bench_fairness(checkpoint: Path, clip: Path) -> None:
+    """`bench_fair_shares` alone against a fresh `python app.py`, with the server's tracebacks after it."""
+    import httpx
+
+    folder = Path(tempfile.mkdtemp())
+    speech, rate = soundfile.read(speech_clip(10), dtype="float32")
+    chunk = folder / "chunk.wav"
+    soundfile.write(chunk, speech[int(rate * 0.5) : int(rate * 2.4)], rate, subtype="PCM_16")
+    server, http = Server(checkpoint), httpx.Client(timeout=120)
+    try:
+        bench_fair_shares(server, http, {"chunk": chunk}, clip)
+        print(f"fairness: {len(server.tracebacks())} tracebacks in the server's log")
+    finally:
+        server.close()
+        http.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def bench_fair_shares(server: Server, http, files: dict[str, Path], clip: Path) -> None:
     """Issue 36's seven items against the same server: malformed calls, made-up sessions, a 2.6 GB upload fill,
     a hijacked live recording, live tricklers, four full-size downloads at once, the development routes."""
@@ -721,6 +742,8 @@ def main() -> None:
         bench_live_in_process(args.live_seconds, checkpoint)
     if "attacks" in parts:
         bench_attacks(checkpoint, clip)
+    elif "fairness" in parts:  # issue 36's items alone, against a fresh server
+        bench_fairness(checkpoint, clip)
     model_cache = Path(tempfile.mkdtemp(prefix="v2f-bench-models-"))
     if "startup" in parts:  # cold: nothing compiled yet; the server below starts warm from what this one kept
         cold = Server(checkpoint, model_cache)
