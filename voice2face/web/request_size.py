@@ -8,10 +8,10 @@ length (refused before reading) or streams it (refused once the cap is passed).
 
 from __future__ import annotations
 
-import json
 from typing import Any, Awaitable, Callable
 
 from .limits import MAX_FORM_OVERHEAD_BYTES, MAX_REQUEST_BYTES, MAX_UPLOAD_BYTES
+from .routes import answer
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -71,7 +71,4 @@ class RequestSizeLimit:
 
 
 async def _refuse(send, cap: int) -> None:
-    body = json.dumps({"detail": f"The request is larger than this server accepts ({cap // 1024} KB at most here)."}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
+    await answer(send, 413, f"The request is larger than this server accepts ({cap // 1024} KB at most here).")

@@ -192,6 +192,7 @@ def replay(body: bytes, receive):
 
 
 async def answer(send, status: int, detail: str) -> None:
+    """An ASGI answer of our own: `status`, and {"detail": what is wrong, in words}."""
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip

@@ -16,7 +16,6 @@ on the upload route) answers, in words, before Gradio writes anything:
 from __future__ import annotations
 
 import collections
-import json
 import os
 import threading
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .limits import CACHE_AGE_S, MAX_FILES_PER_UPLOAD, MAX_UPLOAD_BYTES
+from .routes import answer as refuse
 from .routes import client_address, route_of, scope_headers
 
 
@@ -129,10 +129,3 @@ class UploadGuard:
         except TooManyFiles:
             if not started and not refused:
                 await refuse(send, 413, words)
-
-
-async def refuse(send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
