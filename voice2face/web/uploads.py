@@ -44,19 +44,31 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
+#: The cache folder is walked at most this often (each live chunk is an upload: a walk per chunk would be a
+#: walk of thousands of files several times a second); uploads that landed since count at their full size.
+MEASURE_EVERY_S = 1.0
+
+
 class UploadRoom:
-    """The cache's room: what is on disk, what is on its way, and what each address has sent lately."""
+    """The cache's room: what is on disk (walked at most every MEASURE_EVERY_S, plus what landed since), what is
+    on its way, and what each address has sent lately."""
 
     def __init__(self, folder: str | Path, max_bytes: int, clock: Callable[[], float] = time.monotonic):
         self.folder, self.max_bytes, self.clock = Path(folder), max_bytes, clock
-        self.on_the_way = 0
+        self.on_the_way, self.landed, self.measured, self.measured_at = 0, 0, 0, -MEASURE_EVERY_S
         self.sent: dict[str, collections.deque[tuple[float, int]]] = {}
         self.lock = threading.Lock()
+
+    def used(self) -> int:
+        """Bytes the cache holds, or may hold once the uploads on their way have landed (under the lock)."""
+        if self.clock() - self.measured_at >= MEASURE_EVERY_S:
+            self.measured, self.landed, self.measured_at = folder_bytes(self.folder), 0, self.clock()
+        return self.measured + self.landed + self.on_the_way
 
     def take(self, size: int, address: str | None) -> str:
         """Reserve `size` bytes for an upload from `address` (None: not counted): empty, or why there is no room."""
         with self.lock:
-            if folder_bytes(self.folder) + self.on_the_way + size > self.max_bytes:
+            if self.used() + size > self.max_bytes:
                 return "The server's room for uploads is full right now; try again in a few minutes."
             if address is not None:
                 sent = self.sent.setdefault(address, collections.deque())
@@ -69,8 +81,10 @@ class UploadRoom:
             return ""
 
     def give_back(self, size: int) -> None:
+        """An upload has ended: what it reserved is on disk now (counted in full until the next walk)."""
         with self.lock:
             self.on_the_way -= size
+            self.landed += size
 
 
 class UploadGuard:
