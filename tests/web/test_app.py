@@ -1148,7 +1148,7 @@ def test_made_up_sessions_are_bounded_in_count(model, random_checkpoint):
     assert MAX_SESSIONS - 10 <= held <= MAX_SESSIONS
 
 
-def test_uploads_are_let_in_only_while_the_cache_has_room_one_file_at_a_time(model, random_checkpoint, speech_wav, tmp_path):
+def test_uploads_are_let_in_only_while_the_cache_has_room_one_file_at_a_time(model, random_checkpoint, speech_wav, tmp_path, monkeypatch):
     """Four threads uploading 49.9 MB files put 8 GiB into a cache meant for 2 GB, and the size sweep then deleted
     a visitor's upload from 40 s before; one request could carry 1,000 files."""
     import httpx
@@ -1157,6 +1157,7 @@ def test_uploads_are_let_in_only_while_the_cache_has_room_one_file_at_a_time(mod
 
     bound, piece = 3 * 2**20, tmp_path / "piece.wav"
     soundfile.write(piece, np.zeros(2**19, np.int16), 16000)  # 1 MB
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))  # a cache of its own: the other tests' servers share one
     demo = layout.build_demo(model, random_checkpoint)
     port = free_port()
     sweeper = web_server.launch(demo, "127.0.0.1", port, share=False, block=False, cache_max_bytes=bound)
