@@ -11,15 +11,11 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from .limits import MAX_FORM_OVERHEAD_BYTES, MAX_REQUEST_BYTES, MAX_UPLOAD_BYTES
-from .routes import answer
+from .routes import answer, cut_off_when
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 def body_cap(path: str) -> int:
@@ -40,35 +36,19 @@ class RequestSizeLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > cap):
             await _refuse(send, cap)
             return
-        received, too_large, started, refused = 0, False, False, False
+        received = 0
 
-        async def counted_receive() -> Message:
-            nonlocal received, too_large
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > cap:
-                too_large = True
-                raise BodyTooLarge
-            return message
+        def past_cap(piece: bytes) -> bool:
+            nonlocal received
+            received += len(piece)
+            return received > cap
 
-        async def answer(message: Message) -> None:
-            """The route's own answer, unless the body was cut off before it began: then ours (the
-            route may have turned our exception into a 400 of its own)."""
-            nonlocal started, refused
-            if too_large and not started:
-                if not refused:
-                    refused = True
-                    await _refuse(send, cap)
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        await cut_off_when(self.app, scope, receive, send, past_cap, 413, too_large_text(cap))
 
-        try:
-            await self.app(scope, counted_receive, answer)
-        except BodyTooLarge:
-            if not started and not refused:
-                await _refuse(send, cap)
+
+def too_large_text(cap: int) -> str:
+    return f"The request is larger than this server accepts ({cap // 1024} KB at most here)."
 
 
 async def _refuse(send, cap: int) -> None:
-    await answer(send, 413, f"The request is larger than this server accepts ({cap // 1024} KB at most here).")
+    await answer(send, 413, too_large_text(cap))

@@ -191,6 +191,42 @@ def replay(body: bytes, receive):
     return again
 
 
+class CutOff(Exception):
+    """A request body cut off as it streamed in (`cut_off_when`)."""
+
+
+async def cut_off_when(app: Any, scope: dict[str, Any], receive, send, too_much: Callable[[bytes], bool], status: int,
+                       detail: str) -> None:  # fmt: skip
+    """Pass a request to `app` while `too_much(piece)`, told each piece of its body as it streams in, says it may
+    go on; once it says no, the body is cut off there and the answer is ours (`status`, `detail`), whether the
+    route lets our exception through or turns it into an answer of its own (Gradio's upload gave a 400)."""
+    cut, started, refused = False, False, False
+
+    async def watched_receive() -> dict[str, Any]:
+        nonlocal cut
+        message = await receive()
+        if too_much(message.get("body", b"")):
+            cut = True
+            raise CutOff
+        return message
+
+    async def ours_once_cut(message: dict[str, Any]) -> None:
+        nonlocal started, refused
+        if cut and not started:
+            if not refused:
+                refused = True
+                await answer(send, status, detail)
+            return
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, watched_receive, ours_once_cut)
+    except CutOff:
+        if not started and not refused:
+            await answer(send, status, detail)
+
+
 async def answer(send, status: int, detail: str) -> None:
     """An ASGI answer of our own: `status`, and {"detail": what is wrong, in words}."""
     body = json.dumps({"detail": detail}).encode()

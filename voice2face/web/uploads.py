@@ -25,11 +25,7 @@ from typing import Any
 
 from .limits import CACHE_AGE_S, MAX_FILES_PER_UPLOAD, MAX_UPLOAD_BYTES
 from .routes import answer as refuse
-from .routes import client_address, route_of, scope_headers
-
-
-class TooManyFiles(Exception):
-    pass
+from .routes import client_address, cut_off_when, route_of, scope_headers
 
 
 def folder_bytes(folder: Path) -> int:
@@ -65,20 +61,21 @@ class UploadRoom:
             self.measured, self.landed, self.measured_at = folder_bytes(self.folder), 0, self.clock()
         return self.measured + self.landed + self.on_the_way
 
-    def take(self, size: int, address: str | None) -> str:
-        """Reserve `size` bytes for an upload from `address` (None: not counted): empty, or why there is no room."""
+    def take(self, size: int, address: str | None) -> tuple[int, str]:
+        """Reserve `size` bytes for an upload from `address` (None: not counted): (0, ""), or the status and words
+        saying why there is no room."""
         with self.lock:
             if self.used() + size > self.max_bytes:
-                return "The server's room for uploads is full right now; try again in a few minutes."
+                return 503, "The server's room for uploads is full right now; try again in a few minutes."
             if address is not None:
                 sent = self.sent.setdefault(address, collections.deque())
                 while sent and self.clock() - sent[0][0] > CACHE_AGE_S:
                     sent.popleft()
                 if sum(n for _, n in sent) + size > self.max_bytes // 4:
-                    return "Your address has uploaded a quarter of this server's room in the last minutes; try again later."
+                    return 429, "Your address has uploaded a quarter of this server's room in the last minutes; try again later."
                 sent.append((self.clock(), size))
             self.on_the_way += size
-            return ""
+            return 0, ""
 
     def give_back(self, size: int) -> None:
         """An upload has ended: what it reserved is on disk now (counted in full until the next walk)."""
@@ -102,9 +99,9 @@ class UploadGuard:
         declared = headers.get("content-length", "")
         size = int(declared) if declared.isdigit() else MAX_UPLOAD_BYTES
         address = client_address(headers, (scope.get("client") or (None,))[0], self.behind_proxy)
-        problem = self.room.take(size, address)
+        status, problem = self.room.take(size, address)
         if problem:
-            await refuse(send, 503 if "full" in problem else 429, problem)
+            await refuse(send, status, problem)
             return
         try:
             await self.counted(scope, receive, send)
@@ -112,34 +109,15 @@ class UploadGuard:
             self.room.give_back(size)
 
     async def counted(self, scope, receive, send) -> None:
-        """Pass the upload on, counting its files as they stream past; refuse it once there are too many (in our
-        words, whether the route lets our exception through or turns it into an answer of its own)."""
-        files, tail, too_many, started, refused = 0, b"", False, False, False
-        words = f"Send one recording at a time (at most {MAX_FILES_PER_UPLOAD} files in one upload)."
+        """Pass the upload on, counting its files as they stream past; cut it off once there are too many."""
+        files, tail = 0, b""
 
-        async def counting_receive():
-            nonlocal files, tail, too_many
-            message = await receive()
-            seen = tail + message.get("body", b"")
+        def too_many(piece: bytes) -> bool:
+            nonlocal files, tail
+            seen = tail + piece
             files += seen.count(b'filename="') - tail.count(b'filename="')
             tail = seen[-16:]
-            if files > MAX_FILES_PER_UPLOAD:
-                too_many = True
-                raise TooManyFiles
-            return message
+            return files > MAX_FILES_PER_UPLOAD
 
-        async def answer(message):
-            nonlocal started, refused
-            if too_many and not started:
-                if not refused:
-                    refused = True
-                    await refuse(send, 413, words)
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, answer)
-        except TooManyFiles:
-            if not started and not refused:
-                await refuse(send, 413, words)
+        words = f"Send one recording at a time (at most {MAX_FILES_PER_UPLOAD} files in one upload)."
+        await cut_off_when(self.app, scope, receive, send, too_many, 413, words)
