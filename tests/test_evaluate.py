@@ -186,3 +186,42 @@ def test_face_sheet_rows_are_speakers_and_one_clip_speakers_share_a_row():
     # nine speakers of one clip each (the talking pairs): all nine, side by side
     sheet = np.asarray(face_sheet([shade(v) for v in range(9)], list(range(9)), 9))
     assert sheet.shape == (4, 36, 3) and [sheet[0, 4 * k, 0] for k in range(9)] == list(range(9))
+
+
+def test_per_gender_figures_keep_to_speakers_of_one_gender():
+    from scipy.spatial.distance import cdist
+
+    from voice2face.evaluate.judged import JudgedSpeaker, per_gender_figures
+
+    speakers = [JudgedSpeaker(name, gender, 30.0, ()) for name, gender in (("a", "m"), ("b", "m"), ("c", "f"), ("d", "f"))]
+    owner = np.repeat([0, 1, 2, 3], 2)
+    # the men's faces are 1 apart and the women's 3 apart; every man is 10 from every woman
+    places = np.array([[0.0], [0.1], [1.0], [1.1], [10.0], [10.1], [13.0], [13.1]])
+    figures = per_gender_figures(cdist(places, places), owner, speakers, seed=0)
+    assert figures["diversity_men"]["value"] == pytest.approx(1.0, abs=0.1)
+    assert figures["diversity_women"]["value"] == pytest.approx(3.0, abs=0.1)
+    assert figures["same_gender_speaker_auc_face_men"]["value"] == 1.0  # each man's two clips lie closer than two men's
+
+
+def test_skin_tone_figures_spread_median_and_dark_share():
+    from voice2face.evaluate.judged import skin_tone_figures
+
+    figures = skin_tone_figures(np.array([-20.0, 5.0, 30.0, 45.0, np.nan]))
+    assert figures["faces_measured"] == 4 and figures["ita_under_10"] == 0.5
+    assert figures["ita_median"] == 17.5 and figures["ita_spread"] == pytest.approx(np.std([-20, 5, 30, 45]))
+    assert skin_tone_figures(np.array([np.nan])) == {"faces_measured": 0}
+
+
+def test_people_of_one_kind_shows_eight_speakers_of_the_commonest_gender_and_band():
+    from voice2face.evaluate.judged import JudgedSpeaker
+    from voice2face.evaluate.run import PEOPLE_SHOWN, people_of_one_kind
+
+    speakers = [JudgedSpeaker(f"m{k}", "m", 35.0, (), age_band=(30, 39)) for k in range(9)]
+    speakers += [JudgedSpeaker(f"f{k}", "f", 25.0, (), age_band=(20, 29)) for k in range(3)]
+    rng = np.random.default_rng(0)
+    faces = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in speakers for _ in range(2)]
+    owners = [k for k in range(len(speakers)) for _ in range(2)]
+    sheet, info = people_of_one_kind(faces, owners, speakers)
+    assert info["gender"] == "m" and info["age_band"] == [30, 39] and info["speakers"] == [f"m{k}" for k in range(8)]
+    assert sheet.size == (PEOPLE_SHOWN * 64, 64) and info["diversity"] > 0
+    assert people_of_one_kind(faces[:14], owners[:14], speakers) is None  # 7 men: too few to show 8

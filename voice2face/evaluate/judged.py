@@ -13,6 +13,15 @@ on synthetic ones. Per duration of speech:
   people are about 0.84 apart, reported beside it when photos are given);
 - consistency: mean dlib distance between the faces of one speaker's
   different clips (lower is more consistent);
+- diversity_men / _women, same_gender_speaker_auc_face_men / _women: the same
+  within one gender (across genders, faces differ by gender alone);
+- skin tone (`report["skin_tone"]`, per duration): the spread (std) of the faces'
+  ITA and the share under 10 degrees, beside `random_people_reference`: the same
+  for random people of the model's own face space (the variety it has to give);
+- the skin-tone control (`report["skin_control"]`, StyleGAN models with one):
+  on up to 20 whole-clip faces moved to both ends of the page's slider, how far
+  ITA moves, the largest dlib distance to the unmoved face, and whether the
+  judged gender stays;
 - same_gender_speaker_auc_face / _voice (where speakers have several clips):
   how well the faces' dlib distance, and the voice embeddings' distance, tell
   two clips of one speaker from clips of two speakers of one gender (ROC AUC;
@@ -49,7 +58,7 @@ from ..images import to_pil
 from ..models.voice import speaker_part
 from ..pipeline import Voice2Face
 from .faces import gender_agreement, generated_faces, majority_share
-from .judges import AgeGenderJudge, FaceDescriptor, mean_pairwise_distance
+from .judges import JUDGE_SIZE, AgeGenderJudge, FaceDescriptor, SkinTone, mean_pairwise_distance
 from .report import duration_label
 from .stats import bootstrap, correlation, rate
 
@@ -163,7 +172,7 @@ def judge_speakers(
     truth = np.array([speakers[k].gender for k in owner])
     ages = np.array([speakers[k].age if speakers[k].age is not None else np.nan for k in owner])
     judge, descriptor = AgeGenderJudge(), FaceDescriptor()
-    results, faces_by_duration = {}, {}
+    results, faces_by_duration, skin_tone = {}, {}, {}
     for d in durations:
         faces = to_pil(torch.stack(generated.faces[d]))
         faces_by_duration[d] = faces
@@ -194,7 +203,9 @@ def judge_speakers(
             "diversity": bootstrap(lambda units: speaker_pair_mean(face_distances, owner, units, same=False), len(speakers), seed),
             "consistency": bootstrap(lambda units: speaker_pair_mean(face_distances, owner, units, same=True), len(speakers), seed),
             **separation,
+            **per_gender_figures(face_distances, owner, speakers, seed),
         }
+        skin_tone[duration_label(d)] = skin_tone_figures(SkinTone().ita(faces))
     report = {
         "checkpoint": str(model.path) if model.path else "(in memory)",
         "trained_on": model.info.trained_on,
@@ -203,8 +214,85 @@ def judge_speakers(
         "clips": len(generated.kept),
         "chance": {"gender_agreement": majority_share(truth), **band_chance([speakers[k].age_band for k in owner])},
         "durations": results,
+        "skin_tone": skin_tone,
     }
+    reading = model.read_voices(torch.stack(generated.embeddings[None]))
+    if model.generator.has_skin_tone and reading.describes_voice:
+        report["skin_control"] = skin_control(model, reading)
     return report, faces_by_duration, owner
+
+
+def per_gender_figures(face_distances: np.ndarray, owner: np.ndarray, speakers: Sequence[JudgedSpeaker], seed: int) -> dict:
+    """Diversity and, where speakers have several clips, the faces' speaker AUC among the speakers of one gender."""
+    truth = np.array([speakers[k].gender for k in owner])
+    figures = {}
+    for gender, word in (("m", "men"), ("f", "women")):
+        ids = np.unique(owner[truth == gender])
+        if len(ids) < 2:
+            continue
+        figures[f"diversity_{word}"] = bootstrap(
+            lambda units, ids=ids: speaker_pair_mean(face_distances, owner, ids[units], same=False), len(ids), seed)  # fmt: skip
+        if np.bincount(owner)[ids].max() > 1:
+            figures[f"same_gender_speaker_auc_face_{word}"] = bootstrap(
+                lambda units, ids=ids: same_gender_speaker_auc(face_distances, owner, truth, ids[units]), len(ids), seed)  # fmt: skip
+    return figures
+
+
+#: Skin this many degrees of ITA or under is dark (the dermatologists' "brown" and "dark" categories start here).
+DARK_ITA = 10.0
+
+
+def skin_tone_figures(ita: np.ndarray) -> dict:
+    """The spread (std, degrees) and median of ITA over the faces where it was measured, and the share under DARK_ITA."""
+    measured = ita[np.isfinite(ita)]
+    if not len(measured):
+        return {"faces_measured": 0}
+    return {"faces_measured": len(measured), "ita_spread": float(measured.std()), "ita_median": float(np.median(measured)),
+            "ita_under_10": float((measured < DARK_ITA).mean())}  # fmt: skip
+
+
+#: Random people drawn from a StyleGAN model's face space for `random_people_reference`.
+RANDOM_PEOPLE = 100
+
+
+@torch.inference_mode()
+def random_people_reference(model: Voice2Face, n: int = RANDOM_PEOPLE, seed: int = 0) -> dict | None:
+    """Skin tone and diversity of `n` random people of the model's own face space (any gender, ages 25-60,
+    identity N(0, I) on every axis): what the faces for voices are measured against. None for models
+    that read no gender and age."""
+    from ..models.style_map import VoiceReading
+
+    if not model.read_voices(torch.zeros(1, model.voice_encoder.output_dim)).describes_voice:
+        return None
+    rng = torch.Generator().manual_seed(seed)
+    axes = model.generator.config.identity_axes
+    reading = VoiceReading((torch.rand(n, generator=rng) < 0.5).float(), 25 + 35 * torch.rand(n, generator=rng),
+                           torch.randn(n, axes, generator=rng))  # fmt: skip
+    faces = model.render_readings(reading, JUDGE_SIZE)
+    descriptors = FaceDescriptor().describe(faces)
+    return {"people": n, "diversity": float(mean_pairwise_distance(descriptors, list(range(n)), same=False).mean()),
+            **skin_tone_figures(SkinTone().ita(faces))}  # fmt: skip
+
+
+#: Faces the skin-tone control is checked on.
+SKIN_CONTROL_FACES = 20
+
+
+@torch.inference_mode()
+def skin_control(model: Voice2Face, reading, n: int = SKIN_CONTROL_FACES) -> dict:
+    """The page's skin-tone slider at both ends on the first `n` readings: ITA moved (median and least, degrees),
+    the largest dlib distance to the unmoved face (same person under 0.6), and the share whose judged gender stays."""
+    rows = [reading.row(i) for i in range(min(n, len(reading)))]
+    tone, describe, judge = SkinTone(), FaceDescriptor().describe, AgeGenderJudge()
+    drawn = {end: [model.render_readings(r if end is None else r.changed(float(r.female[0]), 0.0, end), JUDGE_SIZE)[0] for r in rows]
+             for end in (None, -1.0, 1.0)}  # fmt: skip
+    moved = tone.ita(drawn[1.0]) - tone.ita(drawn[-1.0])
+    base = describe(drawn[None])
+    distance = max(float(np.linalg.norm(describe(drawn[end]) - base, axis=1).max()) for end in (-1.0, 1.0))
+    genders = {end: [r.gender for r in judge.read(faces)] for end, faces in drawn.items()}
+    kept = [genders[None][i] == genders[-1.0][i] == genders[1.0][i] for i in range(len(rows))]
+    return {"faces": len(rows), "ita_moved_median": float(np.nanmedian(moved)), "ita_moved_least": float(np.nanmin(moved)),
+            "largest_person_distance": distance, "gender_kept": float(np.mean(kept))}  # fmt: skip
 
 
 def real_photo_reference(folder: str | Path, n: int = 100, seed: int = 0) -> dict:

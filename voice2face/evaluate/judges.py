@@ -7,6 +7,11 @@
   `face-recognition-models` package (CC0). Two photos of one person are
   usually under 0.6 apart, of two people about 0.75-0.85: the yardstick for
   "different speakers get different faces" and "one speaker, one face".
+- `SkinTone`: the individual typology angle (ITA, in degrees; higher is lighter),
+  `atan((L* - 50) / b*)` over both cheeks, located by dlib's 68-point landmarks
+  from the same package and converted to CIELAB by Pillow's colour management.
+  Lighting moves it for one photo; over many evenly lit rendered faces, its
+  spread says how varied their skin is.
 
 Faces are enlarged and framed with a margin first: the detectors need more
 than 64 pixels and a face that does not touch the image edge.
@@ -14,6 +19,7 @@ than 64 pixels and a face that does not touch the image edge.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.util import find_spec
@@ -78,6 +84,14 @@ class AgeGenderJudge:
         return out
 
 
+def dlib_models_folder() -> Path:
+    """The `models/` folder of the face-recognition-models package (found, not imported: its __init__ needs pkg_resources)."""
+    spec = find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise Voice2FaceError("dlib's face models are missing: pip install face-recognition-models==0.3.0 dlib-bin")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
 class FaceDescriptor:
     """dlib's 128-d ResNet face descriptor, on each face's own 5-point alignment."""
 
@@ -85,10 +99,7 @@ class FaceDescriptor:
     def _models(self):
         import dlib
 
-        spec = find_spec("face_recognition_models")  # found, not imported: its __init__ needs pkg_resources
-        if spec is None or not spec.submodule_search_locations:
-            raise Voice2FaceError("dlib's face models are missing: pip install face-recognition-models==0.3.0 dlib-bin")
-        models = Path(next(iter(spec.submodule_search_locations))) / "models"
+        models = dlib_models_folder()
         return (
             dlib.get_frontal_face_detector(),
             dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat")),
@@ -115,3 +126,43 @@ def mean_pairwise_distance(descriptors: np.ndarray, groups: Sequence[object], sa
     i, j = np.triu_indices(len(descriptors), k=1)
     keep = (groups[i] == groups[j]) if same else (groups[i] != groups[j])
     return np.linalg.norm(descriptors[i[keep]] - descriptors[j[keep]], axis=1)
+
+
+#: 68-point landmarks around each cheek: the patch's centre is their mean (jaw, nose side, lower eyelid).
+CHEEK_LANDMARKS = ((2, 31, 41), (14, 35, 46))
+#: Each cheek patch is a square this share of the face's width on a side, either way from its centre.
+CHEEK_HALF_SIDE = 0.07
+
+
+class SkinTone:
+    """ITA (degrees) of a face's cheeks; NaN where no face is found."""
+
+    @cached_property
+    def _models(self):
+        import dlib
+        from PIL import ImageCms
+
+        lab = ImageCms.buildTransformFromOpenProfiles(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB")
+        return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(dlib_models_folder() / "shape_predictor_68_face_landmarks.dat")), lab
+
+    def ita(self, faces: Sequence[Image.Image]) -> np.ndarray:
+        from PIL import ImageCms
+
+        detector, landmarks, lab = self._models
+        out = np.full(len(faces), np.nan)
+        for i, face in enumerate(faces):
+            image = framed(face)
+            boxes = detector(image, 0)
+            if not boxes:
+                continue
+            points = np.array([(p.x, p.y) for p in landmarks(image, max(boxes, key=lambda b: b.area())).parts()])
+            # Pillow's LAB: L* scaled to 0-255, a* and b* as signed bytes
+            raw = np.asarray(ImageCms.applyTransform(Image.fromarray(image), lab))
+            colours = np.concatenate([raw[..., :1] * (100 / 255), raw[..., 1:].view(np.int8)], axis=-1).astype(np.float64)
+            half = max(2, round(CHEEK_HALF_SIDE * np.linalg.norm(points[16] - points[0])))
+            patches = [colours[y - half : y + half, x - half : x + half].reshape(-1, 3)
+                       for x, y in (points[list(cheek)].mean(0).round().astype(int) for cheek in CHEEK_LANDMARKS)]  # fmt: skip
+            pixels = np.concatenate(patches)
+            lightness, yellow = np.median(pixels[:, 0]), max(np.median(pixels[:, 2]), 1e-3)
+            out[i] = math.degrees(math.atan((lightness - 50) / yellow))
+        return out

@@ -62,6 +62,11 @@ class FaceGenerator(nn.Module):
         """Side of the faces `draw(..., small=True)` gives (None: this generator draws one size only)."""
         return None
 
+    @property
+    def has_skin_tone(self) -> bool:
+        """Whether `VoiceReading.changed(..., lighter)` moves its faces' skin tone (a face space with that direction)."""
+        return False
+
     def compile_for_cpu(self, cache_dir: str | Path | None = None) -> bool:
         """Draw through a graph compiled for the CPU from now on, kept in `cache_dir`; False, and nothing
         changed, for a generator that has none."""
