@@ -530,7 +530,7 @@ def bench_attacks(checkpoint: Path, clip: Path) -> None:
             odd = {
                 "a Live event with no chunk": ("live_update", [None, ""]),
                 "a Live event with a 19 MB upload": ("live_update", [uploaded(http, server, files["10-minute WAV of speech"]), ""]),
-                "the gender slider at infinity": ("retune", [None, "example", float("inf"), 0]),
+                "the gender slider at infinity": ("retune", [None, "example", float("inf"), 0, 0]),
                 "the age slider at 1e308": ("retune_1", [None, "example", 50, 1e308]),
                 "the age slider at 'x'": ("retune_1", [None, "example", 50, "x"]),
                 "example 99": ("load_example", [99]),
@@ -676,7 +676,7 @@ def bench_fair_shares(server: Server, http, files: dict[str, Path], clip: Path) 
     print(f"attack, {len(MALFORMED)} malformed calls: statuses {statuses}; tracebacks so far {len(server.tracebacks())}")
     before = server.total_rss_mib()
     for k in range(2000):
-        page_event(http, server, "retune", [None, "x", 50, 0], f"madeup{k}", last=True)
+        page_event(http, server, "retune", [None, "x", 50, 0, 0], f"madeup{k}", last=True)
     print(f"attack, 2,000 made-up sessions: server+workers {before:.0f} -> {server.total_rss_mib():.0f} MiB (at most {MAX_SESSIONS} held)")
     victim = uploaded(http, server, clip)
     big = Path(tempfile.mkdtemp()) / "big.wav"

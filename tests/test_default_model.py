@@ -124,3 +124,20 @@ def test_the_sliders_age_and_regender_the_same_person_and_reset_restores_it(mode
     # the same person, younger: under dlib's 0.6 for one person
     descriptors = FaceDescriptor().describe([shown, younger])
     assert np.linalg.norm(descriptors[1] - descriptors[0]) < 0.6
+
+
+@pytest.mark.parametrize("voice, pitch", [("en-us+paul", 35), ("en+linda", 70)])
+def test_the_skin_tone_slider_draws_the_same_person_darker_and_lighter(model, tmp_path, voice, pitch):
+    from voice2face.evaluate.judges import SkinTone
+    from voice2face.web.page import DEFAULT_CHOICES, SKIN_RANGE, WHAT_THE_VOICE_SETS, changed_face, demo_request
+
+    assert model.generator.has_skin_tone
+    out = demo_request(model, str(speak(tmp_path / "voice.wav", TEXT, voice, pitch=pitch)), DEFAULT_CHOICES)
+    assert WHAT_THE_VOICE_SETS in out.reading_words  # the page says what the voice sets and what it does not
+    shown = out.faces[out.longest][0]
+    darker, lighter = (changed_face(model, out.reading, None, None, end) for end in SKIN_RANGE)
+    ita = SkinTone().ita([darker, shown, lighter])
+    assert ita[0] < ita[1] < ita[2] and ita[2] - ita[0] >= 30, ita  # degrees of ITA across the slider
+    descriptors = FaceDescriptor().describe([shown, darker, lighter])
+    assert np.linalg.norm(descriptors[1:] - descriptors[0], axis=1).max() < 0.6  # one person (dlib)
+    assert len({r.gender for r in AgeGenderJudge().read([shown, darker, lighter])}) == 1

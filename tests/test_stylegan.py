@@ -154,6 +154,52 @@ def fake_directions() -> dict[str, np.ndarray | float]:
             "older": axes[1], "older_steps": np.array(OLDER_STEPS), "older_years": np.array([-9, -7, -5, -1, 0, 5, 20, 28])}  # fmt: skip
 
 
+def test_skin_tone_moves_the_same_person_along_its_direction_only_and_old_face_spaces_have_none(tmp_path):
+    model = tiny_style_map()
+    assert not model.has_skin_tone  # a face space fitted before the skin-tone direction
+    skin = torch.linalg.qr(torch.randn(512, 1))[0][:, 0]
+    model.directions.skin, model.directions.skin_reach = skin, torch.tensor(2.5)
+    assert model.has_skin_tone
+    with torch.inference_mode():
+        reading = model.read(F.normalize(torch.randn(3, 32), dim=1))
+        female = float(reading.female[1])
+        as_drawn = model.style(reading.changed(female, 0.0, 0.0))
+        lighter = model.style(reading.changed(female, 0.0, 1.0)) - as_drawn
+        beyond = model.style(reading.changed(female, 0.0, 7.0)) - as_drawn
+        darker = model.style(reading.changed(female, 0.0, -0.5)) - as_drawn
+    torch.testing.assert_close(lighter, 2.5 * skin.expand(3, -1))  # the slider's end is its measured reach
+    torch.testing.assert_close(beyond, lighter)  # and no further
+    torch.testing.assert_close(darker, -1.25 * skin.expand(3, -1))
+    assert torch.equal(reading.changed(female, 0.0, 0.4).row(2).lighter, torch.tensor([0.4]))
+    # a checkpoint written before the direction existed loads, with none (the page leaves its slider out)
+    import dataclasses
+
+    voice = dataclasses.replace(ModelConfig().voice, embedding_dim=32)
+    info = CheckpointInfo(kind="voice-to-face", networks=("generator",), model=ModelConfig(voice=voice, generator=model.config))
+    folder = save_checkpoint(tmp_path / "old", info, {"generator": model})
+    weights = load_file(str(folder / "generator.safetensors"))
+    from safetensors.torch import save_file
+
+    save_file({k: v for k, v in weights.items() if not k.startswith("directions.skin")}, str(folder / "generator.safetensors"))
+    from voice2face.checkpoint import load_network
+
+    assert not load_network(folder, "generator").has_skin_tone
+
+
+def test_person_axes_leave_gender_and_age_to_their_own_directions():
+    from voice2face.training.face_space import PERSON_AXES, principal_axes
+
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(512, 512)))[0].T
+    spread = np.r_[5.0, 4.0, 3.0, 2.9, 2.8, 6.0, np.linspace(2.5, 0.1, 506)]  # gender and age (0 and 5) widest
+    styles = rng.normal(size=(3000, 512)) * spread @ basis
+    gender, age = basis[0], basis[5]
+    axes, spread = principal_axes(styles, styles.mean(0), gender, age)
+    assert axes.shape == (PERSON_AXES, 512) and np.all(np.diff(spread) <= 1e-9)
+    assert np.abs(axes @ gender).max() < 1e-8 and np.abs(axes @ age).max() < 1e-8
+    assert abs(axes[0] @ basis[1]) > 0.9  # the widest of what is left comes first
+
+
 def test_older_by_follows_the_measured_table_between_its_steps_and_holds_at_its_ends():
     d = FaceSpaceDirections.from_arrays(**fake_directions())
     years = torch.tensor([0.0, 5.0, 12.5, 28.0, 100.0, -3.0, -50.0])
@@ -330,6 +376,15 @@ def test_style_map_reads_gender_and_age_from_campplus_statistics_and_identity_fr
     moved = row.clone()
     moved[:, 192:] += 5.0
     assert torch.equal(g.read(row).identity, g.read(moved).identity) and not torch.equal(g.read(row).age, g.read(moved).age)
+    # identity_rank: fewer speaker directions turned onto every axis; with steps=0 the solved heads are saved as they are
+    few = tmp_path / "few"
+    few.mkdir()
+    shutil.copy(out / "voice_embeddings.pt", few)
+    summary = train(load_config("paper", None, [*settings, f"out={few}", "identity_rank=2", "steps=0"]))
+    head = Voice2Face.from_pretrained(few).generator
+    assert summary["steps"] == 0 and torch.linalg.matrix_rank(head.identity.weight.double(), rtol=1e-4) == 2
+    speakers = head.read(stage_rows["embeddings"]).identity
+    assert speakers.std(0).min() > 0.3  # every axis varies from speaker to speaker, not only the first two
 
 
 def test_true_face_matching_counts_a_face_nearer_its_own_photo():
@@ -549,3 +604,41 @@ def test_openvino_rebuilds_a_damaged_cache_and_serves_without_a_writable_one(tmp
     unwritable(styles)
     unwritable.release_full()  # nothing to read it back from: kept, not compiled again at every download
     assert sorted(unwritable.compiled) == ["full", "small"]
+
+
+def test_language_directions_are_where_languages_mean_voices_differ():
+    from voice2face.training.style_map import MIN_LANGUAGE_SPEAKERS, language_directions
+
+    rng = np.random.default_rng(0)
+    offsets = {"ta": [4.0, 0, 0, 0], "sv": [0, 4.0, 0, 0], "fa": [0, 0, 0, 0], "xx": [0, 0, 0, 9.0]}
+    spoken = [(lang, torch.tensor(np.r_[offset, 0.0] + 0.1 * rng.normal(size=5)))
+              for lang, offset in offsets.items() for _ in range(MIN_LANGUAGE_SPEAKERS if lang != "xx" else 2)]  # fmt: skip
+    spoken += [("", torch.tensor([0, 0, 50.0, 0, 0]))]  # a speaker of no known language counts for none
+    directions = language_directions(spoken, 8)
+    assert directions.shape == (5, 2)  # three languages with enough speakers: two directions between them
+    torch.testing.assert_close(directions.T @ directions, torch.eye(2, dtype=directions.dtype))
+    within = directions[:2].norm(dim=1)  # the plane of "ta" and "sv" against "fa", nothing of "xx" or the unknown
+    assert within.min() > 0.95 and directions[2:].abs().max() < 0.1
+    with pytest.raises(Voice2FaceError, match="two languages"):
+        language_directions(spoken[:MIN_LANGUAGE_SPEAKERS], 4)
+
+
+def test_neutral_person_axes_take_out_what_makes_a_person_look_older_or_female():
+    from voice2face.training.face_space import JudgedPeople, neutral_person_axes
+
+    directions = FaceSpaceDirections.from_arrays(**fake_directions())
+    before = directions.spread[:, None] * directions.axes
+    rng = np.random.default_rng(0)
+    n = 400
+    coordinates = rng.normal(size=(n, 8))
+    placed = np.c_[rng.uniform(25, 60, n), rng.integers(0, 2, n), np.ones(n)]
+    # the judges see the first coordinate as age and the second as gender, beyond where the face was placed
+    judged_age = placed[:, 0] + 8 * coordinates[:, 0] + rng.normal(size=n)
+    judged_female = (placed[:, 1] + 0.4 * coordinates[:, 1] > 0.5).astype(float)
+    people = JudgedPeople(torch.zeros(n, 512), coordinates, placed, np.ones(n, bool), judged_age, judged_female, np.full(n, np.nan))
+    report = neutral_person_axes(directions, people)
+    after = directions.spread[:, None] * directions.axes
+    assert report["people_judged"] == n and report["age_seen_in_person_r"] > 0.9
+    assert after[0].norm() < 0.1 * before[0].norm() and after[1].norm() < 0.5 * before[1].norm()  # taken out
+    torch.testing.assert_close(after[2:], before[2:], atol=0.1, rtol=0.05)  # the rest of the person stays
+    torch.testing.assert_close(directions.axes.norm(dim=1), torch.ones(8))

@@ -213,6 +213,9 @@ def _renamed_settings(raw: dict) -> dict:
 
 #: Format-1 weight names that format 2 moved.
 _RENAMED_WEIGHTS = {"input_mean": "standardise.input_mean", "input_std": "standardise.input_std"}
+#: Face-space buffers added after checkpoints were shipped: a checkpoint without them reads as zeros (no
+#: skin-tone direction: the page leaves its slider out).
+_ADDED_LATER = ("skin", "skin_reach")
 
 
 def load_weights(path: str | Path, name: str, module: nn.Module) -> nn.Module:
@@ -226,6 +229,7 @@ def load_weights(path: str | Path, name: str, module: nn.Module) -> nn.Module:
         raise CheckpointError(f"{file} is truncated or corrupt ({err}). Re-copy or re-create the checkpoint.") from None
     tensors = {_RENAMED_WEIGHTS.get(k, k): v for k, v in tensors.items()}
     expected = module.state_dict()
+    tensors |= {k: v for k, v in expected.items() if k.rsplit(".", 1)[-1] in _ADDED_LATER and k not in tensors}
     problems = [f"missing {k}" for k in expected if k not in tensors]
     problems += [f"unexpected {k}" for k in tensors if k not in expected]
     problems += [

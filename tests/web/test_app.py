@@ -733,6 +733,14 @@ def move_slider(page, slider: str, value: int) -> str:
     return tuned_face(page)
 
 
+def press_slider(page, key: str) -> str:
+    """Press `key` on the focused slider and return the face drawn for where it lands."""
+    before = tuned_face(page)
+    page.keyboard.press(key)
+    page.wait_for_function(f"document.querySelector('#tuned-face img').src !== {before!r}", timeout=30000)
+    return tuned_face(page)
+
+
 def data_uri_image(uri: str) -> Image.Image:
     import base64
     import io
@@ -745,8 +753,8 @@ def data_uri_image(uri: str) -> Image.Image:
 def test_browser_voice_reading_sliders_and_reset(default_server):
     from playwright.sync_api import sync_playwright
 
-    from voice2face.evaluate.judges import AgeGenderJudge
-    from voice2face.web.page import OLDER_RANGE
+    from voice2face.evaluate.judges import AgeGenderJudge, SkinTone
+    from voice2face.web.page import OLDER_RANGE, SKIN_RANGE, WHAT_THE_VOICE_SETS
 
     male = next(clip for clip in example_clips() if "male_voice_en-us" in clip)
     with sync_playwright() as p:
@@ -764,9 +772,17 @@ def test_browser_voice_reading_sliders_and_reset(default_server):
         sliders = [page.input_value(f"{s} input[type=range]") for s in ("#gender-slider", "#age-slider")]
         younger, older = (move_slider(page, "#age-slider", years) for years in OLDER_RANGE)
         as_woman = move_slider(page, "#gender-slider", 100)
+        # the skin-tone slider by keyboard alone, as the others: Home takes it to its dark end, End to its light one
+        skin_label = page.inner_text("#skin-slider")
         page.click("#reset-face")
         page.wait_for_function(f"document.querySelector('#tuned-face img').src === {original!r}", timeout=30000)
-        reset_sliders = [page.input_value(f"{s} input[type=range]") for s in ("#gender-slider", "#age-slider")]
+        page.focus("#skin-slider input[type=range]")
+        darker = press_slider(page, "Home")
+        lighter = press_slider(page, "End")
+        skin_end = page.input_value("#skin-slider input[type=range]")
+        page.click("#reset-face")
+        page.wait_for_function(f"document.querySelector('#tuned-face img').src === {original!r}", timeout=30000)
+        reset_sliders = [page.input_value(f"{s} input[type=range]") for s in ("#gender-slider", "#age-slider", "#skin-slider")]
         faces_shown = page.locator("#faces .v2f-face img").count()
         with page.expect_download(timeout=60000) as download:  # drawn again by the full 1024-px network
             page.click("#strip-download")
@@ -777,7 +793,11 @@ def test_browser_voice_reading_sliders_and_reset(default_server):
     assert download_name == "voice2face-faces-full-size.png"
     assert "sounds like a man's" in reading and "in the whole clip" in reading and "years old" in reading
     assert shared_ids == []  # Gradio wrote a Group's elem_id ("tune") on two elements
-    assert sliders == reset_sliders and int(sliders[1]) == 0  # reset: the sliders back where the voice put them
+    assert [*sliders, "0"] == reset_sliders and int(sliders[1]) == 0  # reset: the sliders back where the voice put them
+    assert "Skin tone" in skin_label and skin_end == str(SKIN_RANGE[1])
+    assert WHAT_THE_VOICE_SETS.split(".")[0] in reading and "does not guess them from an accent" in reading
+    ita = SkinTone().ita([data_uri_image(uri) for uri in (darker, original, lighter)])
+    assert ita[0] < ita[1] < ita[2] and ita[2] - ita[0] >= 30, ita
     judged = AgeGenderJudge().read([data_uri_image(uri) for uri in (original, younger, older, as_woman)])
     assert judged[2].age - judged[1].age >= 15, [r.age for r in judged]
     assert judged[0].gender == "m" and judged[3].gender == "f"
@@ -1124,7 +1144,7 @@ def test_a_page_whose_faces_the_server_no_longer_holds_is_told_so(server):
     import httpx
 
     with httpx.Client(timeout=30) as client:
-        moved = page_event(client, server, "retune", [None, "a-drawing-of-another-time", 50, 0], "evicted")
+        moved = page_event(client, server, "retune", [None, "a-drawing-of-another-time", 50, 0, 0], "evicted")
     assert "no longer holds the faces on this page" in str(moved)
 
 
@@ -1141,7 +1161,7 @@ def test_made_up_sessions_are_bounded_in_count(model, random_checkpoint):
     try:
         with httpx.Client(timeout=30) as client:
             for k in range(MAX_SESSIONS + 50):
-                page_event(client, f"http://127.0.0.1:{port}/", "retune", [None, "x", 50, 0], f"madeup{k}")
+                page_event(client, f"http://127.0.0.1:{port}/", "retune", [None, "x", 50, 0, 0], f"madeup{k}")
         held = len(demo.state_holder.session_data)
     finally:
         demo.close()

@@ -43,6 +43,11 @@ def register_face_space(commands: argparse._SubParsersAction) -> None:
     space.add_argument("--samples", type=int, default=2000, help="styles to render and label (default: 2000)")
     space.add_argument("--truncation", type=float, default=0.7, help="psi: how far towards the mean style (default: 0.7)")
     space.add_argument("--seed", type=int, default=0)
+    space.add_argument("--reuse", type=Path, metavar="CHECKPOINT",
+                       help="take the gender, age and older directions from this voice-to-face checkpoint instead of a new survey; "
+                       "refit only the people's axes and the skin-tone direction (minutes)")  # fmt: skip
+    space.add_argument("--keep-axes", action="store_true",
+                       help="with --reuse: keep its axes of people too, and fit only the skin-tone direction")  # fmt: skip
     space.set_defaults(run=run_face_space)
 
 
@@ -91,7 +96,7 @@ def run_face_space(args: argparse.Namespace) -> int:
 
     if args.samples < 50 or not 0 < args.truncation <= 1:
         raise Voice2FaceError("--samples must be at least 50 and --truncation in (0, 1].")
-    print(f"face space written to {build_face_space(args.out, args.samples, args.truncation, args.seed)}")
+    print(f"face space written to {build_face_space(args.out, args.samples, args.truncation, args.seed, args.reuse, args.keep_axes)}")
     return 0
 
 

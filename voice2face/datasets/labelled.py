@@ -133,6 +133,7 @@ class LabelledVoice:
     age_band: tuple[int, int]  # (low, high) years, e.g. (20, 29)
     age: int | None  # years, where the source gives them
     clips: tuple[Path, ...]
+    language: str = ""  # the language or accent of its clips as given, e.g. "ta" or "en (l1 mandarin)" ("": not given)
 
 
 def band_middle(band: tuple[int, int]) -> float:
@@ -158,7 +159,9 @@ def read_labelled_voices(root: str | Path) -> list[LabelledVoice]:
             gender = row["gender"].strip().lower()[:1]
             if row["speaker"] in clips and gender in ("m", "f") and len(band) == 2 and all(b.isdigit() for b in band):
                 age = int(row["age"]) if row.get("age", "").strip().isdigit() else None
-                speakers.append(LabelledVoice(row["speaker"], gender, (int(band[0]), int(band[1])), age, tuple(sorted(clips[row["speaker"]]))))
+                language = row.get("accent_or_language", "").strip().lower()  # "zh", "sv-se", "en (l1 mandarin)"
+                speakers.append(LabelledVoice(row["speaker"], gender, (int(band[0]), int(band[1])), age,
+                                              tuple(sorted(clips[row["speaker"]])), language))  # fmt: skip
     if not speakers:
         raise Voice2FaceError(f"No speaker of {root / 'speakers.csv'} has a clip listed in clips.csv.")
     return sorted(speakers, key=lambda s: s.name)

@@ -64,6 +64,10 @@ class GeneratorConfig:
     small_face_convs: int = 1
 
 
+#: The person axes a face space keeps (`training/face_space.py: PERSON_AXES`) bound the identity coordinates.
+MAX_IDENTITY_AXES = 128
+
+
 @dataclass(frozen=True)
 class FaceEmbedderConfig:
     image_channels: int = 3
@@ -123,8 +127,8 @@ def check_model_config(config: ModelConfig) -> list[str]:
     convs = config.generator.small_face_convs
     if not (isinstance(convs, int) and not isinstance(convs, bool) and 1 <= convs <= 4):
         problems.append(f"generator.small_face_convs must be 1 to 4, got {convs!r}")
-    if config.generator.backend == "stylegan" and not 1 <= config.generator.identity_axes <= 64:
-        problems.append("generator.identity_axes must be 1 to 64")
+    if config.generator.backend == "stylegan" and not 1 <= config.generator.identity_axes <= MAX_IDENTITY_AXES:
+        problems.append(f"generator.identity_axes must be 1 to {MAX_IDENTITY_AXES}")
     spread = config.generator.identity_spread
     if not isinstance(spread, (int, float)) or not 0 <= spread <= 4:
         problems.append(f"generator.identity_spread must be a number from 0 to 4, got {spread!r}")

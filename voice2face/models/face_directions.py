@@ -30,17 +30,19 @@ OLDER_STEPS = (-2.0, -1.5, -1.0, -0.5, 0.0, 1.0, 2.0, 3.0)
 class FaceSpaceDirections(nn.Module):
     def __init__(self, axes: int = 64, style_dim: int = STYLE_DIM):
         super().__init__()
-        for name in ("w_mean", "centre", "gender", "age", "older"):
+        for name in ("w_mean", "centre", "gender", "age", "older", "skin"):
             self.register_buffer(name, torch.zeros(style_dim))
         self.register_buffer("axes", torch.zeros(axes, style_dim))
         self.register_buffer("spread", torch.ones(axes))
         for name in ("older_steps", "older_years"):
             self.register_buffer(name, torch.zeros(len(OLDER_STEPS)))
-        for name in ("male_at", "female_at", "age_at_centre", "years_per_unit"):
+        for name in ("male_at", "female_at", "age_at_centre", "years_per_unit", "skin_reach"):
             self.register_buffer(name, torch.zeros(()))
 
     @classmethod
     def from_arrays(cls, **arrays: np.ndarray | float) -> "FaceSpaceDirections":
+        """Directions from arrays by name; without `skin` and `skin_reach`, a face space with no skin-tone direction."""
+        arrays = {"skin": np.zeros(len(arrays["centre"])), "skin_reach": 0.0, **arrays}
         directions = cls(axes=len(arrays["axes"]))
         directions.load_state_dict({k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in arrays.items()})
         return directions
@@ -52,6 +54,10 @@ class FaceSpaceDirections(nn.Module):
         along_age = (age - self.age_at_centre) / self.years_per_unit
         rest = (coordinates * self.spread[: coordinates.shape[1]]) @ self.axes[: coordinates.shape[1]]
         return self.centre + along_gender[:, None] * self.gender + along_age[:, None] * self.age + rest
+
+    def lighter_by(self, share: torch.Tensor) -> torch.Tensor:
+        """Offsets (B, 512) that make faces' skin lighter by `share` (B) of the slider's reach (-1: darkest, 1: lightest)."""
+        return (share.clamp(-1, 1) * self.skin_reach)[:, None] * self.skin
 
     def older_by(self, years: torch.Tensor) -> torch.Tensor:
         """Offsets (B, 512) that make faces `years` (B) older as a judge sees them (negative: younger),

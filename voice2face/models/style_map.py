@@ -6,9 +6,12 @@ A voice encoder's output (standardised) is read by three linear heads:
   the face space's gender direction by that probability;
 - `age`: an age (AGE_CENTRE + YEARS_PER_UNIT x its output, in years); the face
   is placed along the age direction;
-- `identity`: from the speaker embedding alone (`identity_inputs`), `identity_axes` coordinates along the principal axes of the
-  region where the generator draws good faces (gender and age taken out), in
-  units of the region's spread, so different voices get different people.
+- `identity`: from the speaker embedding alone (`identity_inputs`), `identity_axes` coordinates along
+  the principal axes of the people the face network draws (gender and age taken out), in units of
+  their spread: who the person is, beyond gender and age (skin tone, hair, face shape, glasses). The
+  voice does not tell these; they are the face network's own variety, keyed to the speaker, so one
+  voice keeps its person and two voices get two people. Nothing in training ties them to a voice's
+  accent or language (see `training/style_map.py: start_identity_from_lda`).
 
 The style so made is drawn by MobileStyleGAN's synthesis network (frozen). No
 voice here comes with its speaker's face: the person drawn is invented, and
@@ -54,18 +57,23 @@ class VoiceReading(Reading):
     age: torch.Tensor  # (B,) years
     identity: torch.Tensor  # (B, identity_axes)
     older: torch.Tensor | None = None  # (B,) years to add to how old the face looks (the page's slider); None: as read
+    lighter: torch.Tensor | None = None  # (B,) share of the skin-tone slider's reach, -1 (darker) to 1 (lighter); None: as drawn
 
     def row(self, i: int) -> "VoiceReading":
         """The reading of voice `i` alone (a batch of one)."""
-        older = None if self.older is None else self.older[i : i + 1]
-        return VoiceReading(self.female[i : i + 1], self.age[i : i + 1], self.identity[i : i + 1], older)
+        def one(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[i : i + 1]
+
+        return VoiceReading(self.female[i : i + 1], self.age[i : i + 1], self.identity[i : i + 1], one(self.older), one(self.lighter))
 
     def __len__(self) -> int:
         return len(self.female)
 
-    def changed(self, female: float, years_older: float) -> "VoiceReading":
-        """The same person (identity, age read) drawn as `female` (probability) and `years_older`, every row."""
-        return VoiceReading(torch.full_like(self.female, female), self.age, self.identity, torch.full_like(self.age, years_older))
+    def changed(self, female: float, years_older: float, lighter: float = 0.0) -> "VoiceReading":
+        """The same person (identity, age read) drawn as `female` (probability), `years_older` and with skin
+        `lighter` (share of the slider's reach, -1 to 1), every row."""
+        return VoiceReading(torch.full_like(self.female, female), self.age, self.identity, torch.full_like(self.age, years_older),
+                            torch.full_like(self.age, lighter))  # fmt: skip
 
 
 class StyleVoiceMap(FaceGenerator):
@@ -96,7 +104,16 @@ class StyleVoiceMap(FaceGenerator):
         female = torch.sigmoid(GENDER_SHARPNESS * torch.logit(reading.female, eps=1e-6))
         age = reading.age.clamp_min(MIN_FACE_AGE)
         style = self.directions.style(female, age, reading.identity * self.config.identity_spread)
-        return style if reading.older is None else style + self.directions.older_by(reading.older)
+        if reading.older is not None:
+            style = style + self.directions.older_by(reading.older)
+        if reading.lighter is not None:
+            style = style + self.directions.lighter_by(reading.lighter)
+        return style
+
+    @property
+    def has_skin_tone(self) -> bool:
+        """Whether its face space has a skin-tone direction (face spaces fitted before it have none)."""
+        return bool(self.directions.skin_reach > 0)
 
     @property
     def small_size(self) -> int | None:

@@ -67,6 +67,8 @@ class TrainConfig:
     labelled_voices: str | None = None  # style-map: voices_labelled folder (speakers.csv, clips.csv): real voices with gender and age
     labelled_holdout: float = 0.15  # style-map: share of each (gender, age band) of labelled speakers kept out (`held_out_labelled`)
     identity_init: str = "random"  # style-map: "lda" starts the identity head on the speaker-discriminant directions
+    identity_rank: int = 0  # style-map, lda: how many of those directions (0: identity_axes), turned onto all identity_axes
+    identity_language_directions: int = 0  # style-map, lda: directions that part languages, taken out of what identity reads first
     fit_reading_heads: bool = False  # style-map: solve the gender and age heads by regularised regression (`reading_l2`) up front
     reading_l2: float = 0.1  # style-map: their L2 penalty on the standardised inputs
     even_sources: bool = False  # style-map: draw each batch's real speakers evenly from each recording set (else from all alike)

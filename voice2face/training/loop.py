@@ -235,6 +235,8 @@ def run(stage: Stage, rt: Runtime) -> dict[str, Any]:
     log = RunLog(Path(config.out), rt.main)
     bar = tqdm(total=config.steps, initial=step, disable=not rt.main, desc=config.stage, unit="step", dynamic_ncols=True)
     try:
+        if step == config.steps == 0:  # a stage whose weights are all solved in `start` (style-map with steps=0)
+            save(stage, rt, step)
         while step < config.steps:
             losses = stage.step()
             step += 1

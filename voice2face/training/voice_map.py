@@ -66,6 +66,7 @@ class VoiceSpeaker:
     female: bool
     age_range: tuple[float, float]
     source: str
+    language: str = ""  # the language its clips are in, where known ("de" for EmoDB)
 
     @property
     def real(self) -> bool:
@@ -90,7 +91,7 @@ def training_speakers(config: TrainConfig, check: bool = True) -> tuple[list[Voi
     real_train, real_test = [], []
     if config.real_voices:
         for s in read_emodb(config.real_voices):
-            speaker = VoiceSpeaker(f"emodb-{s.name}", s.clips, s.gender == "f", (s.age - REAL_AGE_SLACK, s.age + REAL_AGE_SLACK), "emodb")
+            speaker = VoiceSpeaker(f"emodb-{s.name}", s.clips, s.gender == "f", (s.age - REAL_AGE_SLACK, s.age + REAL_AGE_SLACK), "emodb", "de")
             (real_test if s.name in config.real_holdout else real_train).append(speaker)
     train = synthetic_train + real_train
     if check:

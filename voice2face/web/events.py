@@ -102,9 +102,10 @@ class PageEvents:
         p = self.page
         if out.reading is None:
             return {p.reading_text: "", p.tune: gr.update(visible=False)}
-        female, older = slider_values(out.reading)
+        female, older, lighter = slider_values(out.reading)
         return {p.reading_text: out.reading_words, p.tune: gr.update(visible=True),
-                p.tuned_face: tuned_face_html(out.faces[out.longest][0]), p.gender_slider: female, p.age_slider: older}  # fmt: skip
+                p.tuned_face: tuned_face_html(out.faces[out.longest][0]), p.gender_slider: female, p.age_slider: older,
+                p.skin_slider: lighter}  # fmt: skip
 
     def error_outputs(self, message: str, live: bool = False) -> dict:
         """The message where the faces go; the other panes emptied, and after a live recording its face and
@@ -140,20 +141,20 @@ class PageEvents:
                 return_freed_memory()
         return gr.update(value=path)
 
-    def retune(self, drawn, drawn_id, female, older):
-        """The sliders: the same person, another gender or age."""
+    def retune(self, drawn, drawn_id, female, older, lighter):
+        """The sliders: the same person, another gender, age or skin tone."""
         if not held(drawn, drawn_id) or drawn.reading is None:
             return message_html(NOT_HELD, "Could not redraw the face")
         try:
-            return tuned_face_html(changed_face(self.model, drawn.reading, female, older))
+            return tuned_face_html(changed_face(self.model, drawn.reading, female, older, lighter))
         except Voice2FaceError as err:
             return message_html(str(err), "Could not redraw the face")
 
     def reset(self, drawn, drawn_id):
         if not held(drawn, drawn_id) or drawn.reading is None:
-            return message_html(NOT_HELD, "Could not redraw the face"), gr.skip(), gr.skip()
-        female, older = slider_values(drawn.reading)
-        return tuned_face_html(changed_face(self.model, drawn.reading, None, None)), female, older
+            return message_html(NOT_HELD, "Could not redraw the face"), gr.skip(), gr.skip(), gr.skip()
+        female, older, lighter = slider_values(drawn.reading)
+        return tuned_face_html(changed_face(self.model, drawn.reading, None, None)), female, older, lighter
 
     # ----------------------------------------------------------------------- the Live tab
 

@@ -20,6 +20,7 @@ from .page import (
     MAX_EXTRA_CHARS,
     OLDER_RANGE,
     PLAIN_SUMMARY,
+    SKIN_RANGE,
     UNMARK_PREVIOUS,
     DemoOutput,
     DrawnFaces,
@@ -77,6 +78,7 @@ class Page:
     tuned_face: gr.HTML
     gender_slider: gr.Slider
     age_slider: gr.Slider
+    skin_slider: gr.Slider
     reset_button: gr.Button
     notes: gr.HTML
     examples: gr.Examples
@@ -91,7 +93,7 @@ class Page:
     @property
     def outputs(self) -> list:
         """What drawing a clip changes."""
-        return [self.faces, self.reading_text, self.tune, self.tuned_face, self.gender_slider, self.age_slider, self.drawn,
+        return [self.faces, self.reading_text, self.tune, self.tuned_face, self.gender_slider, self.age_slider, self.skin_slider, self.drawn,
                 self.drawn_id, self.settle_image, self.spectrogram_image, self.strip, self.strip_download, self.notes]  # fmt: skip
 
 
@@ -117,7 +119,7 @@ def lay_out(model: Voice2Face, checkpoint: Path, example: DemoOutput) -> Page:
         with gr.Column(scale=2, min_width=300):
             inputs = voice_inputs()
         with gr.Column(scale=3, min_width=300, elem_id="results"):
-            results = result_panes(example)
+            results = result_panes(example, skin_tone=model.generator.has_skin_tone)
     # an example, clicked, is loaded and drawn at once (wired below), and the page scrolls to its faces
     examples = refuse_unknown_examples(gr.Examples(
         example_clips(), inputs=[inputs["audio"]], label="Examples: click one to draw its faces", elem_id="examples",
@@ -156,14 +158,15 @@ def voice_inputs() -> dict:
                 choices=choices, extra=extra)  # fmt: skip
 
 
-def result_panes(example: DemoOutput) -> dict:
-    """The faces, what the model heard, the sliders that redraw the same person, and the notes."""
+def result_panes(example: DemoOutput, skin_tone: bool) -> dict:
+    """The faces, what the model heard, the sliders that redraw the same person (the skin-tone one where the
+    face space has its direction: `skin_tone`), and the notes."""
     faces = gr.HTML(faces_html(example.faces, EXAMPLE_NOTE, example.drawn_as), label="Faces", elem_id="faces")
     reading_text = gr.Markdown(example.reading_words, elem_id="reading")
     # what the sliders and the download redraw, and its id, which the page holds too (`page.DrawnFaces`)
     drawn = gr.State(DrawnFaces.of(example, "example"))
     drawn_id = gr.Textbox("example", visible=False, elem_id="drawn-id")
-    female, older = slider_values(example.reading) if example.reading else (50, 0)
+    female, older, lighter = slider_values(example.reading) if example.reading else (50, 0, 0)
     # a Column carries the id: Gradio writes a Group's elem_id on two elements (axe: duplicate id)
     with gr.Column(visible=example.reading is not None, elem_id="tune") as tune, gr.Group():
         with gr.Row(equal_height=False):  # side by side on a desktop, stacked on a phone
@@ -178,10 +181,13 @@ def result_panes(example: DemoOutput) -> dict:
                 age_slider = refuse_out_of_range(gr.Slider(
                     *OLDER_RANGE, value=older, step=1, label="Younger or older (years)", info="0: as old as the voice sounds",
                     elem_id="age-slider", buttons=[]), "age")  # fmt: skip
+                skin_slider = refuse_out_of_range(gr.Slider(
+                    *SKIN_RANGE, value=lighter, step=1, label="Skin tone: darker or lighter", visible=skin_tone,
+                    info="0: as drawn. The voice does not tell skin tone: choose it here", elem_id="skin-slider", buttons=[]), "skin-tone")  # fmt: skip
                 reset_button = gr.Button("Back to what the voice says", size="sm", elem_id="reset-face")
     notes = gr.HTML(notes_html(example.notes, example.settle), label="What was used", elem_id="notes")
     return dict(faces=faces, reading_text=reading_text, drawn=drawn, drawn_id=drawn_id, tune=tune, tuned_face=tuned_face,
-                gender_slider=gender_slider, age_slider=age_slider, reset_button=reset_button, notes=notes)  # fmt: skip
+                gender_slider=gender_slider, age_slider=age_slider, skin_slider=skin_slider, reset_button=reset_button, notes=notes)  # fmt: skip
 
 
 def charts_and_strip(example: DemoOutput) -> dict:
@@ -232,10 +238,10 @@ def wire(page: Page, events: PageEvents, demo: gr.Blocks) -> None:
                                       concurrency_id="draw", show_progress="minimal")  # fmt: skip
     download.then(None, js=DOWNLOAD_DONE)
     download.success(None, js=CLICK_STRIP_FILE)
-    for slider in (p.gender_slider, p.age_slider):
-        slider.input(events.retune, [p.drawn, p.drawn_id, p.gender_slider, p.age_slider], p.tuned_face, trigger_mode="always_last",
+    for slider in (p.gender_slider, p.age_slider, p.skin_slider):
+        slider.input(events.retune, [p.drawn, p.drawn_id, p.gender_slider, p.age_slider, p.skin_slider], p.tuned_face, trigger_mode="always_last",
                      api_visibility="private", concurrency_id="draw", show_progress="hidden")  # fmt: skip
-    p.reset_button.click(events.reset, [p.drawn, p.drawn_id], [p.tuned_face, p.gender_slider, p.age_slider], api_visibility="private",
+    p.reset_button.click(events.reset, [p.drawn, p.drawn_id], [p.tuned_face, p.gender_slider, p.age_slider, p.skin_slider], api_visibility="private",
                          concurrency_id="draw", show_progress="hidden")  # fmt: skip
     wire_live(page, events)
     demo.unload(events.drop_recording)  # a closed tab's recording goes at once

@@ -199,6 +199,15 @@ def full_size_strip(model: Voice2Face, faces: FullSizeFaces) -> Image.Image:
 #: face space's measured table (`FaceSpaceDirections.older_years`) turns years into steps. Further
 #: down, young-looking faces turn into children; further up, old faces lose their gender.
 OLDER_RANGE = (-5, 25)
+#: The skin-tone slider's ends, in percent of the face space's measured reach (`FaceSpaceDirections.skin_reach`):
+#: -100 darkest, 100 lightest, where the person is still the same person.
+SKIN_RANGE = (-100, 100)
+#: What the voice sets and what it does not, said beside the reading and the sliders.
+WHAT_THE_VOICE_SETS = (
+    "The voice sets the face's gender and roughly its age. It cannot tell skin tone, hair or face shape, and the model "
+    "does not guess them from an accent: they come from the face network's own variety of people, the same for the "
+    "same voice."
+)
 #: The age read is an estimate; the page shows it as a range this many years either side.
 AGE_MARGIN = 5
 
@@ -216,7 +225,7 @@ def reading_text(reading: VoiceReading, speech_seconds: float) -> str:
     low, high = round(age - AGE_MARGIN), round(age + AGE_MARGIN)
     return (f"What the model heard in the whole clip ({seconds_text(speech_seconds)} of speech): the voice {voice}, of someone "
             f"about {low} to {high} years old. These two readings place its face; move the sliders to draw the same person "
-            "otherwise.")  # fmt: skip
+            f"otherwise.\n\n{WHAT_THE_VOICE_SETS}")  # fmt: skip
 
 
 def drawn_as_words(reading: VoiceReading) -> str:
@@ -228,21 +237,24 @@ def drawn_as_words(reading: VoiceReading) -> str:
     return f"a {'woman' if female >= 0.5 else 'man'} of about {round(age)}"
 
 
-def slider_values(reading: VoiceReading) -> tuple[int, int]:
-    """(percent a woman's, years older) as the sliders show the reading: its gender, and the face as drawn."""
-    return round(100 * float(reading.female[0])), 0
+def slider_values(reading: VoiceReading) -> tuple[int, int, int]:
+    """(percent a woman's, years older, skin lighter in percent) as the sliders show the reading: its gender,
+    and the face as drawn."""
+    return round(100 * float(reading.female[0])), 0, 0
 
 
-def changed_face(model: Voice2Face, reading: VoiceReading, female_percent: float | None, years_older: float | None) -> Image.Image:
-    """The reading's person redrawn with another gender (percent a woman's) and older or younger;
-    None keeps the reading's own value, so both None gives the original face to the byte."""
-    for value, (low, high), what in ((female_percent, (0, 100), "gender"), (years_older, OLDER_RANGE, "age")):
+def changed_face(model: Voice2Face, reading: VoiceReading, female_percent: float | None, years_older: float | None,
+                 lighter_percent: float | None = None) -> Image.Image:  # fmt: skip
+    """The reading's person redrawn with another gender (percent a woman's), older or younger, and with
+    darker or lighter skin (percent of the slider's reach); None keeps the reading's own value, so all None
+    gives the original face to the byte."""
+    sliders = ((female_percent, (0, 100), "gender"), (years_older, OLDER_RANGE, "age"), (lighter_percent, SKIN_RANGE, "skin-tone"))
+    for value, (low, high), what in sliders:
         if value is not None and not (isinstance(value, (int, float)) and low <= value <= high):
             raise Voice2FaceError(f"The {what} slider goes from {low} to {high}.")
-    if female_percent is not None or years_older is not None:
-        reading = reading.changed(
-            float(reading.female[0]) if female_percent is None else female_percent / 100, years_older or 0.0
-        )
+    if any(value is not None for value, _, _ in sliders):
+        female = float(reading.female[0]) if female_percent is None else female_percent / 100
+        reading = reading.changed(female, years_older or 0.0, (lighter_percent or 0.0) / SKIN_RANGE[1])
     return model.render_readings(reading, DISPLAY_SIZE)[0]
 
 
@@ -391,6 +403,8 @@ def model_card(model: Voice2Face, path: str | Path) -> tuple[str, str]:
             "It is least sure about voices unlike those it learned from, and it draws no child: a child's voice gets a "
             "young adult's face. From under a second of speech it draws nothing. "
             + judged_gender_text(model)
+            + (f"\n\n**What the voice sets, and what it does not.** {WHAT_THE_VOICE_SETS}"
+               if model.generator.has_skin_tone else "")
         )  # fmt: skip
     technical = (
         f"Checkpoint `{Path(path).name}` (voice2face {info.code_version}): {training.get('steps', 0)} training steps "
