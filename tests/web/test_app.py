@@ -487,9 +487,12 @@ def overlaps(a: dict, b: dict) -> bool:
 
 
 def open_page(playwright, server, viewport, extra_args=()):
+    """The page as a visitor meets it: with its own script run (page.js names Gradio's unnamed chart buttons;
+    axe run before it found them unnamed, once in CI's run of the whole suite)."""
     b = browser(playwright, extra_args)
     page = b.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     page.goto(server)
+    page.wait_for_selector("html[data-v2f-ready]", state="attached", timeout=60000)
     return b, page
 
 
