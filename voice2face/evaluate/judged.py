@@ -260,14 +260,12 @@ def random_people_reference(model: Voice2Face, n: int = RANDOM_PEOPLE, seed: int
     """Skin tone and diversity of `n` random people of the model's own face space (any gender, ages 25-60,
     identity N(0, I) on every axis): what the faces for voices are measured against. None for models
     that read no gender and age."""
+    from ..models.face_directions import random_people
     from ..models.style_map import VoiceReading
 
     if not model.read_voices(torch.zeros(1, model.voice_encoder.output_dim)).describes_voice:
         return None
-    rng = torch.Generator().manual_seed(seed)
-    axes = model.generator.config.identity_axes
-    reading = VoiceReading((torch.rand(n, generator=rng) < 0.5).float(), 25 + 35 * torch.rand(n, generator=rng),
-                           torch.randn(n, axes, generator=rng))  # fmt: skip
+    reading = VoiceReading(*random_people(n, model.generator.config.identity_axes, seed))
     faces = model.render_readings(reading, JUDGE_SIZE)
     descriptors = FaceDescriptor().describe(faces)
     return {"people": n, "diversity": float(mean_pairwise_distance(descriptors, list(range(n)), same=False).mean()),

@@ -68,3 +68,12 @@ class FaceSpaceDirections(nn.Module):
         left = right - 1
         share = (years - knots[left]) / (knots[right] - knots[left]).clamp_min(1e-6)
         return (steps[left] + share * (steps[right] - steps[left]))[:, None] * self.older
+
+
+def random_people(count: int, axes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(female, age, coordinates) of `count` random adults of a face space: any gender, ages 25-60, identity
+    N(0, I) on each of its `axes` person axes. What fitting the face space renders, and what `evaluate`
+    measures the faces for voices against."""
+    rng = torch.Generator().manual_seed(seed)
+    return ((torch.rand(count, generator=rng) < 0.5).float(), 25 + 35 * torch.rand(count, generator=rng),
+            torch.randn(count, axes, generator=rng))  # fmt: skip

@@ -47,7 +47,7 @@ from ..evaluate.judges import AgeGenderJudge, FaceDescriptor, SkinTone
 from ..images import to_pil
 from ..models import GeneratorConfig, ModelConfig
 from ..models.config import MAX_IDENTITY_AXES
-from ..models.face_directions import OLDER_STEPS, FaceSpaceDirections
+from ..models.face_directions import OLDER_STEPS, FaceSpaceDirections, random_people
 from ..models.stylegan import STYLE_DIM, MappingNetwork, SynthesisNetwork
 from ..models.stylegan_import import load_mobile_stylegan
 
@@ -190,13 +190,6 @@ class JudgedPeople:
     ita: np.ndarray
 
 
-def random_people(directions: FaceSpaceDirections, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(female, age, coordinates) of `count` random adults: any gender, ages 25-60, identity N(0, I) on every person axis."""
-    rng = torch.Generator().manual_seed(seed)
-    return ((torch.rand(count, generator=rng) < 0.5).float(), 25 + 35 * torch.rand(count, generator=rng),
-            torch.randn(count, len(directions.spread), generator=rng))  # fmt: skip
-
-
 def render(synthesis: SynthesisNetwork, styles: torch.Tensor) -> list[Image.Image]:
     """Faces for styles at the judges' size (through the small head where the network has one)."""
     small = synthesis.small_size is not None
@@ -206,7 +199,7 @@ def render(synthesis: SynthesisNetwork, styles: torch.Tensor) -> list[Image.Imag
 @torch.inference_mode()
 def judge_people(synthesis: SynthesisNetwork, directions: FaceSpaceDirections, seed: int, count: int = PEOPLE_JUDGED) -> JudgedPeople:
     """Render `count` random people and have the packaged judges read their age, gender and skin (ITA)."""
-    female, age, coordinates = random_people(directions, count, seed)
+    female, age, coordinates = random_people(count, len(directions.spread), seed)
     styles = directions.style(female, age, coordinates)
     faces = render(synthesis, styles)
     readings = AgeGenderJudge().read(faces)
@@ -249,7 +242,7 @@ def fit_skin_tone(synthesis: SynthesisNetwork, directions: FaceSpaceDirections, 
     skin /= np.linalg.norm(skin)
     directions.skin = torch.as_tensor(skin, dtype=torch.float32)
     unit = float(np.std(x @ skin))  # the people's own spread along it
-    checked = directions.style(*random_people(directions, SKIN_CHECK_FACES, seed + 1))
+    checked = directions.style(*random_people(SKIN_CHECK_FACES, len(directions.spread), seed + 1))
     base = render(synthesis, checked)
     describe, judge, tone = FaceDescriptor().describe, AgeGenderJudge(), SkinTone()
     base_descriptors, base_gender = describe(base), [r.gender for r in judge.read(base)]
