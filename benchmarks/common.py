@@ -78,3 +78,21 @@ def paired_dataset(root: Path, identities: int = 16, utterances: int = 4) -> Pat
             face = rng.integers(0, 255, size=(64, 64, 3), dtype=np.uint8)
             Image.fromarray(face).save(root / name / "face" / f"{n}.png")
     return root
+
+
+def reference_seconds(repeats: int = 9) -> float:
+    """A fixed yardstick for this machine's speed, timed beside each figure: six 3x3 convolutions of 64
+    channels over 128x128, batch 1, on 2 threads (median). Figures given as multiples of it can be
+    compared between runs on a machine whose speed drifts, and between machines."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(0)
+        stack = torch.nn.Sequential(*(torch.nn.Conv2d(64, 64, 3, padding=1) for _ in range(6))).eval()
+        x = torch.randn(1, 64, 128, 128)
+        with torch.inference_mode():
+            return median_seconds(lambda: stack(x), repeats, warmup=2)
+    finally:
+        torch.set_num_threads(threads)

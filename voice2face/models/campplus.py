@@ -26,7 +26,7 @@ embedding by under 1%.
 For a server on a CPU, `compile_for_cpu` runs the frame-level layers (nearly all
 of CAM++'s work: a 10 s clip took 77 ms in PyTorch on 2 cores, 45 ms compiled)
 through OpenVINO: traced with the time axis left open, so one graph serves every
-length, to about 1e-5 of PyTorch's numbers; kept on disk (`models/openvino.py`)
+length, to about 1e-5 of PyTorch's numbers (in f32: `VOICE_PRECISION`); kept on disk (`models/openvino.py`)
 and traced the first time by a child process (`python -m voice2face.models.campplus`),
 which takes the memory tracing leaves behind with it (a cold start rested at
 1,079 MiB, a warm one at 900).
@@ -273,6 +273,16 @@ class CAMPPlusEncoder(VoiceEncoder):
 GRAPH_FILE = "campplus_frames.xml"
 
 
+#: The compiled frame-level layers compute in f32. bf16, where the CPU has it natively, took a 10 s pass from
+#: 67-100 ms to 41-57 ms on 2 cores and kept every length's embedding within cosine 0.996 of PyTorch's, but
+#: the faces then moved too far: on 134 faces of 44 held-out labelled voices, 10% fell under 35 dB PSNR
+#: against the library's (worst 26 dB: a borderline voice's man became more feminine), though the judges
+#: read the same gender for all and an age within 3 years for 98% (`benchmarks/bench_served_faces.py
+#: --voice-precision bf16`). INT8 (NNCF's post-training quantisation, calibrated on 30 EmoDB clips) was
+#: no faster than bf16, and its embeddings fell to cosine 0.96.
+VOICE_PRECISION = "f32"
+
+
 class FrameLevel(nn.Module):
     """The encoder's frame-level layers as a module of their own, for tracing."""
 
@@ -317,7 +327,7 @@ class CompiledFrameLevel:
         cache = cache_for(encoder, cache_dir)
         if cache is not None and not (cache / GRAPH_FILE).is_file():
             trace_frame_level_in_child(encoder, cache / GRAPH_FILE)
-        self.compiled = compile_cached(cache, GRAPH_FILE, lambda: frame_level_graph(encoder))
+        self.compiled = compile_cached(cache, GRAPH_FILE, lambda: frame_level_graph(encoder), VOICE_PRECISION)
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
         return run_compiled(self.compiled, [features.detach().float().cpu().contiguous().numpy()])

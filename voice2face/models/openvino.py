@@ -7,7 +7,8 @@ the face network's graphs): compiled graphs kept on disk, so a restart reads the
   written is skipped with a log line; a damaged one is rebuilt.
 - **Tracing in a child process** (`trace_in_child_process`): tracing leaves a server holding memory
   it never gives back; a child process takes it with it.
-- f32 throughout: on CPUs with bf16 units OpenVINO would otherwise round activations to bf16.
+- f32 unless a graph asks otherwise (`compile_cached(..., precision)`): on CPUs with bf16 units
+  OpenVINO would otherwise round activations to bf16 by itself.
 
 `openvino` is imported only when a graph is built or compiled: it is the web app's extra, not the package's.
 """
@@ -33,8 +34,6 @@ from ..version import __version__
 
 log = logging.getLogger(__name__)
 
-#: f32: on CPUs with bf16 units OpenVINO would otherwise round activations to bf16.
-COMPILE_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
 #: The folder that holds the `voice2face` package, where a child process finds it; and how long it may trace.
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 TRACE_TIMEOUT_S = 300
@@ -79,11 +78,11 @@ def trace_in_child_process(what: str, module: str, *args: str) -> None:
         log.warning("tracing %s in a child process failed (%s); tracing it here", what, failed)
 
 
-def compile_cached(cache: Path | None, name: str, build: Callable[[], object]):
-    """An OpenVINO graph compiled for the CPU: read back from `cache / name` (IR, with OpenVINO's compiled
-    blob beside it) where it is there and sound, else built by `build()` (a model from `ov.convert_model`),
-    kept there for the next start, and compiled. A damaged cache is rebuilt; one that cannot be written
-    is skipped with a log line (the graph is then compiled again at each start)."""
+def compile_cached(cache: Path | None, name: str, build: Callable[[], object], precision: str = "f32"):
+    """An OpenVINO graph compiled for the CPU, computing in `precision` ('f32' or 'bf16'): read back from
+    `cache / name` (IR, with OpenVINO's compiled blob beside it) where it is there and sound, else built by
+    `build()` (a model from `ov.convert_model`), kept there for the next start, and compiled. A damaged cache
+    is rebuilt; one that cannot be written is skipped with a log line (compiled again at each start)."""
     import openvino as ov
 
     core = ov.Core()
@@ -91,7 +90,7 @@ def compile_cached(cache: Path | None, name: str, build: Callable[[], object]):
     compiled = None
     if ir is not None and ir.is_file():
         try:
-            compiled = core.compile_model(core.read_model(str(ir)), "CPU", compile_config(cache))
+            compiled = core.compile_model(core.read_model(str(ir)), "CPU", compile_config(cache, precision))
         except RuntimeError as err:  # a damaged cache is rebuilt, not trusted
             log.warning("rebuilding the OpenVINO cache at %s (%s)", ir.parent, str(err).splitlines()[0])
     if compiled is None:
@@ -102,15 +101,15 @@ def compile_cached(cache: Path | None, name: str, build: Callable[[], object]):
             except (RuntimeError, OSError) as err:
                 log.warning("could not keep the compiled graph %s in %s (%s); it is compiled again at each start", name, cache, err)
                 cache = None
-        compiled = core.compile_model(graph, "CPU", compile_config(cache))
+        compiled = core.compile_model(graph, "CPU", compile_config(cache, precision))
         del graph
     return_freed_memory()
     return compiled
 
 
-def compile_config(cache: Path | None) -> dict:
-    """f32 throughout, and OpenVINO's own compiled blobs kept beside our graphs where there is a cache."""
-    return dict(COMPILE_CONFIG, **({"CACHE_DIR": str(cache / "compiled")} if cache else {}))
+def compile_config(cache: Path | None, precision: str) -> dict:
+    """The precision asked for, and OpenVINO's own compiled blobs kept beside our graphs where there is a cache."""
+    return {"INFERENCE_PRECISION_HINT": precision, **({"CACHE_DIR": str(cache / "compiled")} if cache else {})}
 
 
 def cache_key(network: nn.Module) -> str:
