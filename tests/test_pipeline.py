@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from voice2face.errors import AudioError, Voice2FaceError
 from voice2face.pipeline import Voice2Face
+
+from .conftest import TEXT, speak
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +96,22 @@ def test_call_returns_the_whole_clip_face(model, speech_wav):
     assert face.size == (64, 64)
     whole = model.faces_for_durations(speech_wav, (None,)).images[0]
     assert np.array_equal(np.asarray(face), np.asarray(whole))
+
+
+def test_the_whole_clips_face_is_drawn_before_the_shorter_lengths_are_heard(monkeypatch):
+    """Issue 34: the first face leaves as soon as it exists. CAM++ hears the 1, 2 and 4 s of a long clip in passes of
+    their own; the whole clip's face (and the 30 s face, pooled from the whole clip's pass) must not wait for them."""
+    model = Voice2Face.from_pretrained()
+    clip = speak(Path(tempfile.mkdtemp()) / "long.wav", " ".join([TEXT] * 3))  # about 38 s of speech
+    events = []
+    frame_level, draw = model.voice_encoder.frame_level, model.draw
+    monkeypatch.setattr(model.voice_encoder, "frame_level", lambda x: events.append(("hear", x.shape[-1])) or frame_level(x))
+    monkeypatch.setattr(model, "draw", lambda *a: events.append(("draw",)) or draw(*a))
+    durations = (1, 2, 4, 30, None)
+    steps = list(model.stream(clip, durations, size=64))
+    whole = steps[0].cuts[steps[0].longest].frames
+    assert 3000 / 0.75 >= whole >= 3000  # the 30 s face shares the whole clip's pass
+    assert events == [("hear", whole), ("draw",), ("draw",), ("hear", 400), ("draw",), ("hear", 200), ("draw",), ("hear", 100), ("draw",)]
+    heard = [int((~np.isnan(step.embeddings).any(axis=1)).sum()) for step in steps]
+    assert heard == [2, 2, 3, 4, 5]  # NaN rows until their length is heard
+    np.testing.assert_array_equal(steps[-1].embeddings, model.plan(clip, durations).embeddings)

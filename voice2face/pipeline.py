@@ -34,7 +34,7 @@ class FacesResult:
 
     images: list[Image.Image | None]  # per cut; None for a face a stream has not drawn yet
     cuts: list[Cut]
-    embeddings: np.ndarray  # (n_cuts, output_dim): unit speaker embeddings, then any statistics
+    embeddings: np.ndarray  # (n_cuts, output_dim): unit speaker embeddings, then any statistics (NaN: not heard yet)
     utterance: Utterance
     readings: Reading  # per cut: the numbers that place each face (`Reading.describes_voice`: gender and age among them)
     notes: list[str] = field(default_factory=list)
@@ -105,14 +105,19 @@ class Voice2Face:
         pixels square (None: as the model draws them, 64 or 1024), yielded as each is drawn: the whole
         clip's first, each step the result so far (faces still to come are None).
 
-        All lengths are heard before the first face is drawn. Lengths that come to the same speech (8 s
-        and 16 s of a 5 s clip) give one face, not copies; `notes` says so. A StyleGAN model with a
-        small head draws faces of up to 256 px through it, about 4x faster than at 1024 px.
+        Each face is drawn as soon as its length is heard: the whole clip's does not wait for the passes
+        the shorter lengths need of their own (`VoiceEncoder.prefix_passes`). Until the last step, the
+        embeddings and readings of lengths not heard yet are NaN. Lengths that come to the same speech (8 s
+        and 16 s of a 5 s clip) give one face, not copies; `notes` says so. A StyleGAN model with a small
+        head draws faces of up to 256 px through it, about 4x faster than at 1024 px.
         """
         check_size(size)
-        result = self.plan(audio, durations, max_seconds)
+        result = self.listen(audio, durations, max_seconds)
         small = self.draws_small(size)
+        passes = self.voice_encoder.prefix_passes([c.frames for c in result.cuts])
         for i in result.drawing_order:
+            if np.isnan(result.embeddings[i]).any():  # this length's pass is next
+                result = self.hear(result, next(group for group in passes if result.cuts[i].frames in group))
             (face,) = self.draw(result.readings.row(i), size, small)
             result = dataclasses.replace(result, images=[face if k == i else image for k, image in enumerate(result.images)])
             yield result
@@ -128,14 +133,26 @@ class Voice2Face:
     @torch.inference_mode()
     def plan(self, audio: AudioSource, durations: Durations = DEFAULT_DURATIONS, max_seconds: float = MAX_AUDIO_SECONDS) -> FacesResult:
         """Decode, cut, embed and read, without drawing: a result whose faces are all None."""
+        result = self.listen(audio, durations, max_seconds)
+        return self.hear(result, [c.frames for c in result.cuts])
+
+    def listen(self, audio: AudioSource, durations: Durations, max_seconds: float) -> FacesResult:
+        """Decode, check for speech and cut, before any length is heard: a result whose embeddings are NaN."""
         durations = parse_durations(durations)
         utterance = prepare_utterance(audio, self.front_end, max_seconds)
         require_face_speech(utterance.speech_seconds)
         planned = plan_cuts(utterance.features.shape[-1], durations, self.front_end)
         cuts = distinct_cuts(planned, self.front_end.hop_ms)
-        embeddings = self.embed_cuts(utterance.features, cuts)
-        return FacesResult([None] * len(cuts), cuts, embeddings.cpu().numpy(), utterance, self.generator.read(embeddings),
-                           _notes(utterance, planned), self.voice_encoder.embedding_dim)  # fmt: skip
+        unheard = np.full((len(cuts), self.voice_encoder.output_dim), np.nan, dtype=np.float32)
+        return FacesResult([None] * len(cuts), cuts, unheard, utterance, self.read_voices(unheard), _notes(utterance, planned),
+                           self.voice_encoder.embedding_dim)  # fmt: skip
+
+    def hear(self, result: FacesResult, lengths: list[int]) -> FacesResult:
+        """`result` with the cuts of these lengths (in frames) embedded, and everything heard so far read."""
+        heard = [k for k, cut in enumerate(result.cuts) if cut.frames in lengths]
+        embeddings = result.embeddings.copy()
+        embeddings[heard] = self.embed_cuts(result.utterance.features, [result.cuts[k] for k in heard]).cpu().numpy()
+        return dataclasses.replace(result, embeddings=embeddings, readings=self.read_voices(embeddings))
 
     def embed_cuts(self, features: torch.Tensor, cuts: list[Cut]) -> torch.Tensor:
         """Embed the first `cut.frames` frames for every cut (the encoder shares what work it can between them)."""

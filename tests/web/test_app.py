@@ -90,6 +90,8 @@ def test_faces_arrive_one_by_one_whole_clip_first(model, speech_wav):
     drawn = [[face is not None for face, _ in step.faces] for step in steps]
     assert drawn == [[False, False, True], [False, True, True], [True, True, True]]
     assert [step.strip for step in steps[:2]] == [None] * 2 and steps[-1].strip.width > 3 * DISPLAY_SIZE  # the strip comes last
+    # how the face settles needs every length heard: it comes with the last face, as the full-size download does
+    assert [step.settle is None for step in steps] == [True, True, False] and steps[-1].full_size is not None
     assert "drawing…" in faces_html(steps[0].faces) and faces_html(steps[0].faces).count("data:image/jpeg") == 1
     whole = demo_request(model, str(speech_wav), ["1 s", "4 s", "whole clip"])
     assert np.array_equal(np.asarray(whole.faces[2][0]), np.asarray(steps[-1].faces[2][0]))

@@ -249,22 +249,28 @@ class CAMPPlusEncoder(VoiceEncoder):
         # One clip at a time: every layer's masks read the clip's mean, which padding would change.
         return torch.stack([self.output_row(self.frame_level(centred(f[:, :n])[None])) for f, n in zip(features, lengths.tolist())])
 
+    def prefix_passes(self, lengths: list[int]) -> list[list[int]]:
+        """One pass over each group's longest prefix; a shorter prefix joins it when it is at least
+        SHARED_FRACTION of it and 4 s or more (`embed_prefixes`)."""
+        passes, left = [], sorted(set(lengths), reverse=True)
+        while left:
+            n = left[0]
+            passes.append([m for m in left if m == n or m >= max(SHARED_FRACTION * n, SHARED_MIN_FRAMES)])
+            left = [m for m in left if m not in passes[-1]]
+        return passes
+
     def embed_prefixes(self, features: torch.Tensor, lengths: list[int]) -> torch.Tensor:
-        """The first n frames of one clip for each n in `lengths`, sharing passes: the frame-level layers
-        run over a prefix once, and every shorter prefix of at least SHARED_FRACTION of it pools its own
-        frames of that pass, if it is 4 s or more. Their masks then read the longer prefix's mean rather than
-        their own, which changes an embedding by under 1% there (tests/test_campplus.py); a 1 s prefix
-        pooled from a 10 s pass would move by 6%. The default lengths (1, 2, 4, 8 s and a 10 s clip) cost
+        """The first n frames of one clip for each n in `lengths`, sharing passes (`prefix_passes`): the
+        frame-level layers run over a prefix once, and every shorter prefix of at least SHARED_FRACTION of it
+        pools its own frames of that pass, if it is 4 s or more. Their masks then read the longer prefix's mean
+        rather than their own, which changes an embedding by under 1% there (tests/test_campplus.py); a 1 s
+        prefix pooled from a 10 s pass would move by 6%. The default lengths (1, 2, 4, 8 s and a 10 s clip) cost
         1.7 passes of the clip rather than 2.5; on any clip, the passes past the whole clip's add at most
         the 15 s of the four shorter lengths, however long it is."""
         rows: dict[int, torch.Tensor] = {}
-        for n in sorted(set(lengths), reverse=True):
-            if n in rows:
-                continue
-            frames = self.frame_level(centred(features[:, :n])[None])
-            for m in sorted(set(lengths)):
-                if m == n or (max(SHARED_FRACTION * n, SHARED_MIN_FRAMES) <= m < n and m not in rows):
-                    rows[m] = self.output_row(frames[..., : (m + 1) // 2])
+        for group in self.prefix_passes(lengths):
+            frames = self.frame_level(centred(features[:, : group[0]])[None])
+            rows.update({m: self.output_row(frames[..., : (m + 1) // 2]) for m in group})
         return torch.stack([rows[n] for n in lengths])
 
 

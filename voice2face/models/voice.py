@@ -78,6 +78,12 @@ class VoiceEncoder(nn.Module):
         nothing changed, for an encoder that has none (only CAM++ has)."""
         return False
 
+    def prefix_passes(self, lengths: list[int]) -> list[list[int]]:
+        """The distinct `lengths` in the groups `embed_prefixes` hears together, longest first, each group's
+        longest first: a pipeline that draws as it hears (`Voice2Face.stream`) embeds a group, draws its
+        faces, then hears the next. Here all in one group; CAM++ hears a pass per group."""
+        return [sorted(set(lengths), reverse=True)]
+
     def embed_prefixes(self, features: torch.Tensor, lengths: list[int]) -> torch.Tensor:
         """The first n frames of one clip's features (n_mels, T), for each n in `lengths`.
 

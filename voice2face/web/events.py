@@ -74,10 +74,10 @@ class PageEvents:
             # a word at once, in place of the last answer: a 5-minute clip takes seconds to read
             yield {p.faces: status_html("Reading the clip and listening for speech…")}
             steps = demo_steps(self.model, audio, choices, extra)
-            out = next(steps)  # the first face (the whole clip's), with the charts
-            settle, spectrogram = self.files(out.settle_plot, out.spectrogram)
-            first = {p.faces: faces_html(out.faces, drawn_as=out.drawn_as), p.settle_image: settle, p.spectrogram_image: spectrogram,
-                     p.strip: None, p.strip_download: gr.update(visible=False), p.notes: notes_html(out.notes, out.settle)}  # fmt: skip
+            out = next(steps)  # the first face (the whole clip's), with the speech chart and the notes
+            (spectrogram,) = self.files(out.spectrogram)
+            first = {p.faces: faces_html(out.faces, drawn_as=out.drawn_as), p.settle_image: None, p.spectrogram_image: spectrogram,
+                     p.strip: None, p.strip_download: gr.update(visible=False), p.notes: notes_html(out.notes)}  # fmt: skip
             yield first | (self.finished(out, live) if out.strip is not None else {})
             for out in steps:  # the last step also holds the strip, sent with its face
                 yield {p.faces: faces_html(out.faces, drawn_as=out.drawn_as)} | (self.finished(out, live) if out.strip is not None else {})
@@ -88,13 +88,15 @@ class PageEvents:
             return_freed_memory()  # under 16 clients the server peaked 90 MB higher, and rested 270 MB higher, without
 
     def finished(self, out: DemoOutput, live: bool) -> dict:
-        """What comes with the last face: the strip, the download, the reading and its sliders (and the live view's
-        face and caption, after a recording), all at once, so no pane shows the previous clip's beside the new faces."""
+        """What comes with the last face, once every length is heard: how the face settled, the strip, the download,
+        the reading and its sliders (and the live view's face and caption, after a recording), all at once, so no
+        pane shows the previous clip's beside the new faces."""
         p = self.page
-        (strip_file,) = self.files(out.strip)
+        settle, strip_file = self.files(out.settle_plot, out.strip)
         live_outputs = {p.live_face: out.faces[out.longest][0], p.live_caption: out.heard} if live else {}
         drawn = DrawnFaces.of(out)
-        return {p.strip: strip_file, p.strip_download: gr.update(visible=True), p.drawn: drawn, p.drawn_id: drawn.id,
+        return {p.settle_image: settle, p.notes: notes_html(out.notes, out.settle), p.strip: strip_file,
+                p.strip_download: gr.update(visible=True), p.drawn: drawn, p.drawn_id: drawn.id,
                 **self.reading_outputs(out), **live_outputs}  # fmt: skip
 
     def reading_outputs(self, out: DemoOutput) -> dict:

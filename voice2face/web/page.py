@@ -71,24 +71,25 @@ NOT_HELD = ("This server no longer holds the faces on this page (it keeps the mo
 @dataclass
 class DemoOutput:
     faces: list[tuple[Image.Image | None, str]]  # (face at DISPLAY_SIZE or None while not drawn yet, short caption) per distinct length
-    settle: dict[str, list[float]]  # seconds of speech, and each cut's cosine to the whole clip's embedding
+    settle: dict[str, list[float]] | None  # seconds of speech and each cut's cosine to the whole clip's (None until all heard)
     spectrogram: Image.Image  # log-mel of the speech with the cut points marked
     strip: Image.Image | None  # all faces side by side at DISPLAY_SIZE (None until every face is drawn)
     notes: str  # plain text: what was used, anything the user should know
     heard: str = ""  # how much speech in how much audio (`FacesResult.heard`)
     longest: int = 0  # which face is the longest length's (the first drawn)
     reading: VoiceReading | None = None  # what the model read from the longest length (None: a model that reads nothing)
-    full_size: FullSizeFaces | None = None  # for `full_size_strip`, drawn only when the download is asked for
-    drawn_as: list[str] = field(default_factory=list)  # per face, what it was drawn as ("a woman of about 34"), for alt text
+    full_size: FullSizeFaces | None = None  # for `full_size_strip`, drawn only when the download is asked for (None until the last face)
+    drawn_as: list[str] = field(default_factory=list)  # per face drawn, what it was drawn as ("a woman of about 34"), for alt text
+    reading_seconds: float = 0.0  # the speech the reading heard: the longest length's
 
     @property
     def reading_words(self) -> str:
         """The reading of the whole clip in words (`reading_text`); empty for a model that reads nothing."""
-        return reading_text(self.reading, self.settle["seconds of speech"][self.longest]) if self.reading is not None else ""
+        return reading_text(self.reading, self.reading_seconds) if self.reading is not None else ""
 
     @cached_property
     def settle_plot(self) -> Image.Image:
-        """`settle` as a picture, drawn only where it is shown (the page; the API returns the numbers)."""
+        """`settle` as a picture, drawn only where it is shown (the page, with the last face; the API returns the numbers)."""
         return settle_image(self.settle)
 
 
@@ -150,34 +151,38 @@ def demo_steps(
 
 @dataclass
 class ShownClip:
-    """What the page shows of one clip that does not change as its faces arrive: the charts, the notes, the
-    captions and what the model read."""
+    """What the page shows of one clip that does not change as its faces arrive: the speech chart, the notes and
+    the captions."""
 
-    settle: dict[str, list[float]]
     spectrogram: Image.Image
     notes: str
     captions: list[str]
-    reading: VoiceReading | None
-    drawn_as: list[str]
-    full_size: FullSizeFaces
 
     @classmethod
     def of(cls, result: FacesResult, model: Voice2Face) -> "ShownClip":
-        settle = {"seconds of speech": [round_seconds(x) for x in result.seconds],
-                  "similarity to whole clip": result.similarity_to_longest().round(4).tolist()}  # fmt: skip
         spectrogram = spectrogram_image(result, model.front_end.hop_ms / 1000, model.front_end.log_compress)
-        readings = result.readings if result.readings.describes_voice else None
-        drawn_as = [drawn_as_words(readings.row(i)) for i in range(len(result.cuts))] if readings is not None else []
-        # the longest length's reading, as its face was drawn from it, so the sliders' reset gives that face to the byte
-        reading = readings.row(result.longest) if readings is not None else None
-        return cls(settle, spectrogram, notes_text(result), [cut.short_label for cut in result.cuts], reading, drawn_as,
-                   FullSizeFaces(result.readings, result.captions))  # fmt: skip
+        return cls(spectrogram, notes_text(result), [cut.short_label for cut in result.cuts])
 
     def step(self, result: FacesResult) -> DemoOutput:
+        """The faces so far, what each was drawn as, and the reading of the whole clip (its face comes first); with
+        the last face, how the face settled, the strip and what the full-size download draws again."""
         done = all(image is not None for image in result.images)
-        return DemoOutput(list(zip(result.images, self.captions, strict=True)), self.settle, self.spectrogram,
-                          face_strip(result.images, result.captions, DISPLAY_SIZE) if done else None, self.notes,
-                          result.heard, result.longest, self.reading, self.full_size, self.drawn_as)  # fmt: skip
+        readings = result.readings if result.readings.describes_voice else None
+        drawn_as = []
+        if readings is not None:
+            drawn_as = [drawn_as_words(readings.row(i)) if image is not None else "" for i, image in enumerate(result.images)]
+        # the longest length's reading, as its face was drawn from it, so the sliders' reset gives that face to the byte
+        reading = readings.row(result.longest) if readings is not None else None
+        return DemoOutput(list(zip(result.images, self.captions, strict=True)), settle_of(result) if done else None, self.spectrogram,
+                          face_strip(result.images, result.captions, DISPLAY_SIZE) if done else None, self.notes, result.heard,
+                          result.longest, reading, FullSizeFaces(result.readings, result.captions) if done else None, drawn_as,
+                          result.cuts[result.longest].seconds)  # fmt: skip
+
+
+def settle_of(result: FacesResult) -> dict[str, list[float]]:
+    """How the face settles as more speech is heard: each length's seconds and its embedding's cosine to the whole clip's."""
+    return {"seconds of speech": [round_seconds(x) for x in result.seconds],
+            "similarity to whole clip": result.similarity_to_longest().round(4).tolist()}  # fmt: skip
 
 
 def expired_text(name: str) -> str:
