@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import soxr
-from common import median_seconds, peak_rss_mib, speech_clip
+from common import median_seconds, peak_rss_mib, reference_seconds, speech_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 CHOICES = ["1 s", "2 s", "4 s", "8 s", "whole clip"]
@@ -74,6 +74,12 @@ class Server:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
         wait_for_page(self.url)
         self.startup_s = time.perf_counter() - start
+        self.launched_at = start
+
+    def first_faces_s(self, clip: Path) -> float:
+        """Launch to the first faces served: one /faces request for `clip` (with its upload) once the page is up."""
+        api_request(clients(self.url, 1)[0], clip)
+        return time.perf_counter() - self.launched_at
 
     def answers(self) -> bool:
         try:
@@ -179,7 +185,7 @@ def percentile(values: list[float], q: float) -> float:
 # --------------------------------------------------------------------------- parts
 
 
-def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path) -> None:
+def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path, reference: float) -> None:
     from playwright.sync_api import sync_playwright
 
     other = speech_clip(10, voice="en+f3")  # two clips in turn, so each click gives new faces
@@ -226,8 +232,8 @@ def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path) -
           f"later p50 {1000 * statistics.median(first_times[1:]):.0f} ms")
     print(f"browser, click to last face, 10 s clip, 5 lengths: first request after start {1000 * first:.0f} ms; "
           f"later p50 {1000 * later:.0f} ms (first / later {first / later:.2f}x)")  # fmt: skip
-    print(f"same request through the API (gradio_client), p50: {1000 * api:.0f} ms; in-process demo_request: "
-          f"{1000 * direct:.0f} ms; browser / in-process {later / direct:.2f}x")  # fmt: skip
+    print(f"same request through the API (gradio_client), p50: {1000 * api:.0f} ms ({api / reference:.1f}x the reference conv "
+          f"stack); in-process demo_request: {1000 * direct:.0f} ms; browser / in-process {later / direct:.2f}x")  # fmt: skip
 
 
 def fake_microphone_args(clip: str | Path) -> list[str]:
@@ -753,17 +759,22 @@ def main() -> None:
     elif "fairness" in parts:  # issue 36's items alone, against a fresh server
         bench_fairness(checkpoint, clip)
     model_cache = Path(tempfile.mkdtemp(prefix="v2f-bench-models-"))
+    reference = reference_seconds()
+    print(f"reference conv stack (six 3x3 convs, 64 channels, 128x128, 2 threads): {1000 * reference:.1f} ms")
     if "startup" in parts:  # cold: nothing compiled yet; the server below starts warm from what this one kept
         cold = Server(checkpoint, model_cache)
+        memory, faces = cold.memory_mib(), cold.first_faces_s(clip)
         print(f"start-up, cold (no compiled networks kept): {cold.startup_s:.2f} s to the first served page "
-              f"(includes one warm-up request); server memory at rest {cold.memory_mib():.0f} MiB")
+              f"(includes one warm-up request), {faces:.2f} s to the first served faces; server memory at rest {memory:.0f} MiB")
         cold.close()
     server = Server(checkpoint, model_cache)
     try:
         kept = "warm (compiled networks read back)" if "startup" in parts else "cold (no compiled networks kept)"
-        print(f"start-up, {kept}: {server.startup_s:.2f} s to the first served page; server memory at rest {server.memory_mib():.0f} MiB")
+        memory, faces = server.memory_mib(), server.first_faces_s(clip)
+        print(f"start-up, {kept}: {server.startup_s:.2f} s to the first served page, {faces:.2f} s to the first served faces; "
+              f"server memory at rest {memory:.0f} MiB")
         if "browser" in parts:
-            bench_browser(server, clip, args.requests, checkpoint)
+            bench_browser(server, clip, args.requests, checkpoint, reference)
         if args.screenshots:
             save_screenshots(server, args.screenshots)
         if "live" in parts:
