@@ -16,6 +16,7 @@ from voice2face.models import GeneratorConfig, ModelConfig
 
 #: Real speech beside the repository (../shared), on the team's machines and in CI; tests that read it skip without it.
 EMODB = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "emodb"
+LABELLED_VOICES = EMODB.parent / "voices_labelled"
 
 
 def free_port() -> int:
