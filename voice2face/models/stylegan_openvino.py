@@ -60,10 +60,6 @@ class CompiledGraph:
         return run_compiled(self.compiled, [style.detach().float().cpu().numpy(), *self.noises])
 
 
-
-
-
-
 def noise_maps(traced: NoiseAsInputs) -> list:
     return [conv.noise.detach().float().contiguous().numpy().copy() for conv in traced.convs]
 
@@ -115,7 +111,3 @@ class OpenVINOSynthesis(nn.Module):
         if small and self.small_size is None:
             raise ValueError("this synthesis network has no small head")
         return self.graph(small)(style)
-
-
-
-

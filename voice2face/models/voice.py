@@ -207,5 +207,3 @@ class SpeakerClassifier(nn.Module):
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.encoder(features, lengths) * self.scale)
-
-

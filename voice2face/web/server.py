@@ -251,5 +251,3 @@ def is_behind_proxy() -> bool:
 def stop_on_sigterm(signum, frame) -> None:
     """SIGTERM stops the server as Ctrl-C does, so the cache is emptied (it was left behind)."""
     raise KeyboardInterrupt
-
-
