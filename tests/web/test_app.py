@@ -475,6 +475,12 @@ FIRST_ROW_IN_VIEW = """() => {
 }"""
 #: Whether an element lies wholly inside the viewport.
 IN_VIEW = "s => { const r = document.querySelector(s).getBoundingClientRect(); return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }"
+#: The charts and the strip that come with the last face are on the page, named by page.js (Gradio's come unnamed).
+PICTURES_NAMED = ("['#settle', '#spectrogram', '#strip']"
+                  ".every(s => { const i = document.querySelector(s + ' img'); return i && i.alt; })")
+#: Both charts' pictures are in and decoded (Gradio's images load lazily, once near the screen).
+CHARTS_LOADED = ("['#settle img', '#spectrogram img']"
+                 ".every(s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 0; })")
 #: How big each chart's text is on screen, and the buttons Gradio lays over pictures.
 CHARTS_JS = """() => ({
   charts: ['#settle img', '#spectrogram img'].map(s => document.querySelector(s))
@@ -562,6 +568,9 @@ def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path
         page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
         page.wait_for_selector("#strip-download")
         boxes = page.evaluate(BOXES_JS)
+        # the settle chart comes with the last face (it needs every length heard): read as a visitor who scrolls to it
+        page.locator("#charts").scroll_into_view_if_needed()
+        page.wait_for_function(CHARTS_LOADED, timeout=10000)
         charts = page.evaluate(CHARTS_JS)
         sliders_shown = page.is_visible("#tune")  # this model reads no gender or age: no sliders
         page.screenshot(path=str(tmp_path / "faces.png"), full_page=True)
@@ -877,6 +886,7 @@ def test_axe_finds_nothing_serious_on_the_first_page_after_drawing_and_on_the_li
         first = page.evaluate(AXE_SERIOUS)
         page.click("#examples button >> nth=0")  # an example is drawn at once
         page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
+        page.wait_for_function(PICTURES_NAMED, timeout=10000)  # the charts and strip come with the last face
         drawn = page.evaluate(AXE_SERIOUS)
         page.click("button[role='tab']:has-text('Live')")
         page.wait_for_selector("#live-voice button.record-button")
@@ -943,6 +953,7 @@ def test_browser_live_recording_on_a_phone_is_in_view_named_and_keeps_earlier_fa
         page.click("#live-voice button.stop-button")
         page.wait_for_function(ALL_FACES_DRAWN, timeout=60000)
         page.wait_for_function("!document.querySelector('.v2f-previous')", timeout=30000)
+        page.wait_for_function(PICTURES_NAMED, timeout=10000)
         stopped = page.evaluate(AXE_SERIOUS)
         b.close()
     assert record_in_view
