@@ -2,10 +2,11 @@
 
     python benchmarks/bench_app.py [--parts startup,browser,live,load,hostile,attacks|fairness] [--live-seconds 120]
 
-- startup: `python app.py` to the first served page.
+- startup: `python app.py` to the first served page and to the first faces served (one /faces request),
+  with no compiled networks kept and then with them; a fixed reference conv stack timed in the same run.
 - browser: in headless Chromium, click "Draw faces" for a 10 s clip until the last face is on the
   page: the first request after start, then the median (p50) of later ones; the API's time for
-  the same request and the in-process pipeline's, as ratios.
+  the same request (also as a multiple of the reference conv stack) and the in-process pipeline's, as ratios.
 - live: the live view over a long recording. In-process, `LiveFaces` fed 1 s chunks: latency per
   update at the start and the end, and memory growth. In the browser (Chromium's fake microphone
   playing speech for --live-seconds): updates seen, and the server's memory at start and end.
