@@ -183,3 +183,12 @@ def test_openvino_frame_level_is_traced_here_when_the_child_process_fails(tmp_pa
     assert "tracing CAM++ in a child process failed" in caplog.text
     assert (got - want).abs().max().item() < 1e-3 * want.abs().max().item()
     assert list(tmp_path.glob("*/campplus_frames.xml"))
+
+
+def test_prefix_passes_group_the_lengths_one_pass_hears():
+    """A prefix joins a longer one's pass when it is at least 3/4 of it and 4 s or more; the longest pass first."""
+    encoder = CAMPPlusEncoder()
+    assert encoder.prefix_passes([100, 200, 400, 800, 974]) == [[974, 800], [400], [200], [100]]
+    assert encoder.prefix_passes([450, 100, 500, 500]) == [[500, 450], [100]]  # distinct lengths, in any order
+    assert encoder.prefix_passes([350, 400]) == [[400], [350]]  # under 4 s: a pass of its own
+    assert encoder.prefix_passes([3000, 2400, 1700]) == [[3000, 2400], [1700]]  # 1700 < 0.75 x 3000
