@@ -26,11 +26,7 @@ from voice2face.evaluate.judged import labelled_speakers
 from voice2face.evaluate.judges import AgeGenderJudge
 from voice2face.images import DISPLAY_SIZE, face_strip
 from voice2face.models import campplus
-
-
-def psnr(a, b) -> float:
-    mse = np.mean((np.asarray(a, float) - np.asarray(b, float)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+from voice2face.training.small_face import psnr
 
 
 def heard(model: Voice2Face, clips: list[Path]) -> list[Path]:
