@@ -494,11 +494,14 @@ def overlaps(a: dict, b: dict) -> bool:
     return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
 
 
-def open_page(playwright, server, viewport, extra_args=()):
+def open_page(playwright, server, viewport, extra_args=(), init_script: str | None = None):
     """The page as a visitor meets it: with its own script run (page.js names Gradio's unnamed chart buttons;
-    axe run before it found them unnamed, once in CI's run of the whole suite)."""
+    axe run before it found them unnamed, once in CI's run of the whole suite). `init_script`: the test's own
+    probe, run before the page's scripts."""
     b = browser(playwright, extra_args)
     page = b.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    if init_script:
+        page.add_init_script(init_script)
     page.goto(server)
     page.wait_for_selector("html[data-v2f-ready]", state="attached", timeout=60000)
     return b, page
@@ -677,6 +680,70 @@ def test_browser_live_view_updates_while_recording(server, speech_wav, tmp_path,
     for caption in captions:  # one unit, and the speech used never exceeds the recording
         used, recorded = (float(x) for x in re.findall(r"(\d+\.\d) s", caption))
         assert used <= recorded, caption
+
+
+#: The test's probe of what the browser recorded: each WAV chunk Gradio's recorder hands the page's stream is
+#: read as a Blob (bytes, and the rate and channels from the first one's header), until the visitor's Stop.
+RECORDED_PROBE = """
+window.v2fRecorded = {bytes: 0, rate: 0, channels: 0, stopAt: null};
+const read = Blob.prototype.arrayBuffer;
+Blob.prototype.arrayBuffer = function () {
+  const blob = this, recorded = window.v2fRecorded, promise = read.call(blob);
+  if (blob.type === 'audio/wav' && recorded.stopAt === null) {
+    recorded.bytes += blob.size;
+    if (!recorded.rate) promise.then((b) => { const v = new DataView(b); recorded.channels = v.getUint16(22, true);
+                                                recorded.rate = v.getUint32(24, true); recorded.bytes -= 44; });
+  }
+  return promise;
+};
+document.addEventListener('click', (event) => {  // the visitor's own click (page.js clicks again, untrusted)
+  if (event.isTrusted && event.target.closest('#live-voice button.stop-button')) window.v2fRecorded.stopAt = performance.now();
+}, true);
+"""
+
+
+@pytest.mark.slow
+@NEEDS_CHROMIUM
+def test_browser_live_comparison_covers_the_whole_recording_on_a_busy_server(model, random_checkpoint, speech_wav, monkeypatch):
+    """On a busy server the Live stream's handler answers each chunk late (here 0.35 s a call). Gradio keeps only a
+    stream's newest chunk meanwhile: with four API clients busy, 6.3 s of an 8 s recording reached the comparison,
+    and stopping lost the chunks still on their way. Every second the browser recorded before Stop is heard."""
+    import asyncio
+    import functools
+
+    from playwright.sync_api import sync_playwright
+
+    from voice2face.web import events
+
+    answer = events.PageEvents.live_update
+
+    @functools.wraps(answer)
+    async def late(self, *args, **kwargs):
+        await asyncio.sleep(0.35)
+        return await answer(self, *args, **kwargs)
+
+    monkeypatch.setattr(events.PageEvents, "live_update", late)
+    demo = layout.build_demo(model, random_checkpoint)
+    port = free_port()
+    web_server.launch(demo, "127.0.0.1", port, share=False, block=False)
+    try:
+        with sync_playwright() as p:
+            b, page = open_page(p, f"http://127.0.0.1:{port}/", VIEWPORTS["desktop"], fake_microphone(speech_wav), RECORDED_PROBE)
+            page.click("button[role='tab']:has-text('Live')")
+            wait_for_live_recorder(page)
+            page.click("#live-voice button.record-button")
+            page.wait_for_timeout(6000)
+            page.click("#live-voice button.stop-button")
+            page.wait_for_function("document.querySelector('#live-caption').innerText.startsWith('Heard')", timeout=60000)
+            heard = page.inner_text("#live-caption")
+            probe = page.evaluate("window.v2fRecorded")
+            b.close()
+    finally:
+        demo.close()
+    recorded = probe["bytes"] / (2 * probe["rate"] * probe["channels"])
+    audio = float(re.search(r"in (\d+\.\d) s of audio", heard)[1])
+    assert recorded > 5, probe
+    assert abs(audio - recorded) <= 0.2, (heard, recorded)
 
 
 @pytest.mark.slow

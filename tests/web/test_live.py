@@ -211,3 +211,35 @@ def test_a_recording_that_trickles_audio_loses_its_place(model, speech, tmp_path
             trickler.catch_up(wait=True)
         kept.append("trickler" in recordings)
     assert kept[int(TRICKLE_AFTER_S)] and not kept[-1] and "speaker" in recordings  # dropped once past TRICKLE_AFTER_S, not before
+
+
+def test_every_chunk_that_arrives_is_noted_in_order_and_late_ones_are_not_the_next_recordings(tmp_path):
+    """Gradio keeps only a stream's newest chunk: the tap notes each as it arrives, for the Live handler to take."""
+    from voice2face.web.live_chunks import BEHIND, ChunkArrivals
+
+    uploads = tmp_path / "cache"
+    uploads.mkdir()
+    files = [uploads / f"chunk{k}.wav" for k in range(5)]
+    for f in files:
+        f.write_bytes(b"RIFF")
+    outside = tmp_path / "secret.wav"
+    outside.write_bytes(b"RIFF")
+    arrivals = ChunkArrivals(uploads, per_session=3)
+    arrivals.arrive("a", None, [{"path": str(files[0])}, ""])  # the first comes with the join
+    arrivals.arrive("a", "s1", [{"path": str(files[1])}, "token"])
+    arrivals.arrive("a", "s1", [{"path": str(outside)}, "token"])  # not uploaded here: left to Gradio, which refuses it
+    arrivals.arrive("a", "s1", [{"path": str(uploads / ".." / "secret.wav")}, "token"])
+    arrivals.arrive("a", "s1", "not a chunk")
+    arrivals.arrive("b", "s2", [{"path": str(files[2])}, "theirs"])
+    assert arrivals.take("a") == [(str(files[0]), ""), (str(files[1]), "token")]
+    assert arrivals.take("a") == []
+    arrivals.arrive("a", "s1", [{"path": str(files[3])}, "token"])
+    assert arrivals.finish("a", ["s1"]) == [(str(files[3]), "token")]
+    arrivals.arrive("a", "s1", [{"path": str(files[4])}, "token"])  # after Stop: not the next recording's
+    arrivals.arrive("a", None, [{"path": str(files[0])}, ""])  # the next recording's first
+    assert arrivals.take("a") == [(str(files[0]), "")]
+    assert arrivals.take("b") == [(str(files[2]), "theirs")]
+    for f in files[:4]:  # more than a recording may have waiting: its handler says so rather than leave a gap
+        arrivals.arrive("c", "s3", [{"path": str(f)}, ""])
+    with pytest.raises(AudioError, match=BEHIND):
+        arrivals.take("c")

@@ -5,6 +5,7 @@ these handlers there."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from pathlib import Path
@@ -15,7 +16,8 @@ from ..errors import Voice2FaceError
 from ..memory import return_freed_memory
 from ..pipeline import Voice2Face
 from .limits import FULL_SIZE_AT_ONCE
-from .live import NO_RECORDING, LiveRecordings
+from .live import NO_RECORDING, LiveAnswer, LiveRecordings
+from .live_chunks import ChunkArrivals
 from .page import (
     NOT_HELD,
     DemoOutput,
@@ -32,7 +34,7 @@ from .page import (
     slider_values,
     status_html,
 )
-from .server import end_live_stream_of, end_live_streams, request_address
+from .server import end_live_stream_of, end_live_streams, live_streams_of, request_address
 
 log = logging.getLogger("voice2face.app")
 
@@ -56,6 +58,7 @@ class PageEvents:
         self.behind_proxy = behind_proxy
         self.model, self.page, self.demo = model, page, demo
         self.recordings = LiveRecordings(model)  # the live view's, bounded in number and dropped when idle
+        self.arrivals = ChunkArrivals(Path(demo.GRADIO_CACHE))  # its chunks as they reach the server (`server.launch` notes them)
         self.outputs_folder = Path(demo.GRADIO_CACHE) / "voice2face"
         self.full_size_turns = threading.BoundedSemaphore(FULL_SIZE_AT_ONCE)
 
@@ -173,28 +176,45 @@ class PageEvents:
         return None, "Listening…", live.hand_token() or gr.skip()
 
     async def live_update(self, chunk, token, request: gr.Request):
-        """One chunk of a recording (decoded and drawn in a worker thread). Runs on the server's event
-        loop, where it ends the streams of recordings dropped as idle, and its own if it is refused."""
+        """The chunks of a recording that reached the server since the last call, kept in order (decoded and drawn
+        in a worker thread). Gradio hands over only the newest chunk of a stream, so `chunk` only says whether
+        audio came: every chunk was noted as it arrived (`live_chunks`). Runs on the server's event loop, where
+        it ends the streams of recordings dropped as idle, and its own if it is refused."""
         end_live_streams(self.demo, self.recordings.drop_idle())
         if chunk is None:  # a stream opened without audio, not by a recording, is ended: it would hold a job for 300 s
             if request.session_hash not in self.recordings:
                 end_live_stream_of(self.demo, request)
             return gr.skip(), gr.skip(), gr.skip()
         try:
-            answer = await asyncio.to_thread(self.recordings.add_file, request.session_hash, chunk, token or "", self.address(request))
+            answer = await asyncio.to_thread(self.keep_arrived, request.session_hash, self.address(request))
         except Voice2FaceError as err:
             # the live view is full, or a chunk was refused: this stream ends here (an open one holds one of
             # Gradio's 40 jobs); what the recording kept stays until Stop, or LIVE_IDLE_S, for the comparison
             end_live_stream_of(self.demo, request)
             return None, str(err), gr.skip()
+        if answer is None:  # its chunks were kept by the call before this one
+            return gr.skip(), gr.skip(), gr.skip()
         return answer.face if answer.new_face else gr.skip(), answer.caption, answer.token or gr.skip()
+
+    def keep_arrived(self, session: str, address: str | None) -> LiveAnswer | None:
+        """Keep every chunk noted for `session`, in order; the answer to the last (None: none had arrived)."""
+        answer = None
+        for path, token in self.arrivals.take(session):
+            answer = self.recordings.add_file(session, path, token, address)
+        return answer
 
     def drop_recording(self, request: gr.Request) -> None:
         self.recordings.close(request.session_hash)  # the tab that holds it closed (Gradio's own unload)
 
     def live_finish(self, choices, extra, token, request: gr.Request):
         """Stop: the recording this page holds the token of is drawn as the usual comparison."""
-        live = self.recordings.close(request.session_hash, token or "")
+        session = request.session_hash
+        if self.recordings.belongs(session, token or ""):  # a stranger's Stop leaves the recording as it is
+            # chunks that came after the stream's last call are the recording's end; later ones are not the next's
+            for path, chunk_token in self.arrivals.finish(session, live_streams_of(self.demo, session)):
+                with contextlib.suppress(Voice2FaceError):
+                    self.recordings.add_file(session, path, chunk_token, self.address(request))
+        live = self.recordings.close(session, token or "")
         try:
             recording = live.recording() if live is not None else None
         except Voice2FaceError as err:  # the microphone sent nothing

@@ -102,7 +102,9 @@ def build_demo(model: Voice2Face, checkpoint: Path, behind_proxy: bool | None = 
     example = warm_up(model)  # the first request, served now; the page shows it until the visitor's own
     with gr.Blocks(title="voice2face") as demo:
         page = lay_out(model, checkpoint, example)
-        wire(page, PageEvents(model, page, demo, is_behind_proxy() if behind_proxy is None else behind_proxy), demo)
+        events = PageEvents(model, page, demo, is_behind_proxy() if behind_proxy is None else behind_proxy)
+        wire(page, events, demo)
+        demo.live_chunk_arrivals = events.arrivals  # where `server.launch` notes the Live tab's chunks as they arrive
         if is_untrained(model):
             gr.Markdown("⚠️ This checkpoint is untrained: the faces do not reflect the voice.")
     return refuse_server_paths_in_our_words(demo)

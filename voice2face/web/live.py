@@ -241,6 +241,12 @@ class LiveRecordings:
         answer.token = live.hand_token() if token is not None else None
         return answer
 
+    def belongs(self, session: str, token: str) -> bool:
+        """Whether `session` is recording and `token` is its recording's."""
+        with self.lock:
+            entry = self.recordings.get(session)
+            return entry is not None and entry[0].token == token
+
     def close(self, session: str, token: str | None = None) -> LiveSession | None:
         """End this session's recording and hand it over (None if it had none, it was dropped, or `token`
         is not its own: someone else's stop leaves it recording; None: a caller in this process)."""

@@ -19,6 +19,7 @@ from starlette.middleware import Middleware
 
 from .cache_sweep import CacheSweeper
 from .limits import CACHE_AGE_S, CACHE_MAX_BYTES, CACHE_SWEEP_S, MAX_SESSIONS
+from .live_chunks import ChunkArrivals, LiveChunkTap
 from .page import CSS, MAX_UPLOAD, PAGE_JS
 from .request_size import RequestSizeLimit
 from .routes import RouteGuard, client_address
@@ -159,6 +160,23 @@ def end_live_stream_of(demo: gr.Blocks, request: gr.Request) -> None:
             event.signal.set()
 
 
+def live_streams_of(demo: gr.Blocks, session: str) -> list[str]:
+    """The event ids of `session`'s Live streams that Gradio still holds (open, or closed and not yet ended)."""
+    return [event_id for event_id, event in list(demo._queue.event_ids_to_events.items())
+            if event.streaming and event.session_hash == session and event.fn.api_name == "live_update"]  # fmt: skip
+
+
+def live_chunk_tap(demo: gr.Blocks, arrivals: ChunkArrivals) -> Middleware:
+    """`live_chunks.LiveChunkTap` for this page: its Live event, and the session of each open Live stream."""
+    live_event = next(index for index, fn in demo.fns.items() if fn.api_name == "live_update")
+
+    def live_session_of(event_id: str) -> str | None:
+        event = demo._queue.event_ids_to_events.get(event_id)
+        return event.session_hash if event is not None and event.streaming and event.fn.api_name == "live_update" else None
+
+    return Middleware(LiveChunkTap, arrivals=arrivals, live_event=live_event, live_session_of=live_session_of)
+
+
 def end_live_streams(demo: gr.Blocks, sessions: Iterable[str]) -> None:
     """End the Live tab's open streams of `sessions` now, as Gradio's own close route does.
 
@@ -185,6 +203,8 @@ def launch(
     reads who each visitor is from X-Forwarded-For, for fair shares."""
     behind_proxy = is_behind_proxy() if behind_proxy is None else behind_proxy
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)  # no /run/ route skips the queue
+    arrivals = getattr(demo, "live_chunk_arrivals", None)  # `layout.build_demo`'s page has a Live tab
+    live_taps = [live_chunk_tap(demo, arrivals)] if arrivals is not None else []
     gradio_says = io.StringIO()  # Gradio prints its own share-link advice (download steps for its tunnel helper)
     with contextlib.redirect_stdout(gradio_says):
         demo.launch(
@@ -199,8 +219,10 @@ def launch(
             css=CSS,
             js=PAGE_JS,
             # every body capped before any route reads it, and routes the page never uses closed
+            # (and every chunk of a Live recording noted as it arrives, for the page's Live handler)
             app_kwargs={"middleware": [Middleware(RequestSizeLimit), route_guard(demo, monitoring, behind_proxy),
-                                       Middleware(UploadGuard, room=UploadRoom(demo.GRADIO_CACHE, cache_max_bytes), behind_proxy=behind_proxy)]},
+                                       Middleware(UploadGuard, room=UploadRoom(demo.GRADIO_CACHE, cache_max_bytes), behind_proxy=behind_proxy),
+                                       *live_taps]},
             theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["monospace"]),
         )
     local = f"http://{host}:{port}"
