@@ -150,7 +150,28 @@
     button.textContent = 'Drawing the faces at full size… the download starts by itself';
   }, true);
 
-  // 7. Everything above is in place (names, handlers): say so, so a test (or a tool) that reads the page
+  // 7. Stop on the Live tab takes effect STOP_AFTER_MS after the visitor's click. Gradio's recorder drops what
+  //    is still on its way when it stops (a chunk being uploaded, the last part of a second): 0.2-0.4 s of the
+  //    end of every recording never reached the server. Meanwhile the chunks in flight arrive.
+  const STOP_AFTER_MS = 200;
+  document.addEventListener('click', (event) => {
+    const stop = event.target.closest('#live-voice button.stop-button');
+    if (!stop) return;
+    if (stop.dataset.v2fStopNow) { delete stop.dataset.v2fStopNow; return; }  // ours, after the wait: Gradio's to handle
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    if (stop.dataset.v2fStopping) return;  // clicked again while stopping
+    stop.dataset.v2fStopping = '1';
+    setTimeout(() => {
+      delete stop.dataset.v2fStopping;
+      const now = document.querySelector('#live-voice button.stop-button');
+      if (!now) return;
+      now.dataset.v2fStopNow = '1';
+      now.click();
+    }, STOP_AFTER_MS);
+  }, true);
+
+  // 8. Everything above is in place (names, handlers): say so, so a test (or a tool) that reads the page
   //    waits for the page as a visitor meets it, not for the moment Gradio's own markup arrives.
   document.documentElement.dataset.v2fReady = '1';
 }
