@@ -29,6 +29,7 @@ from voice2face.web.page import (
     demo_steps,
     durations_from_choices,
     example_clips,
+    example_labels,
     faces_html,
     message_html,
     model_card,
@@ -191,11 +192,14 @@ def test_model_card_says_in_plain_words_what_the_model_learned_from(name):
     assert "training steps" in technical and "trained_on" not in technical
 
 
-def test_bundled_examples_exist_and_hold_speech(model):
+def test_bundled_examples_exist_hold_speech_and_say_where_they_come_from(model):
     clips = example_clips()
-    assert len(clips) >= 2
+    assert len(clips) >= 3
+    origins = (Path(clips[0]).parent / "README.md").read_text()
     for clip in clips:
         assert model.faces_for_durations(clip, (None,)).utterance.speech_seconds > 5
+        assert Path(clip).name in origins  # each one's source and licence, in the examples' README
+    assert any("real voice" in label for label in example_labels())
 
 
 # --------------------------------------------------------------------------- API
@@ -895,7 +899,6 @@ def test_app_refuses_a_missing_checkpoint_without_a_traceback(tmp_path):
 def test_sliders_and_examples_refuse_what_an_api_caller_invents_in_our_words():
     import gradio as gr
 
-    from voice2face.web.page import example_labels
     from voice2face.web.server import refuse_out_of_range, refuse_unknown_examples
 
     with gr.Blocks():
@@ -906,11 +909,12 @@ def test_sliders_and_examples_refuse_what_an_api_caller_invents_in_our_words():
     for hostile in (float("inf"), float("nan"), 1e308, -1, "50", None, True):
         with pytest.raises(gr.Error, match="The gender slider goes from 0 to 100"):
             slider.preprocess(hostile)
-    assert examples.dataset.preprocess(1) is not None
-    for hostile in (2, 99, -1, "0", None):
-        with pytest.raises(gr.Error, match="There are 2 examples"):
+    assert examples.dataset.preprocess(2) is not None
+    for hostile in (3, 99, -1, "0", None):
+        with pytest.raises(gr.Error, match="There are 3 examples"):
             examples.dataset.preprocess(hostile)
-    assert example_labels() == ["A woman's voice (synthetic, espeak-ng, 12 s)", "A man's voice (synthetic, espeak-ng, 12 s)"]
+    assert example_labels() == ["A woman's voice (synthetic, espeak-ng, 12 s)", "A man's voice (synthetic, espeak-ng, 12 s)",
+                                "A man's real voice (John F. Kennedy, 1961, 11 s)"]  # fmt: skip
 
 
 def test_the_page_says_what_happens_to_recordings_as_the_cache_sweep_does_it():
@@ -981,7 +985,7 @@ def test_browser_examples_still_draw_after_the_cache_sweep_has_run(model, random
             page.wait_for_selector("#examples button")
             page.wait_for_timeout(4000)  # several sweeps of everything older than 2 s
             answers = []
-            for example in (0, 1):  # two voices, so the second answer differs from the first
+            for example in range(len(example_clips())):  # different voices, so each answer differs from the one before
                 before = page.inner_html("#faces")
                 page.click(f"#examples button >> nth={example}")
                 page.wait_for_function(f"document.querySelector('#faces').innerHTML !== {before!r} && ({ANSWERED})", timeout=60000)
@@ -1065,6 +1069,25 @@ def test_browser_every_control_shows_where_the_keyboard_is_and_upload_leads_to_t
     assert {"range", "number"} <= kinds, kinds  # the sliders and their number boxes were among the stops
     faint = [r for r in rings if r["outline"] < 2 and r["shadow"] == "none"]
     assert faint == [], faint
+
+
+@pytest.mark.slow
+@NEEDS_CHROMIUM
+def test_browser_the_real_voice_among_the_examples_is_read_as_what_it_is(default_server):
+    """The examples were synthetic voices only; one is a real man's, recorded outdoors in 1961, and the default model
+    reads it as a man of about his age (Kennedy was 43) and draws every length from it."""
+    from playwright.sync_api import sync_playwright
+
+    real = next(i for i, label in enumerate(example_labels()) if "real voice" in label)
+    with sync_playwright() as p:
+        b, page = open_page(p, default_server, VIEWPORTS["phone"])
+        page.click(f"#examples button >> nth={real}")
+        page.wait_for_function(f"({ALL_FACES_DRAWN}) && !document.querySelector('#reading.v2f-previous')", timeout=60000)
+        reading, faces = page.inner_text("#reading"), len(page.query_selector_all("#faces .v2f-faces:not(.v2f-example) .v2f-face img"))
+        b.close()
+    low, high = (int(x) for x in re.search(r"about (\d+) to (\d+) years old", reading).groups())
+    assert "sounds like a man's" in reading and low <= 43 + 10 and high >= 43 - 10, reading
+    assert faces == 5  # 1, 2, 4 and 8 s and the whole clip (9.7 s of speech)
 
 
 @pytest.mark.slow

@@ -38,6 +38,12 @@ MAX_UPLOAD = f"{MAX_UPLOAD_MB}mb"
 MAX_EXTRA_CHARS = 100
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+#: The bundled examples, the first drawn as the page opens, and what each is in words (examples/README.md: their sources).
+EXAMPLES = {
+    "female_voice_en_f4.flac": "A woman's voice (synthetic, espeak-ng, 12 s)",
+    "male_voice_en-us_m3.flac": "A man's voice (synthetic, espeak-ng, 12 s)",
+    "male_voice_jfk_1961.flac": "A man's real voice (John F. Kennedy, 1961, 11 s)",
+}
 
 
 @dataclass(frozen=True)
@@ -470,11 +476,10 @@ PAGE_JS = (Path(__file__).resolve().parent / "page.js").read_text().replace("__F
 
 
 def example_clips() -> list[str]:
-    """Bundled example recordings (see examples/README.md for their origin)."""
-    return sorted(str(p) for p in EXAMPLES_DIR.glob("*.flac"))
+    """Bundled example recordings, in the page's order (see examples/README.md for their origin)."""
+    return [str(EXAMPLES_DIR / name) for name in EXAMPLES]
 
 
 def example_labels() -> list[str]:
     """The examples named in words, not by file name: whose voice, and what it is."""
-    words = {"female": "A woman's voice", "male": "A man's voice"}
-    return [f"{words.get(Path(p).name.split('_')[0], 'A voice')} (synthetic, espeak-ng, 12 s)" for p in example_clips()]
+    return list(EXAMPLES.values())
