@@ -1,6 +1,6 @@
 """A face that forms while someone speaks: constant work and memory per update, however long the recording.
 
-Samples arrive a chunk at a time (a microphone's, about every second). Each chunk is resampled
+Samples arrive a chunk at a time (a browser's microphone sends one about every 0.1 s). Each chunk is resampled
 (one streaming resampler per recording), its silence removed by the same WebRTC VAD as the full
 pipeline, and the speech appended to a short buffer. Whenever the buffer holds a 1.6 s window, the
 window is embedded and added to a running sum; windows overlap by half, as GE2E's own partials do.

@@ -686,24 +686,29 @@ def test_browser_live_view_updates_while_recording(server, speech_wav, tmp_path,
         assert used <= recorded, caption
 
 
-#: The test's probe of what the browser recorded: each WAV chunk Gradio's recorder hands the page's stream is
-#: read as a Blob (bytes, and the rate and channels from the first one's header), until the visitor's Stop.
+#: The test's probe of what the browser recorded: each WAV chunk Gradio's recorder hands the page's stream is read
+#: as a Blob (when, and how many bytes; rate and channels from the first one's header), and each click on Stop (the visitor's,
+#: and page.js's own, untrusted, when the stop takes effect).
 RECORDED_PROBE = """
-window.v2fRecorded = {bytes: 0, rate: 0, channels: 0, stopAt: null};
+window.v2fRecorded = {chunks: [], stops: [], rate: 0, channels: 0};
 const read = Blob.prototype.arrayBuffer;
 Blob.prototype.arrayBuffer = function () {
-  const blob = this, recorded = window.v2fRecorded, promise = read.call(blob);
-  if (blob.type === 'audio/wav' && recorded.stopAt === null) {
-    recorded.bytes += blob.size;
-    if (!recorded.rate) promise.then((b) => { const v = new DataView(b); recorded.channels = v.getUint16(22, true);
-                                                recorded.rate = v.getUint32(24, true); recorded.bytes -= 44; });
+  const recorded = window.v2fRecorded, promise = read.call(this);
+  if (this.type === 'audio/wav') {
+    recorded.chunks.push([performance.now(), this.size]);
+    if (!recorded.rate) promise.then((b) => { const v = new DataView(b); [recorded.channels, recorded.rate] = [v.getUint16(22, true), v.getUint32(24, true)]; });
   }
   return promise;
 };
-document.addEventListener('click', (event) => {  // the visitor's own click (page.js clicks again, untrusted)
-  if (event.isTrusted && event.target.closest('#live-voice button.stop-button')) window.v2fRecorded.stopAt = performance.now();
+document.addEventListener('click', (event) => {
+  if (event.target.closest('#live-voice button.stop-button')) window.v2fRecorded.stops.push([performance.now(), event.isTrusted]);
 }, true);
 """
+
+
+def recorded_seconds(probe: dict, until: float) -> float:
+    """Seconds of 16-bit audio the recorder handed over before `until` (the first chunk carries a 44-byte header)."""
+    return (sum(size for at, size in probe["chunks"] if at <= until) - 44) / (2 * probe["rate"] * probe["channels"])
 
 
 @pytest.mark.slow
@@ -711,7 +716,7 @@ document.addEventListener('click', (event) => {  // the visitor's own click (pag
 def test_browser_live_comparison_covers_the_whole_recording_on_a_busy_server(model, random_checkpoint, speech_wav, monkeypatch):
     """On a busy server the Live stream's handler answers each chunk late (here 0.35 s a call). Gradio keeps only a
     stream's newest chunk meanwhile: with four API clients busy, 6.3 s of an 8 s recording reached the comparison,
-    and stopping lost the chunks still on their way. Every second the browser recorded before Stop is heard."""
+    and stopping lost the chunks still on their way. Every second the browser recorded until Stop is heard."""
     import asyncio
     import functools
 
@@ -744,10 +749,12 @@ def test_browser_live_comparison_covers_the_whole_recording_on_a_busy_server(mod
             b.close()
     finally:
         demo.close()
-    recorded = probe["bytes"] / (2 * probe["rate"] * probe["channels"])
+    (clicked, trusted), (stopped, _) = probe["stops"][0], probe["stops"][-1]
+    before_click, until_stop = recorded_seconds(probe, clicked), recorded_seconds(probe, stopped)
     audio = float(re.search(r"in (\d+\.\d) s of audio", heard)[1])
-    assert recorded > 5, probe
-    assert abs(audio - recorded) <= 0.2, (heard, recorded)
+    assert trusted and before_click > 5, probe
+    assert round(abs(audio - until_stop), 2) <= 0.2, (heard, until_stop)  # what was recorded until the stop took effect
+    assert round(audio - before_click, 2) >= -0.05, (heard, before_click)  # none of it before the visitor's click lost (to the caption's 0.1 s)
 
 
 @pytest.mark.slow

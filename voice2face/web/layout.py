@@ -98,7 +98,8 @@ class Page:
 
 
 def build_demo(model: Voice2Face, checkpoint: Path, behind_proxy: bool | None = None) -> gr.Blocks:
-    """The page (its file cache is swept by `server.launch`); `behind_proxy` as `server.launch` takes it."""
+    """The page, served by `server.launch` (which sweeps its file cache and notes its Live chunks as they arrive);
+    `behind_proxy` as `server.launch` takes it."""
     example = warm_up(model)  # the first request, served now; the page shows it until the visitor's own
     with gr.Blocks(title="voice2face") as demo:
         page = lay_out(model, checkpoint, example)

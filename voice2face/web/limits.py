@@ -5,8 +5,8 @@ and live in `voice2face/limits.py`; the README's "Limits" section lists both.
 """
 
 #: Live recordings held at once (each at most MAX_AUDIO_SECONDS of 16 kHz 16-bit audio, 9.6 MB); a
-#: recording is dropped LIVE_IDLE_S after its last chunk (the page sends one every second, however quiet the
-#: room; at 20 s, sessions sending a chunk every 10 s kept every place).
+#: recording is dropped LIVE_IDLE_S after its last chunk (the page's recorder sends one every 0.1 s, however quiet
+#: the room; at 20 s, sessions sending a chunk every 10 s kept every place).
 MAX_LIVE_RECORDINGS = 8
 LIVE_IDLE_S = 8.0
 

@@ -1,7 +1,7 @@
 """The Live tab's recordings on a shared server: every chunk kept, heard in order, and bounded.
 
-The page's stream sends a short audio file about every second. A chunk's bytes are kept at once, in
-order, and heard by the recording's own thread (decoded by the same bounded decoder, in a worker, as
+The page's stream sends a short audio file about every 0.1 s (Gradio's recorder, whatever the event's
+`stream_every`), each noted as it arrives (`live_chunks`). A chunk's bytes are kept at once, in order, and heard by the recording's own thread (decoded by the same bounded decoder, in a worker, as
 uploads, at most MAX_CHUNK_SECONDS of each) into a `voice2face.live.LiveFaces`, which draws the face
 so far; the stream is answered at once with the newest face, however busy the server is.
 
@@ -31,7 +31,7 @@ from .limits import LIVE_IDLE_S, MAX_LIVE_PER_CLIENT, MAX_LIVE_RECORDINGS
 
 #: Chunk bytes a recording may have waiting to be heard (a second of browser audio is 2-40 KB).
 MAX_WAITING_BYTES = 16 * 1024 * 1024
-#: The page sends a chunk about every second; a "chunk" longer than this is cut to it.
+#: The page sends a chunk about every 0.1 s; a "chunk" longer than this is cut to it.
 MAX_CHUNK_SECONDS = 5.0
 #: A recording's first chunks may come without its token for this long (the page gets it with the first answer).
 TOKENLESS_S = 3.0

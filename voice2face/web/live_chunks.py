@@ -100,7 +100,7 @@ def chunk_of(data: Any) -> tuple[str | None, str]:
 class LiveChunkTap:
     """ASGI middleware: each chunk of the Live tab's streams noted in `arrivals` as its request arrives, then the
     request passed on to Gradio unchanged. `live_event`: the Live event's index among the page's events;
-    `live_session_of`: the session of an open Live stream, by its event id (None: not one)."""
+    `live_session_of`: the session of a Live stream Gradio holds, by its event id (None: not one)."""
 
     def __init__(self, app: Any, arrivals: ChunkArrivals, live_event: int, live_session_of: Callable[[str], str | None]):
         self.app, self.arrivals, self.live_event, self.live_session_of = app, arrivals, live_event, live_session_of

@@ -30,7 +30,8 @@ log = logging.getLogger("voice2face.app")
 #: Requests computed at once, and requests allowed to wait; each takes a fraction of a second on CPU.
 CONCURRENCY = 2
 QUEUE_SIZE = 32
-#: The live view redraws the face this often while the microphone records.
+#: What the Live stream asks of Gradio; its recorder in the browser sends a chunk every 0.1 s whatever this says
+#: (Gradio 6.31, measured), and the face is redrawn as often as drawing allows (`live.LiveFaces.current`).
 LIVE_EVERY_S = 1.0
 
 def refuse_web_addresses(component: gr.Audio) -> gr.Audio:
@@ -167,7 +168,7 @@ def live_streams_of(demo: gr.Blocks, session: str) -> list[str]:
 
 
 def live_chunk_tap(demo: gr.Blocks, arrivals: ChunkArrivals) -> Middleware:
-    """`live_chunks.LiveChunkTap` for this page: its Live event, and the session of each open Live stream."""
+    """`live_chunks.LiveChunkTap` for this page: its Live event, and the session of each Live stream Gradio holds."""
     live_event = next(index for index, fn in demo.fns.items() if fn.api_name == "live_update")
 
     def live_session_of(event_id: str) -> str | None:
