@@ -696,7 +696,10 @@ Blob.prototype.arrayBuffer = function () {
   const recorded = window.v2fRecorded, promise = read.call(this);
   if (this.type === 'audio/wav') {
     recorded.chunks.push([performance.now(), this.size]);
-    if (!recorded.rate) promise.then((b) => { const v = new DataView(b); [recorded.channels, recorded.rate] = [v.getUint16(22, true), v.getUint32(24, true)]; });
+    promise.then((b) => {  // the first chunk's header (chunks are read at once, and may resolve in any order)
+      const v = new DataView(b);
+      if (b.byteLength >= 44 && v.getUint32(0, false) === 0x52494646) [recorded.channels, recorded.rate] = [v.getUint16(22, true), v.getUint32(24, true)];
+    });
   }
   return promise;
 };
