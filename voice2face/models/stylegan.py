@@ -32,6 +32,12 @@ MOBILE_STYLEGAN_WIDTHS = (512, 512, 512, 512, 512, 256, 128, 64)
 LEAK = 0.2
 
 
+def random_weight(*shape: int, scale: float) -> torch.Tensor:
+    """N(0, scale^2) weights (the imported ones replace them). Scaled in place: dividing a tensor on the meta
+    device, where the checkpoint's size check builds the networks, imports torch._dynamo (1.1 s of every start)."""
+    return torch.randn(*shape).mul_(scale)
+
+
 class MappingNetwork(nn.Module):
     """z -> w: normalise z to unit mean square, then 8 x (linear, leaky ReLU, x sqrt 2)."""
 
@@ -58,7 +64,7 @@ class StyledConv(nn.Module):
         self.scale = 1 / math.sqrt(channels_in * 9)
         self.weight_dw = nn.Parameter(torch.randn(channels_in, 1, 3, 3)) if depthwise else None
         kernel = 1 if depthwise else 3
-        self.weight = nn.Parameter(torch.randn(channels_out, channels_in, kernel, kernel) / math.sqrt(channels_in * kernel**2))
+        self.weight = nn.Parameter(random_weight(channels_out, channels_in, kernel, kernel, scale=1 / math.sqrt(channels_in * kernel**2)))
         self.noise = nn.Parameter(torch.zeros(1, 1, size, size))
         self.bias = nn.Parameter(torch.zeros(1, channels_out, 1, 1))
         self.noise_input: torch.Tensor | None = None  # the noise map as a graph input, for OpenVINO (see there)
@@ -117,8 +123,8 @@ class HeadConv(nn.Module):
     def __init__(self, channels_in: int, channels_out: int, style_dim: int = STYLE_DIM):
         super().__init__()
         self.modulation = nn.Linear(style_dim, channels_in)
-        self.weight_dw = nn.Parameter(torch.randn(channels_in, 1, 3, 3) / 3)
-        self.weight = nn.Parameter(torch.randn(channels_out, channels_in, 1, 1) / math.sqrt(channels_in))
+        self.weight_dw = nn.Parameter(random_weight(channels_in, 1, 3, 3, scale=1 / 3))
+        self.weight = nn.Parameter(random_weight(channels_out, channels_in, 1, 1, scale=1 / math.sqrt(channels_in)))
         self.bias = nn.Parameter(torch.zeros(channels_out))
 
     def copy_from(self, conv: StyledConv) -> None:
@@ -151,7 +157,7 @@ class SmallFaceHead(nn.Module):
         widths = [channels_in // 4] + [channels] * convs
         self.convs = nn.ModuleList(HeadConv(cin, cout, style_dim) for cin, cout in zip(widths[:-1], widths[1:], strict=True))
         self.rgb_modulation = nn.Linear(style_dim, channels)
-        self.to_rgb = nn.Parameter(torch.randn(3, channels, 1, 1) / math.sqrt(channels))
+        self.to_rgb = nn.Parameter(random_weight(3, channels, 1, 1, scale=1 / math.sqrt(channels)))
         self.rgb_bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
     @classmethod
