@@ -979,6 +979,15 @@ def test_axe_finds_nothing_serious_on_the_first_page_after_drawing_and_on_the_li
 # --------------------------------------------------------------------------- the page as a visitor finds it
 
 
+#: Marks what the faces pane shows now, so that `NEW_ANSWER` waits for the next answer: comparing the pane's HTML
+#: with what it was passed as soon as Gradio's timer or a "Reading the clip" message appeared over the old faces.
+MARK_SEEN = "document.querySelectorAll('#faces .v2f-faces, #faces .v2f-error').forEach((e) => { e.dataset.seen = '1'; })"
+NEW_ANSWER = """(() => {
+  const answer = document.querySelector('#faces .v2f-faces:not(.v2f-example):not([data-seen]), #faces .v2f-error:not([data-seen])');
+  return !!answer && !answer.querySelector('.v2f-pending');
+})()"""
+
+
 @pytest.mark.slow
 @NEEDS_CHROMIUM
 def test_browser_examples_still_draw_after_the_cache_sweep_has_run(model, random_checkpoint):
@@ -995,10 +1004,10 @@ def test_browser_examples_still_draw_after_the_cache_sweep_has_run(model, random
             page.wait_for_selector("#examples button")
             page.wait_for_timeout(4000)  # several sweeps of everything older than 2 s
             answers = []
-            for example in range(len(example_clips())):  # different voices, so each answer differs from the one before
-                before = page.inner_html("#faces")
+            for example in range(len(example_clips())):
+                page.evaluate(MARK_SEEN)  # the answer on the page now is not this click's
                 page.click(f"#examples button >> nth={example}")
-                page.wait_for_function(f"document.querySelector('#faces').innerHTML !== {before!r} && ({ANSWERED})", timeout=60000)
+                page.wait_for_function(NEW_ANSWER, timeout=60000)
                 answers.append(page.inner_text("#faces"))
                 page.wait_for_timeout(3000)
             b.close()
