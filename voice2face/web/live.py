@@ -1,9 +1,10 @@
 """The Live tab's recordings on a shared server: every chunk kept, heard in order, and bounded.
 
 The page's stream sends a short audio file about every 0.1 s (Gradio's recorder, whatever the event's
-`stream_every`), each noted as it arrives (`live_chunks`). A chunk's bytes are kept at once, in order, and heard by the recording's own thread (decoded by the same bounded decoder, in a worker, as
-uploads, at most MAX_CHUNK_SECONDS of each) into a `voice2face.live.LiveFaces`, which draws the face
-so far; the stream is answered at once with the newest face, however busy the server is.
+`stream_every`), each noted as it arrives (`live_chunks`). A chunk's bytes are kept at once, in order,
+and heard by the recording's own thread (decoded by the same bounded decoder, in a worker, as uploads,
+at most MAX_CHUNK_SECONDS of each) into a `voice2face.live.LiveFaces`, which draws the face so far; the
+stream is answered at once with the newest face, however busy the server is.
 
 `LiveRecordings` holds the recordings of a shared page: one a visitor session, at most
 MAX_LIVE_RECORDINGS at once, each dropped LIVE_IDLE_S after its last chunk, so what strangers can

@@ -152,19 +152,23 @@ def example_paths(values: list) -> list[str]:
     return [value["path"] for value in values if isinstance(value, dict) and isinstance(value.get("path"), str)]
 
 
+def is_live_stream(event) -> bool:
+    """Whether a Gradio queue event is one of the Live tab's streams."""
+    return event.streaming and event.fn.api_name == "live_update"
+
+
 def end_live_stream_of(demo: gr.Blocks, request: gr.Request) -> None:
     """End the one Live stream that `request` came by (someone else's under the same session id leaves it open)."""
     joined = getattr(request, "request", None)
     for event in list(demo._queue.event_ids_to_events.values()):
-        if event.streaming and event.request is joined and event.fn.api_name == "live_update":
+        if is_live_stream(event) and event.request is joined:
             event.run_time, event.closed = math.inf, True
             event.signal.set()
 
 
 def live_streams_of(demo: gr.Blocks, session: str) -> list[str]:
     """The event ids of `session`'s Live streams that Gradio still holds (open, or closed and not yet ended)."""
-    return [event_id for event_id, event in list(demo._queue.event_ids_to_events.items())
-            if event.streaming and event.session_hash == session and event.fn.api_name == "live_update"]  # fmt: skip
+    return [event_id for event_id, event in list(demo._queue.event_ids_to_events.items()) if is_live_stream(event) and event.session_hash == session]
 
 
 def live_chunk_tap(demo: gr.Blocks, arrivals: ChunkArrivals) -> Middleware:
@@ -173,7 +177,7 @@ def live_chunk_tap(demo: gr.Blocks, arrivals: ChunkArrivals) -> Middleware:
 
     def live_session_of(event_id: str) -> str | None:
         event = demo._queue.event_ids_to_events.get(event_id)
-        return event.session_hash if event is not None and event.streaming and event.fn.api_name == "live_update" else None
+        return event.session_hash if event is not None and is_live_stream(event) else None
 
     return Middleware(LiveChunkTap, arrivals=arrivals, live_event=live_event, live_session_of=live_session_of)
 
@@ -188,7 +192,7 @@ def end_live_streams(demo: gr.Blocks, sessions: Iterable[str]) -> None:
     """
     sessions = set(sessions)
     for event in list(demo._queue.event_ids_to_events.values()):
-        if event.streaming and event.session_hash in sessions and event.fn.api_name == "live_update":
+        if is_live_stream(event) and event.session_hash in sessions:
             event.run_time, event.closed = math.inf, True
             event.signal.set()
 
