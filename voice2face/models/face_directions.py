@@ -13,6 +13,9 @@
   of the region where the generator draws faces the detector finds, with
   gender and age taken out. A point `centre + axes.T @ (spread * c)` with
   moderate |c| stays in that region.
+- `skin` and `skin_reach`: a unit direction fitted on rendered faces' skin tone (ITA), and how far along
+  it the page's slider goes; it moves the style of the synthesis network's fine layers only, so the
+  face's shape stays.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ class FaceSpaceDirections(nn.Module):
         return self.centre + along_gender[:, None] * self.gender + along_age[:, None] * self.age + rest
 
     def lighter_by(self, share: torch.Tensor) -> torch.Tensor:
-        """Offsets (B, 512) that make faces' skin lighter by `share` (B) of the slider's reach (-1: darkest, 1: lightest)."""
+        """Offsets (B, 512) of the fine layers' style that make faces' skin lighter by `share` (B) of the slider's
+        reach (-1: darkest, 1: lightest)."""
         return (share.clamp(-1, 1) * self.skin_reach)[:, None] * self.skin
 
     def older_by(self, years: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """OpenVINO for the CPU, shared by every network the server runs through it (CAM++'s frame-level layers,
 the face network's graphs): compiled graphs kept on disk, so a restart reads them back.
 
-- **A cache on disk.** Each graph is saved as OpenVINO IR under a key made of the weights' hash and
-  the versions of voice2face and OpenVINO (`cache_key`), and OpenVINO keeps its compiled blob beside
+- **A cache on disk.** Each graph is saved as OpenVINO IR under a key made of the weights' hash, what
+  the graph takes, and the versions of voice2face and OpenVINO (`cache_key`), and OpenVINO keeps its compiled blob beside
   it: a restart reads both back instead of tracing and compiling again. A cache that cannot be
   written is skipped with a log line; a damaged one is rebuilt.
 - **Tracing in a child process** (`trace_in_child_process`): tracing leaves a server holding memory
@@ -60,9 +60,10 @@ def converted(module: nn.Module, example_input, input_shapes: list):
         return ov.convert_model(module.eval(), example_input=example_input, input=input_shapes)
 
 
-def cache_for(network: nn.Module, cache_dir: str | Path | None) -> Path | None:
-    """The folder that keeps `network`'s graphs under `cache_dir` (None: no cache, or one that cannot be written)."""
-    return writable_cache(Path(cache_dir) / cache_key(network)) if cache_dir else None
+def cache_for(network: nn.Module, cache_dir: str | Path | None, inputs: str = "") -> Path | None:
+    """The folder that keeps `network`'s graphs, which take `inputs` (in words), under `cache_dir` (None: no cache, or
+    one that cannot be written)."""
+    return writable_cache(Path(cache_dir) / cache_key(network, inputs)) if cache_dir else None
 
 
 def trace_in_child_process(what: str, module: str, *args: str) -> None:
@@ -112,11 +113,12 @@ def compile_config(cache: Path | None, precision: str) -> dict:
     return {"INFERENCE_PRECISION_HINT": precision, **({"CACHE_DIR": str(cache / "compiled")} if cache else {})}
 
 
-def cache_key(network: nn.Module) -> str:
-    """A folder name that changes whenever the weights, the architecture or the code that builds the graphs does."""
+def cache_key(network: nn.Module, inputs: str = "") -> str:
+    """A folder name that changes whenever the weights, the architecture, the graphs' inputs or the code that builds
+    the graphs does."""
     import openvino as ov
 
-    digest = hashlib.sha256(f"{__version__} {ov.get_version()}".encode())
+    digest = hashlib.sha256(f"{__version__} {ov.get_version()} {inputs}".encode())
     for name, tensor in network.state_dict().items():
         digest.update(name.encode())
         digest.update(str(tuple(tensor.shape)).encode())

@@ -13,7 +13,8 @@ A voice encoder's output (standardised) is read by three linear heads:
   voice keeps its person and two voices get two people. Nothing in training ties them to a voice's
   accent or language (see `training/style_map.py: start_identity_from_lda`).
 
-The style so made is drawn by MobileStyleGAN's synthesis network (frozen). No
+The style so made is drawn by MobileStyleGAN's synthesis network (frozen); the skin-tone slider moves the
+style of its fine layers only (`stylegan.FINE_FROM_BLOCK`). No
 voice here comes with its speaker's face: the person drawn is invented, and
 only what the voice tells (gender, roughly age) is carried on purpose.
 """
@@ -106,9 +107,12 @@ class StyleVoiceMap(FaceGenerator):
         style = self.directions.style(female, age, reading.identity * self.config.identity_spread)
         if reading.older is not None:
             style = style + self.directions.older_by(reading.older)
-        if reading.lighter is not None:
-            style = style + self.directions.lighter_by(reading.lighter)
         return style
+
+    def fine_style(self, style: torch.Tensor, reading: VoiceReading) -> torch.Tensor:
+        """The style of the synthesis network's fine layers, where colour is: `style`, moved along the skin-tone
+        direction by the reading's `lighter` (the face's shape, read from the coarse layers, stays)."""
+        return style if reading.lighter is None else style + self.directions.lighter_by(reading.lighter)
 
     @property
     def has_skin_tone(self) -> bool:
@@ -123,7 +127,8 @@ class StyleVoiceMap(FaceGenerator):
     def draw(self, reading: VoiceReading, small: bool = False) -> torch.Tensor:
         """(B, 3, S, S) faces in [-1, 1] for readings, S the synthesis network's size, or its small
         head's with `small` (a quarter of the size, a quarter of the time)."""
-        return self.synthesis(self.style(reading), small=small)
+        style = self.style(reading)
+        return self.synthesis(style, small=small, fine=self.fine_style(style, reading))
 
     def compile_for_cpu(self, cache_dir: str | Path | None = None) -> bool:
         """Draw through OpenVINO from now on (`stylegan_openvino`): the graph for small faces compiled now, the

@@ -30,6 +30,12 @@ STYLE_DIM = 512
 #: Channels of the 4x4 input and of each of the seven blocks (8x8 ... 512x512).
 MOBILE_STYLEGAN_WIDTHS = (512, 512, 512, 512, 512, 256, 128, 64)
 LEAK = 0.2
+#: The blocks from this one on (64 px and larger) and the heads read the fine style, where a StyleGAN keeps
+#: colour and texture, the stem and earlier blocks the face's shape (Karras et al. 2019, style mixing). The
+#: skin-tone slider moves the fine style only: moved in every layer as far as ITA rose 58 degrees (median of
+#: 20 faces), faces' dlib distance to themselves reached 0.49; moved from this block on, ITA rose 89 degrees
+#: at the same largest distance. From block 4 it was a colour cast over the whole picture, not skin.
+FINE_FROM_BLOCK = 3
 
 
 def random_weight(*shape: int, scale: float) -> torch.Tensor:
@@ -210,19 +216,22 @@ class SynthesisNetwork(nn.Module):
         """Side of the images its small head draws (None: it has none)."""
         return self.size // 4 if self.small_head is not None else None
 
-    def features(self, style: torch.Tensor, blocks: int) -> torch.Tensor:
-        """The features after the stem and the first `blocks` blocks."""
+    def features(self, style: torch.Tensor, blocks: int, fine: torch.Tensor | None = None) -> torch.Tensor:
+        """The features after the stem and the first `blocks` blocks; blocks from FINE_FROM_BLOCK on read `fine`
+        (None: `style`)."""
         x = self.stem(self.input.expand(style.shape[0], -1, -1, -1), style)
-        for block in self.blocks[:blocks]:
-            x = block(x, style)
+        for i, block in enumerate(self.blocks[:blocks]):
+            x = block(x, style if fine is None or i < FINE_FROM_BLOCK else fine)
         return x
 
-    def forward(self, style: torch.Tensor, small: bool = False) -> torch.Tensor:
-        """(B, 3, size, size) faces in [-1, 1]; with `small`, (B, 3, small_size, small_size) through the small head."""
+    def forward(self, style: torch.Tensor, small: bool = False, fine: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3, size, size) faces in [-1, 1]; with `small`, (B, 3, small_size, small_size) through the small head.
+        `fine` (B, 512): the style of the fine layers (FINE_FROM_BLOCK on, and the heads), if not `style`."""
+        fine = style if fine is None else fine
         if small:
             if self.small_head is None:
                 raise ValueError("this synthesis network has no small head")
-            return self.small_head(self.features(style, len(self.blocks) - 2), style)
-        x = self.features(style, len(self.blocks))
-        x = x * (self.to_wavelets_modulation(style) * self.to_wavelets_scale)[:, :, None, None]
+            return self.small_head(self.features(style, len(self.blocks) - 2, fine), fine)
+        x = self.features(style, len(self.blocks), fine)
+        x = x * (self.to_wavelets_modulation(fine) * self.to_wavelets_scale)[:, :, None, None]
         return haar_inverse(F.conv2d(x, self.to_wavelets) + self.to_wavelets_bias)

@@ -29,6 +29,9 @@ from ..memory import return_freed_memory
 from .openvino import cache_for, compile_cached, converted, run_compiled
 from .stylegan import STYLE_DIM, StyledConv, SynthesisNetwork
 
+#: What the graphs take, part of their cache key: graphs kept by a version that took one style are not read back.
+GRAPH_INPUTS = "style, fine style, noise maps"
+
 
 class NoiseAsInputs(nn.Module):
     """The synthesis network (or its small-face path) with its fixed noise maps taken as inputs, for tracing only."""
@@ -39,11 +42,11 @@ class NoiseAsInputs(nn.Module):
         used = [synthesis.stem, *(synthesis.blocks[:-2] if small else synthesis.blocks)]
         self.convs = [module for part in used for module in part.modules() if isinstance(module, StyledConv)]
 
-    def forward(self, style: torch.Tensor, *noises: torch.Tensor) -> torch.Tensor:
+    def forward(self, style: torch.Tensor, fine: torch.Tensor, *noises: torch.Tensor) -> torch.Tensor:
         try:
             for conv, noise in zip(self.convs, noises, strict=True):
                 conv.noise_input = noise
-            return self.synthesis(style, small=self.small)
+            return self.synthesis(style, small=self.small, fine=fine)
         finally:
             for conv in self.convs:
                 conv.noise_input = None
@@ -56,8 +59,12 @@ class CompiledGraph:
         self.noises = noise_maps(NoiseAsInputs(synthesis, small))
         self.compiled = compile_cached(cache, "small.xml" if small else "full.xml", lambda: openvino_graph(synthesis, small)[0])
 
-    def __call__(self, style: torch.Tensor) -> torch.Tensor:
-        return run_compiled(self.compiled, [style.detach().float().cpu().numpy(), *self.noises])
+    def __call__(self, style: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
+        return run_compiled(self.compiled, [style_array(style), style_array(fine), *self.noises])
+
+
+def style_array(style: torch.Tensor):
+    return style.detach().float().cpu().numpy()
 
 
 def noise_maps(traced: NoiseAsInputs) -> list:
@@ -65,21 +72,23 @@ def noise_maps(traced: NoiseAsInputs) -> list:
 
 
 def openvino_graph(synthesis: SynthesisNetwork, small: bool = False):
-    """`synthesis` (or its small-face path) as an OpenVINO model taking (style, *noise maps), and the noise maps to feed it."""
+    """`synthesis` (or its small-face path) as an OpenVINO model taking (style, fine style, *noise maps), and the noise
+    maps to feed it."""
     traced = NoiseAsInputs(synthesis.eval(), small)
     noises = noise_maps(traced)
-    example = (torch.zeros(1, STYLE_DIM), *(torch.from_numpy(noise) for noise in noises))
-    return converted(traced, example, [(-1, STYLE_DIM), *(noise.shape for noise in noises)]), noises
+    example = (torch.zeros(1, STYLE_DIM), torch.zeros(1, STYLE_DIM), *(torch.from_numpy(noise) for noise in noises))
+    return converted(traced, example, [(-1, STYLE_DIM), (-1, STYLE_DIM), *(noise.shape for noise in noises)]), noises
 
 
 class OpenVINOSynthesis(nn.Module):
-    """Style (B, 512) -> faces (B, 3, S, S) through OpenVINO; `small=True` through the small head's graph."""
+    """Style (B, 512), and the fine layers' if not the same -> faces (B, 3, S, S) through OpenVINO; `small=True` through
+    the small head's graph."""
 
     def __init__(self, synthesis: SynthesisNetwork, cache_dir: str | Path | None = None):
         super().__init__()
         self.torch_synthesis = synthesis.float().eval()  # the weights, for the graphs not compiled yet
         self.size, self.small_size = synthesis.size, synthesis.small_size
-        self.cache = cache_for(synthesis, cache_dir)
+        self.cache = cache_for(synthesis, cache_dir, GRAPH_INPUTS)
         self._graphs: dict[bool, CompiledGraph] = {}
         self._lock = threading.Lock()
         self.graph(small=self.small_size is not None)  # the one the page draws with, now
@@ -107,7 +116,7 @@ class OpenVINOSynthesis(nn.Module):
         """Which graphs are compiled so far: 'small', 'full'."""
         return [("small" if small else "full") for small in self._graphs]
 
-    def forward(self, style: torch.Tensor, small: bool = False) -> torch.Tensor:
+    def forward(self, style: torch.Tensor, small: bool = False, fine: torch.Tensor | None = None) -> torch.Tensor:
         if small and self.small_size is None:
             raise ValueError("this synthesis network has no small head")
-        return self.graph(small)(style)
+        return self.graph(small)(style, style if fine is None else fine)

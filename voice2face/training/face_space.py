@@ -22,8 +22,9 @@
    more female than placed are taken out (`neutral_person_axes`: gender and age are
    the voice's to set), and a skin-tone direction is fitted (`fit_skin_tone`): the
    direction along which styles vary with the measured skin (ITA over the cheeks),
-   and how far along it the page's slider may go while the face stays the same
-   person (dlib distance) of the same gender;
+   and how far along it the page's slider may go, moving the style of the synthesis
+   network's fine layers only, while the face stays the same person (dlib distance)
+   of the same gender;
 6. writes a 'face-space' checkpoint: `mapping`, `synthesis` and `face_space`
    (those directions, a few hundred KB).
 
@@ -170,7 +171,7 @@ SKIN_CHECK_FACES = 20
 #: stays its own person (dlib distance to the unmoved face under SKIN_KEEPS_PERSON) and no more than
 #: SKIN_GENDER_FLIPS change their judged gender (the judge itself flips a face or two of twenty that are
 #: near its line when they are moved by half a spread; `evaluate` reports the share kept on held-out voices).
-SKIN_REACHES = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
+SKIN_REACHES = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0)
 SKIN_KEEPS_PERSON = 0.5
 SKIN_GENDER_FLIPS = 2
 #: Ridge penalty of the fits of judged age and gender on the person coordinates.
@@ -190,10 +191,13 @@ class JudgedPeople:
     ita: np.ndarray
 
 
-def render(synthesis: SynthesisNetwork, styles: torch.Tensor) -> list[Image.Image]:
-    """Faces for styles at the judges' size (through the small head where the network has one)."""
+def render(synthesis: SynthesisNetwork, styles: torch.Tensor, fine: torch.Tensor | None = None) -> list[Image.Image]:
+    """Faces for styles (and the fine layers' own, if given) at the judges' size (through the small head where the
+    network has one)."""
     small = synthesis.small_size is not None
-    return [to_pil(synthesis(s[None], small=small))[0].resize((SURVEY_SIZE, SURVEY_SIZE), Image.Resampling.LANCZOS) for s in styles]
+    fine = styles if fine is None else fine
+    return [to_pil(synthesis(s[None], small=small, fine=f[None]))[0].resize((SURVEY_SIZE, SURVEY_SIZE), Image.Resampling.LANCZOS)
+            for s, f in zip(styles, fine, strict=True)]  # fmt: skip
 
 
 @torch.inference_mode()
@@ -248,7 +252,7 @@ def fit_skin_tone(synthesis: SynthesisNetwork, directions: FaceSpaceDirections, 
     base_descriptors, base_gender = describe(base), [r.gender for r in judge.read(base)]
     reach, checks = 0.0, []
     for spreads in SKIN_REACHES:
-        ends = [render(synthesis, checked + sign * spreads * unit * directions.skin) for sign in (-1, 1)]
+        ends = [render(synthesis, checked, checked + sign * spreads * unit * directions.skin) for sign in (-1, 1)]
         distance = max(float(np.linalg.norm(describe(e) - base_descriptors, axis=1).max()) for e in ends)
         flips = max(sum(r.gender != g for r, g in zip(judge.read(e), base_gender, strict=True)) for e in ends)
         moved = float(np.nanmedian(tone.ita(ends[1]) - tone.ita(ends[0])))
@@ -262,6 +266,15 @@ def fit_skin_tone(synthesis: SynthesisNetwork, directions: FaceSpaceDirections, 
 
 
 @torch.inference_mode()
+def first_fitted(trained_on: str) -> str | None:
+    """How the gender, age and older directions were first fitted, as a voice-to-face checkpoint's `trained_on` says
+    (None: it does not say), without what later runs that reused them added."""
+    said = trained_on.split("placed in the face space of ", 1)[-1]
+    if not said.startswith(TRAINED_ON + "; "):
+        return None
+    return said[len(TRAINED_ON) + 2 :].split("; ", 1)[0].split(" (gender, age and older directions taken over", 1)[0]
+
+
 def calibrate_older(synthesis: SynthesisNetwork, directions: FaceSpaceDirections, faces: int = CALIBRATION_FACES, seed: int = 0) -> np.ndarray:
     """How many years older a judge sees a face at each of OLDER_STEPS along `older` (the median over
     `faces` faces from the region, made monotone). Across a population age varies with much else, and
@@ -306,9 +319,8 @@ def build_face_space(out: str | Path, samples: int = 2000, truncation: float = 0
         directions, drawing = generator.directions, generator.synthesis  # its small head draws the skin survey 4x faster
         synthesis.load_state_dict({k: v for k, v in drawing.state_dict().items() if not k.startswith("small_head.")})
         surveyed = f"gender, age and older directions taken over from {reuse}"
-        earlier = info.trained_on.split("placed in the face space of ", 1)[-1].rsplit("; voices and faces", 1)[0]
-        if earlier.startswith(TRAINED_ON + "; "):  # how the reused directions were fitted, as that checkpoint says
-            surveyed = f"{earlier[len(TRAINED_ON) + 2 :]} ({surveyed})"
+        earlier = first_fitted(info.trained_on)
+        surveyed = f"{earlier} ({surveyed})" if earlier else surveyed
         training = {"reused": str(reuse)}
     if keep_axes and reuse is None:
         raise Voice2FaceError("--keep-axes keeps the axes of the checkpoint given with --reuse.")
