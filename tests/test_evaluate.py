@@ -212,6 +212,26 @@ def test_skin_tone_figures_spread_median_and_dark_share():
     assert skin_tone_figures(np.array([np.nan])) == {"faces_measured": 0}
 
 
+def test_skin_by_language_sees_skin_that_follows_language_and_not_skin_that_does_not():
+    from voice2face.evaluate.judged import skin_by_language
+
+    rng = np.random.default_rng(0)
+    languages = np.repeat(["de", "ta", "zh", "rw"], 6).tolist() + ["cy"] * 2  # cy: too few speakers to count
+    owner = np.repeat(np.arange(len(languages)), 2)  # two clips a speaker
+    clip_languages = [languages[k] for k in owner]
+    following = np.array([{"de": 50.0, "ta": 20.0, "zh": 40.0, "rw": 0.0, "cy": 30.0}[g] for g in clip_languages]) + rng.normal(0, 5, len(owner))
+    told = skin_by_language(following, owner, clip_languages)
+    assert told["speakers"] == 24 and told["languages"] == 4 and told["eta_squared"] > 0.8 and told["p"] < 0.01
+    assert told["ita_mean_by_language"]["de"] > told["ita_mean_by_language"]["rw"] + 30
+    keyed = rng.normal(35, 15, len(languages))[owner]  # each speaker's own, whatever the language
+    untold = skin_by_language(keyed, owner, clip_languages)
+    assert untold["eta_squared"] < 0.5 and untold["p"] > 0.01
+    with_nan = following.copy()
+    with_nan[:2] = np.nan  # a speaker whose faces' skin could not be measured is left out
+    assert skin_by_language(with_nan, owner, clip_languages)["speakers"] == 23
+    assert skin_by_language(following, owner, ["de"] * len(owner)) == {"speakers": 26, "languages": 1}
+
+
 def test_people_of_one_kind_shows_eight_speakers_of_the_commonest_gender_and_band():
     from voice2face.evaluate.judged import JudgedSpeaker
     from voice2face.evaluate.run import PEOPLE_SHOWN, people_of_one_kind

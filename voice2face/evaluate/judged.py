@@ -18,6 +18,11 @@ on synthetic ones. Per duration of speech:
 - skin tone (`report["skin_tone"]`, per duration): the spread (std) of the faces'
   ITA and the share under 10 degrees, beside `random_people_reference`: the same
   for random people of the model's own face space (the variety it has to give);
+- skin tone against language (`report["skin_by_language"]`, whole clips, speakers whose
+  language is given): how much of the spread of the speakers' face ITA lies between
+  languages (eta squared, languages with at least 5 speakers), and how often the same
+  speakers with their languages shuffled reach it (p): the voice must not set skin
+  tone, and an accent is language, not skin;
 - the skin-tone control (`report["skin_control"]`, StyleGAN models with one):
   on up to 20 whole-clip faces moved to both ends of the page's slider, how far
   ITA moves, the largest dlib distance to the unmoved face, and whether the
@@ -35,6 +40,7 @@ Rates have Wilson intervals; the distance figures are resampled over speakers
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -74,6 +80,7 @@ class JudgedSpeaker:
     clips: tuple[Path, ...]
     face: Path | None = None  # a real photo of the speaker, where there is one (talking pairs)
     age_band: tuple[int, int] | None = None  # (low, high) years, where the age is known as a band (labelled voices)
+    language: str = ""  # the language or accent of its clips, where given (labelled voices)
 
 
 def emodb_speakers(root: str | Path, names: Sequence[str]) -> list[JudgedSpeaker]:
@@ -113,7 +120,7 @@ def labelled_speakers(root: str | Path, fraction: float) -> list[JudgedSpeaker]:
     voices = read_labelled_voices(root)
     held = held_out_labelled(voices, fraction)
     return [JudgedSpeaker(f"voice-{v.name}", v.gender, float(v.age) if v.age is not None else band_middle(v.age_band),
-                          v.clips, age_band=v.age_band) for v in voices if v.name in held]  # fmt: skip
+                          v.clips, age_band=v.age_band, language=v.language) for v in voices if v.name in held]  # fmt: skip
 
 
 def in_band_or_next(ages: np.ndarray, bands: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -172,7 +179,7 @@ def judge_speakers(
     truth = np.array([speakers[k].gender for k in owner])
     ages = np.array([speakers[k].age if speakers[k].age is not None else np.nan for k in owner])
     judge, descriptor = AgeGenderJudge(), FaceDescriptor()
-    results, faces_by_duration, skin_tone = {}, {}, {}
+    results, faces_by_duration, skin_tone, ita = {}, {}, {}, {}
     for d in durations:
         faces = to_pil(torch.stack(generated.faces[d]))
         faces_by_duration[d] = faces
@@ -205,7 +212,8 @@ def judge_speakers(
             **separation,
             **per_gender_figures(face_distances, owner, speakers, seed),
         }
-        skin_tone[duration_label(d)] = skin_tone_figures(SkinTone().ita(faces))
+        ita[d] = SkinTone().ita(faces)
+        skin_tone[duration_label(d)] = skin_tone_figures(ita[d])
     report = {
         "checkpoint": str(model.path) if model.path else "(in memory)",
         "trained_on": model.info.trained_on,
@@ -216,6 +224,9 @@ def judge_speakers(
         "durations": results,
         "skin_tone": skin_tone,
     }
+    languages = [speakers[k].language for k in owner]
+    if any(languages):
+        report["skin_by_language"] = skin_by_language(ita[None], owner, languages, seed)
     reading = model.read_voices(torch.stack(generated.embeddings[None]))
     if model.generator.has_skin_tone and reading.describes_voice:
         report["skin_control"] = skin_control(model, reading)
@@ -249,6 +260,40 @@ def skin_tone_figures(ita: np.ndarray) -> dict:
         return {"faces_measured": 0}
     return {"faces_measured": len(measured), "ita_spread": float(measured.std()), "ita_median": float(np.median(measured)),
             "ita_under_10": float((measured < DARK_ITA).mean())}  # fmt: skip
+
+
+#: Languages with fewer speakers than this are left out of `skin_by_language`; shuffles of its null.
+LANGUAGE_MIN_SPEAKERS, LANGUAGE_SHUFFLES = 5, 2000
+
+
+def skin_by_language(ita: np.ndarray, owner: np.ndarray, languages: Sequence[str], seed: int = 0) -> dict:
+    """How far the faces' skin tone follows the speakers' language: each speaker's mean ITA, eta squared over
+    languages with LANGUAGE_MIN_SPEAKERS or more speakers, and p: the share of LANGUAGE_SHUFFLES shuffles of the
+    languages among those speakers that reach it (many small groups give eta squared above 0 by chance alone)."""
+    per_speaker: dict[int, list[float]] = {}
+    for k, value, language in zip(owner, ita, languages, strict=True):
+        if np.isfinite(value) and language:
+            per_speaker.setdefault(int(k), []).append(float(value))
+    language_of = dict(zip(owner.tolist(), languages, strict=True))
+    counts = Counter(language_of[k] for k in per_speaker)
+    kept = [k for k in per_speaker if counts[language_of[k]] >= LANGUAGE_MIN_SPEAKERS]
+    groups = np.array([language_of[k] for k in kept])
+    if len(set(groups)) < 2:
+        return {"speakers": len(kept), "languages": len(set(groups))}
+    tone = np.array([np.mean(per_speaker[k]) for k in kept])
+    observed = eta_squared(tone, groups)
+    rng = np.random.default_rng(seed)
+    shuffled = np.array([eta_squared(tone, rng.permutation(groups)) for _ in range(LANGUAGE_SHUFFLES)])
+    means = {g: float(tone[groups == g].mean()) for g in sorted(set(groups))}
+    return {"speakers": len(kept), "languages": len(means), "eta_squared": observed, "shuffled_median": float(np.median(shuffled)),
+            "p": float((shuffled >= observed).mean()), "ita_mean_by_language": means}  # fmt: skip
+
+
+def eta_squared(values: np.ndarray, groups: np.ndarray) -> float:
+    """The share of the variance of `values` that lies between the means of `groups`."""
+    centred = values - values.mean()
+    between = sum((groups == g).sum() * (values[groups == g].mean() - values.mean()) ** 2 for g in set(groups.tolist()))
+    return float(between / max(float(centred @ centred), 1e-12))
 
 
 #: Random people drawn from a StyleGAN model's face space for `random_people_reference`.

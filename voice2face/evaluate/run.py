@@ -64,7 +64,8 @@ def evaluate_checkpoint(
         sweep_plot(report, out / f"sweep_{name}.png")
         results[f"judged_{name}"] = report
         print(f"\n== judged, {name} speakers ==\n{format_table(report)}\nskin tone (ITA) by length: {report['skin_tone']}"
-              + (f"\nskin-tone slider: {report['skin_control']}" if "skin_control" in report else ""))  # fmt: skip
+              + (f"\nskin-tone slider: {report['skin_control']}" if "skin_control" in report else "")
+              + (f"\nskin tone against language: {report['skin_by_language']}" if "skin_by_language" in report else ""))  # fmt: skip
     if paired:
         grader, identities = paired
         report = evaluate(model, grader, identities, durations, trials=trials, seed=seed)
