@@ -184,10 +184,52 @@ def test_skin_tone_moves_the_fine_layers_style_along_its_direction_only_and_old_
     weights = load_file(str(folder / "generator.safetensors"))
     from safetensors.torch import save_file
 
-    save_file({k: v for k, v in weights.items() if not k.startswith("directions.skin")}, str(folder / "generator.safetensors"))
+    save_file({k: v for k, v in weights.items() if not k.startswith(("directions.skin", "skin_key"))}, str(folder / "generator.safetensors"))
     from voice2face.checkpoint import load_network
 
-    assert not load_network(folder, "generator").has_skin_tone
+    old = load_network(folder, "generator")
+    assert not old.has_skin_tone and not old.keys_skin_tone
+
+
+def test_a_skin_key_sets_each_speakers_skin_tone_and_moves_nothing_else():
+    model = tiny_style_map()
+    skin = torch.linalg.qr(torch.randn(512, 1))[0][:, 0]
+    model.directions.skin, model.directions.skin_reach = skin, torch.tensor(2.5)
+    with torch.inference_mode():
+        reading = model.read(F.normalize(torch.randn(4, 32), dim=1))
+        as_before = model.style(reading)  # no key (checkpoints before it): the identity's axes set the skin tone
+        assert not model.keys_skin_tone
+        key = torch.randn(8)
+        model.skin_key.copy_(key)
+        assert model.keys_skin_tone
+        keyed = model.style(reading)
+        lighter = model.fine_style(keyed, reading.changed(float(reading.female[0]), 0.0, 1.0))
+
+    def along_skin(styles: torch.Tensor) -> torch.Tensor:
+        return (styles - model.directions.centre) @ skin
+
+    torch.testing.assert_close(along_skin(keyed), reading.identity @ key)
+    assert (along_skin(keyed) - along_skin(as_before)).abs().max() > 0.1  # the key, not the axes, sets it now
+    torch.testing.assert_close(keyed - along_skin(keyed)[:, None] * skin, as_before - along_skin(as_before)[:, None] * skin)
+    torch.testing.assert_close(along_skin(lighter) - along_skin(keyed), torch.full((4,), 2.5))  # the slider goes on from it
+
+
+def test_the_skin_key_lies_where_languages_differ_least():
+    from voice2face.training.style_map import least_language_direction
+
+    rng = torch.Generator().manual_seed(0)
+    languages = ["de"] * 30 + ["ta"] * 30 + ["zh"] * 30 + ["cy"] * 3 + [""] * 10  # cy: too few; "": not given
+    offsets = {"de": [3.0, 0, 0, 0], "ta": [-3.0, 2, 0, 0], "zh": [0, -2.0, 0, 0], "cy": [0, 0, 9.0, 0], "": [0.0] * 4}
+    values = torch.randn(len(languages), 4, generator=rng, dtype=torch.float64) * torch.tensor([1.0, 1, 1, 3])
+    values = values + torch.tensor([offsets[language] for language in languages], dtype=torch.float64)
+    key = least_language_direction(list(zip(languages, values, strict=True)))
+    from voice2face.evaluate.judged import eta_squared
+
+    assert float((values @ key).std(unbiased=False)) == pytest.approx(1.0)  # unit spread over the speakers
+    counted = np.array([language in ("de", "ta", "zh") for language in languages])
+    groups = np.array(languages)[counted]
+    assert eta_squared(values[:, 0].numpy()[counted], groups) > 0.5  # languages do part the speakers
+    assert eta_squared((values @ key).numpy()[counted], groups) < 0.01  # but not along the key
 
 
 def test_a_face_space_reused_twice_says_how_its_directions_were_first_fitted_once():
@@ -249,13 +291,17 @@ def test_stylegan_configs_are_bounded():
     assert any("synthesis_widths" in p for p in check_model_config(odd))
 
 
-def write_tiny_face_space(path: Path) -> Path:
-    """A 'face-space' checkpoint with a tiny random synthesis network (32 px) and the fake directions."""
+def write_tiny_face_space(path: Path, skin: bool = False) -> Path:
+    """A 'face-space' checkpoint with a tiny random synthesis network (32 px) and the fake directions (and, with
+    `skin`, a skin-tone direction)."""
     torch.manual_seed(0)
+    directions = fake_directions()
+    if skin:
+        directions |= {"skin": np.linalg.qr(np.random.default_rng(2).normal(size=(512, 1)))[0][:, 0], "skin_reach": 2.0}
     info = CheckpointInfo(kind="face-space", networks=("mapping", "synthesis", "face_space"), trained_on="tiny random face space",
                           model=ModelConfig(generator=GeneratorConfig(synthesis_widths=(16, 16, 8), identity_axes=8)))  # fmt: skip
     networks = {"mapping": MappingNetwork(layers=2), "synthesis": SynthesisNetwork((16, 16, 8)),
-                "face_space": FaceSpaceDirections.from_arrays(**fake_directions())}  # fmt: skip
+                "face_space": FaceSpaceDirections.from_arrays(**directions)}  # fmt: skip
     return save_checkpoint(path, info, networks)
 
 
@@ -326,6 +372,15 @@ def test_style_map_stage_trains_the_heads_and_leaves_the_face_space_frozen(tiny_
     shutil.rmtree(quiet / "samples")
     train(load_config("paper", None, [*elsewhere, "synthetic_gender_weight=1", "steps=6"]))
     assert all(float(r["gender"]) > 0 for r in losses(quiet)[3:])
+    # the skin key only where asked for, and only for a face space with a skin-tone direction
+    assert not model.generator.keys_skin_tone
+    keyed = tmp_path / "keyed"
+    keyed.mkdir()
+    shutil.copy(out / "voice_embeddings.pt", keyed)
+    skin_space = write_tiny_face_space(tmp_path / "skin-space", skin=True)
+    asked = [s for s in settings if not s.startswith(("out=", "face_space="))] + [f"out={keyed}", f"face_space={skin_space}"]
+    train(load_config("paper", None, [*asked, "skin_key=true"]))
+    assert Voice2Face.from_pretrained(keyed).generator.keys_skin_tone
 
 
 @pytest.fixture(scope="module")

@@ -213,9 +213,9 @@ def _renamed_settings(raw: dict) -> dict:
 
 #: Format-1 weight names that format 2 moved.
 _RENAMED_WEIGHTS = {"input_mean": "standardise.input_mean", "input_std": "standardise.input_std"}
-#: Face-space buffers added after checkpoints were shipped: a checkpoint without them reads as zeros (no
-#: skin-tone direction: the page leaves its slider out).
-_ADDED_LATER = ("skin", "skin_reach")
+#: Buffers added after checkpoints were shipped: a checkpoint without them reads as zeros (no skin-tone
+#: direction: the page leaves its slider out; no skin key: the identity's axes set the skin tone as before).
+_ADDED_LATER = ("skin", "skin_reach", "skin_key")
 
 
 def load_weights(path: str | Path, name: str, module: nn.Module) -> nn.Module:

@@ -58,6 +58,10 @@ class FaceSpaceDirections(nn.Module):
         rest = (coordinates * self.spread[: coordinates.shape[1]]) @ self.axes[: coordinates.shape[1]]
         return self.centre + along_gender[:, None] * self.gender + along_age[:, None] * self.age + rest
 
+    def with_skin_at(self, styles: torch.Tensor, coordinate: torch.Tensor) -> torch.Tensor:
+        """`styles` (B, 512) moved along `skin` so that each lies `coordinate` (B) from the centre along it."""
+        return styles + (coordinate - (styles - self.centre) @ self.skin)[:, None] * self.skin
+
     def lighter_by(self, share: torch.Tensor) -> torch.Tensor:
         """Offsets (B, 512) of the fine layers' style that make faces' skin lighter by `share` (B) of the slider's
         reach (-1: darkest, 1: lightest)."""

@@ -88,6 +88,9 @@ class StyleVoiceMap(FaceGenerator):
         self.identity_inputs = config.identity_inputs or embedding_dim
         self.identity = nn.Linear(self.identity_inputs, config.identity_axes)
         self.directions = FaceSpaceDirections(axes=config.identity_axes)
+        # the skin tone a speaker gets: identity @ skin_key along the skin direction, in style units (zeros: the
+        # identity's own; see `style`)
+        self.register_buffer("skin_key", torch.zeros(config.identity_axes))
         self.synthesis = SynthesisNetwork(config.synthesis_widths, small_face_channels=config.small_face_channels,
                                           small_face_convs=config.small_face_convs)
 
@@ -105,6 +108,8 @@ class StyleVoiceMap(FaceGenerator):
         female = torch.sigmoid(GENDER_SHARPNESS * torch.logit(reading.female, eps=1e-6))
         age = reading.age.clamp_min(MIN_FACE_AGE)
         style = self.directions.style(female, age, reading.identity * self.config.identity_spread)
+        if self.keys_skin_tone:
+            style = self.directions.with_skin_at(style, reading.identity @ self.skin_key)
         if reading.older is not None:
             style = style + self.directions.older_by(reading.older)
         return style
@@ -113,6 +118,12 @@ class StyleVoiceMap(FaceGenerator):
         """The style of the synthesis network's fine layers, where colour is: `style`, moved along the skin-tone
         direction by the reading's `lighter` (the face's shape, read from the coarse layers, stays)."""
         return style if reading.lighter is None else style + self.directions.lighter_by(reading.lighter)
+
+    @property
+    def keys_skin_tone(self) -> bool:
+        """Whether the skin tone is set by its own key of the identity (`skin_key`, fitted by the style-map stage with
+        the directions that part languages taken out), not by wherever the identity's axes happen to put it."""
+        return bool(self.skin_key.any()) and self.has_skin_tone
 
     @property
     def has_skin_tone(self) -> bool:
