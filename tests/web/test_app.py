@@ -890,7 +890,7 @@ def test_browser_voice_reading_sliders_and_reset(default_server):
     assert shared_ids == []  # Gradio wrote a Group's elem_id ("tune") on two elements
     assert [*sliders, "0"] == reset_sliders and int(sliders[1]) == 0  # reset: the sliders back where the voice put them
     assert "Skin tone" in skin_label and skin_end == str(SKIN_RANGE[1])
-    assert WHAT_THE_VOICE_SETS.split(".")[0] in reading and "does not guess them from an accent" in reading
+    assert WHAT_THE_VOICE_SETS.split(".")[0] in reading and "not taught to guess them from an accent" in reading
     ita = SkinTone().ita([data_uri_image(uri) for uri in (darker, original, lighter)])
     assert ita[0] < ita[1] < ita[2] and ita[2] - ita[0] >= 30, ita
     judged = AgeGenderJudge().read([data_uri_image(uri) for uri in (original, younger, older, as_woman)])

@@ -216,8 +216,9 @@ SKIN_RANGE = (-100, 100)
 #: What the voice sets and what it does not, said beside the reading and the sliders.
 WHAT_THE_VOICE_SETS = (
     "The voice sets the face's gender and roughly its age. It cannot tell skin tone, hair or face shape, and the model "
-    "does not guess them from an accent: they come from the face network's own variety of people, the same for the "
-    "same voice."
+    "was not taught to guess them from an accent: they come from the face network's own variety of people, the same for "
+    "the same voice. Speakers of one language still get alike skin tones more often than chance gives (measured); the "
+    "slider sets it."
 )
 #: The age read is an estimate; the page shows it as a range this many years either side.
 AGE_MARGIN = 5
