@@ -219,7 +219,8 @@ def test_skin_by_language_sees_skin_that_follows_language_and_not_skin_that_does
     languages = np.repeat(["de", "ta", "zh", "rw"], 6).tolist() + ["cy"] * 2  # cy: too few speakers to count
     owner = np.repeat(np.arange(len(languages)), 2)  # two clips a speaker
     clip_languages = [languages[k] for k in owner]
-    following = np.array([{"de": 50.0, "ta": 20.0, "zh": 40.0, "rw": 0.0, "cy": 30.0}[g] for g in clip_languages]) + rng.normal(0, 5, len(owner))
+    tone_of = {"de": 50.0, "ta": 20.0, "zh": 40.0, "rw": 0.0, "cy": 30.0}
+    following = np.array([tone_of[g] for g in clip_languages]) + rng.normal(0, 5, len(owner))
     told = skin_by_language(following, owner, clip_languages)
     assert told["speakers"] == 24 and told["languages"] == 4 and told["eta_squared"] > 0.8 and told["p"] < 0.01
     assert told["ita_mean_by_language"]["de"] > told["ita_mean_by_language"]["rw"] + 30

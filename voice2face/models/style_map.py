@@ -121,8 +121,8 @@ class StyleVoiceMap(FaceGenerator):
 
     @property
     def keys_skin_tone(self) -> bool:
-        """Whether the skin tone is set by its own key of the identity (`skin_key`, fitted by the style-map stage with
-        the directions that part languages taken out), not by wherever the identity's axes happen to put it."""
+        """Whether the skin tone is set by its own key of the identity (`skin_key`, fitted by the style-map stage where
+        the training speakers' languages differ least), not by wherever the identity's axes happen to put it."""
         return bool(self.skin_key.any()) and self.has_skin_tone
 
     @property
