@@ -192,19 +192,21 @@ def test_skin_tone_moves_the_fine_layers_style_along_its_direction_only_and_old_
     assert not old.has_skin_tone and not old.keys_skin_tone
 
 
-def test_a_skin_key_sets_each_speakers_skin_tone_and_moves_nothing_else():
+def test_a_skin_key_sets_each_speakers_skin_tone_in_the_fine_layers_and_moves_nothing_else():
     model = tiny_style_map()
     skin = torch.linalg.qr(torch.randn(512, 1))[0][:, 0]
     model.directions.skin, model.directions.skin_reach = skin, torch.tensor(2.5)
     with torch.inference_mode():
         reading = model.read(F.normalize(torch.randn(4, 32), dim=1))
-        as_before = model.style(reading)  # no key (checkpoints before it): the identity's axes set the skin tone
-        assert not model.keys_skin_tone
+        style = model.style(reading)
+        as_before = model.fine_style(style, reading)  # no key (checkpoints before it): the identity's axes set the skin tone
+        assert not model.keys_skin_tone and torch.equal(as_before, style)
         key = torch.randn(8)
         model.skin_key.copy_(key)
         assert model.keys_skin_tone
-        keyed = model.style(reading)
-        lighter = model.fine_style(keyed, reading.changed(float(reading.female[0]), 0.0, 1.0))
+        assert torch.equal(model.style(reading), style)  # the coarse layers, the face's shape, do not follow the key
+        keyed = model.fine_style(style, reading)
+        lighter = model.fine_style(style, reading.changed(float(reading.female[0]), 0.0, 1.0))
 
     def along_skin(styles: torch.Tensor) -> torch.Tensor:
         return (styles - model.directions.centre) @ skin

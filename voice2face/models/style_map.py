@@ -12,9 +12,11 @@ A voice encoder's output (standardised) is read by three linear heads:
   voice does not tell these; they are the face network's own variety, keyed to the speaker, so one
   voice keeps its person and two voices get two people. Nothing in training ties them to a voice's
   accent or language (see `training/style_map.py: start_identity_from_lda`).
+- `skin_key`: where set, the skin tone of the fine layers comes from this one direction of the
+  identity, the one along which the training speakers' languages differ least (`fit_skin_key`).
 
-The style so made is drawn by MobileStyleGAN's synthesis network (frozen); the skin-tone slider moves the
-style of its fine layers only (`stylegan.FINE_FROM_BLOCK`). No
+The style so made is drawn by MobileStyleGAN's synthesis network (frozen); the skin key and the skin-tone
+slider move the style of its fine layers only (`stylegan.FINE_FROM_BLOCK`), where colour is. No
 voice here comes with its speaker's face: the person drawn is invented, and
 only what the voice tells (gender, roughly age) is carried on purpose.
 """
@@ -88,8 +90,8 @@ class StyleVoiceMap(FaceGenerator):
         self.identity_inputs = config.identity_inputs or embedding_dim
         self.identity = nn.Linear(self.identity_inputs, config.identity_axes)
         self.directions = FaceSpaceDirections(axes=config.identity_axes)
-        # the skin tone a speaker gets: identity @ skin_key along the skin direction, in style units (zeros: the
-        # identity's own; see `style`)
+        # the skin tone a speaker gets: identity @ skin_key along the skin direction of the fine layers, in style
+        # units (zeros: the identity's own; see `fine_style`)
         self.register_buffer("skin_key", torch.zeros(config.identity_axes))
         self.synthesis = SynthesisNetwork(config.synthesis_widths, small_face_channels=config.small_face_channels,
                                           small_face_convs=config.small_face_convs)
@@ -108,15 +110,16 @@ class StyleVoiceMap(FaceGenerator):
         female = torch.sigmoid(GENDER_SHARPNESS * torch.logit(reading.female, eps=1e-6))
         age = reading.age.clamp_min(MIN_FACE_AGE)
         style = self.directions.style(female, age, reading.identity * self.config.identity_spread)
-        if self.keys_skin_tone:
-            style = self.directions.with_skin_at(style, reading.identity @ self.skin_key)
         if reading.older is not None:
             style = style + self.directions.older_by(reading.older)
         return style
 
     def fine_style(self, style: torch.Tensor, reading: VoiceReading) -> torch.Tensor:
-        """The style of the synthesis network's fine layers, where colour is: `style`, moved along the skin-tone
-        direction by the reading's `lighter` (the face's shape, read from the coarse layers, stays)."""
+        """The style of the synthesis network's fine layers, where colour is: `style` with the skin tone its key sets
+        (where it has one), moved along the skin-tone direction by the reading's `lighter`. The face's shape, read
+        from the coarse layers, stays."""
+        if self.keys_skin_tone:
+            style = self.directions.with_skin_at(style, reading.identity @ self.skin_key)
         return style if reading.lighter is None else style + self.directions.lighter_by(reading.lighter)
 
     @property

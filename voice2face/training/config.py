@@ -69,7 +69,7 @@ class TrainConfig:
     identity_init: str = "random"  # style-map: "lda" starts the identity head on the speaker-discriminant directions
     identity_rank: int = 0  # style-map, lda: how many of those directions (0: identity_axes), turned onto all identity_axes
     identity_language_directions: int = 0  # style-map, lda: directions that part languages, taken out of what identity reads first
-    skin_key: bool = False  # style-map: the skin tone set by a key of the identity where languages differ least (`fit_skin_key`)
+    skin_key: bool = False  # style-map: the fine layers' skin tone set by a key of the identity where languages differ least (`fit_skin_key`)
     fit_reading_heads: bool = False  # style-map: solve the gender and age heads by regularised regression (`reading_l2`) up front
     reading_l2: float = 0.1  # style-map: their L2 penalty on the standardised inputs
     even_sources: bool = False  # style-map: draw each batch's real speakers evenly from each recording set (else from all alike)
