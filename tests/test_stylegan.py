@@ -576,6 +576,25 @@ def tiny_synthesis_with_head(hidden: int = 8, widths: tuple[int, ...] = (32, 32,
     return synthesis
 
 
+def test_the_face_networks_own_faces_are_its_mapping_networks_styles_truncated_towards_the_mean():
+    from voice2face.evaluate.judged import network_faces
+
+    generator = tiny_style_map()
+    generator.synthesis = tiny_synthesis_with_head()
+    generator.directions.w_mean = torch.randn(512)
+    mapping = MappingNetwork(layers=2).eval()
+
+    def pixels(truncation: float, seed: int = 0) -> np.ndarray:
+        return np.stack([np.asarray(f, dtype=float) for f in network_faces(generator, mapping, 4, truncation=truncation, seed=seed)])
+
+    mean_face = pixels(0.0)
+    assert np.array_equal(mean_face[0], mean_face[3])  # truncated all the way: every face is the mean style's
+    full, truncated = pixels(1.0), pixels(0.7)
+    assert np.abs(full[0] - full[1]).mean() > 1.0  # random z: different faces
+    assert np.abs(truncated - mean_face).mean() < np.abs(full - mean_face).mean()  # truncation pulls them towards it
+    assert np.array_equal(truncated, pixels(0.7)) and not np.array_equal(truncated, pixels(0.7, seed=1))  # keyed to the seed
+
+
 def test_small_head_draws_a_quarter_size_face_from_the_third_block_from_the_end():
     synthesis = tiny_synthesis_with_head()
     assert synthesis.size == 64 and synthesis.small_size == 16

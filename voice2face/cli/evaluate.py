@@ -33,6 +33,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--clips-per-speaker", type=int,
                           help="judge only each speaker's first N clips (default: all; fewer is quicker but noisier)")  # fmt: skip
     evaluate.add_argument("--trials", type=int, default=2000, help="1:2 trials per duration (default: 2000)")
+    evaluate.add_argument("--face-space", type=Path,
+                          help="the face-space checkpoint the model was fitted in: the face network's own faces are judged beside")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--out", type=Path, default=Path("evaluation"), help="directory for results.json, plots, face sheets")
     evaluate.set_defaults(run=run)
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if not judged:
         raise Voice2FaceError("Say which held-out speakers to judge: --real-voices EMODB, --pairs PAIRS, --labelled VOICES and/or --data DATA --split LIST.")
     evaluate_checkpoint(model, args.out, judged, parse_durations(args.durations), paired, args.photos,
-                        args.clips_per_speaker, args.trials, args.seed)  # fmt: skip
+                        args.clips_per_speaker, args.trials, args.seed, args.face_space)  # fmt: skip
     return 0
 
 

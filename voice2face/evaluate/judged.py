@@ -51,6 +51,7 @@ from PIL import Image
 from scipy.spatial.distance import cdist
 from scipy.stats import mannwhitneyu
 
+from ..checkpoint import load_network
 from ..datasets.labelled import (
     AGE_BANDS,
     band_middle,
@@ -60,7 +61,9 @@ from ..datasets.labelled import (
     read_talking_pairs,
     read_utkface,
 )
-from ..images import to_pil
+from ..images import resize, to_pil
+from ..models.style_map import StyleVoiceMap
+from ..models.stylegan import STYLE_DIM
 from ..models.voice import speaker_part
 from ..pipeline import Voice2Face
 from .faces import gender_agreement, generated_faces, majority_share
@@ -292,7 +295,7 @@ def skin_by_language(ita: np.ndarray, owner: np.ndarray, languages: Sequence[str
 def eta_squared(values: np.ndarray, groups: np.ndarray) -> float:
     """The share of the variance of `values` that lies between the means of `groups`."""
     centred = values - values.mean()
-    between = sum((groups == g).sum() * (values[groups == g].mean() - values.mean()) ** 2 for g in set(groups.tolist()))
+    between = sum((groups == g).sum() * (values[groups == g].mean() - values.mean()) ** 2 for g in sorted(set(groups.tolist())))
     return float(between / max(float(centred @ centred), 1e-12))
 
 
@@ -314,6 +317,32 @@ def random_people_reference(model: Voice2Face, n: int = RANDOM_PEOPLE, seed: int
     faces = model.render_readings(reading, JUDGE_SIZE)
     descriptors = FaceDescriptor().describe(faces)
     return {"people": n, "diversity": float(mean_pairwise_distance(descriptors, list(range(n)), same=False).mean()),
+            **skin_tone_figures(SkinTone().ita(faces))}  # fmt: skip
+
+
+#: The face network's own faces are drawn at this truncation (the one its face space is fitted at).
+NETWORK_TRUNCATION = 0.7
+
+
+@torch.inference_mode()
+def network_faces(generator: StyleVoiceMap, mapping: torch.nn.Module, n: int, small: bool = False,
+                  truncation: float = NETWORK_TRUNCATION, seed: int = 0) -> list[Image.Image]:
+    """`n` faces of the face network itself, with no voice and no face space's axes: its mapping network's styles for
+    random z, truncated towards the mean style, drawn by the generator's synthesis network (`small`: its small head)."""
+    z = torch.randn(n, STYLE_DIM, generator=torch.Generator().manual_seed(seed))
+    styles = generator.directions.w_mean + truncation * (mapping(z) - generator.directions.w_mean)
+    return [to_pil(generator.synthesis(s[None], small=small, fine=s[None]))[0] for s in styles]
+
+
+def network_faces_reference(model: Voice2Face, face_space: str | Path, n: int = RANDOM_PEOPLE, seed: int = 0) -> dict:
+    """Skin tone and diversity of `n` faces of the face network's own (`network_faces`, its mapping network read
+    from the `face-space` checkpoint the model was fitted in; the model itself holds no mapping network): the spread
+    of people what the voice does not set should be drawn from."""
+    drawn = network_faces(model.generator, load_network(face_space, "mapping"), n, model.draws_small(JUDGE_SIZE), seed=seed)
+    faces = [resize(face, JUDGE_SIZE) for face in drawn]
+    descriptors = FaceDescriptor().describe(faces)
+    return {"faces": n, "truncation": NETWORK_TRUNCATION,
+            "diversity": float(mean_pairwise_distance(descriptors, list(range(n)), same=False).mean()),
             **skin_tone_figures(SkinTone().ita(faces))}  # fmt: skip
 
 

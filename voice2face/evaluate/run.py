@@ -20,7 +20,7 @@ from PIL import Image
 from ..datasets.paired import Identity
 from ..images import image_grid
 from ..pipeline import Voice2Face
-from .judged import JudgedSpeaker, judge_speakers, random_people_reference, real_photo_reference
+from .judged import JudgedSpeaker, judge_speakers, network_faces_reference, random_people_reference, real_photo_reference
 from .judges import FaceDescriptor, mean_pairwise_distance
 from .paired import FaceGrader, evaluate
 from .report import format_table, sweep_plot
@@ -39,15 +39,22 @@ def evaluate_checkpoint(
     clips_per_speaker: int | None = None,
     trials: int = 2000,
     seed: int = 0,
+    face_space: Path | None = None,
 ) -> dict:
     """Run the judged protocol on each named set of held-out speakers, and the paired one where a grader
-    and held-out identities with faces are given; print tables and write the folder."""
+    and held-out identities with faces are given; beside them, random people of the model's face space and,
+    given the `face_space` checkpoint it was fitted in, the face network's own faces. Print tables and write
+    the folder."""
     out.mkdir(parents=True, exist_ok=True)
     results: dict = {"checkpoint": str(model.path), "trained_on": model.info.trained_on, "paper": PAPER}
     if photos:
         ref = results["real_photos"] = real_photo_reference(photos, seed=seed)
         print(f"real photos (64x64, {ref['photos']}): diversity {ref['diversity']:.3f}, face found {ref['face_found']['value']:.3f}, "
               f"gender read right {ref['gender_agreement']['value']:.3f}")  # fmt: skip
+    if face_space:
+        own = results["network_faces"] = network_faces_reference(model, face_space, seed=seed)
+        print(f"the face network's own faces ({own['faces']}, truncation {own['truncation']}): diversity {own['diversity']:.3f}, "
+              f"skin tone (ITA) spread {own['ita_spread']:.1f} degrees, {own['ita_under_10']:.0%} under 10")  # fmt: skip
     people = random_people_reference(model, seed=seed)
     if people:
         results["random_people"] = people
