@@ -593,6 +593,8 @@ def test_the_face_networks_own_faces_are_its_mapping_networks_styles_truncated_t
     assert np.abs(full[0] - full[1]).mean() > 1.0  # random z: different faces
     assert np.abs(truncated - mean_face).mean() < np.abs(full - mean_face).mean()  # truncation pulls them towards it
     assert np.array_equal(truncated, pixels(0.7)) and not np.array_equal(truncated, pixels(0.7, seed=1))  # keyed to the seed
+    with pytest.raises(Voice2FaceError, match="need a StyleGAN model"):
+        network_faces(torch.nn.Linear(1, 1), mapping, 1)  # the paper's model has no face network's style to draw
 
 
 def test_small_head_draws_a_quarter_size_face_from_the_third_block_from_the_end():

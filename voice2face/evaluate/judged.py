@@ -61,6 +61,7 @@ from ..datasets.labelled import (
     read_talking_pairs,
     read_utkface,
 )
+from ..errors import Voice2FaceError
 from ..images import resize, to_pil
 from ..models.style_map import StyleVoiceMap
 from ..models.stylegan import STYLE_DIM
@@ -329,6 +330,8 @@ def network_faces(generator: StyleVoiceMap, mapping: torch.nn.Module, n: int, sm
                   truncation: float = NETWORK_TRUNCATION, seed: int = 0) -> list[Image.Image]:
     """`n` faces of the face network itself, with no voice and no face space's axes: its mapping network's styles for
     random z, truncated towards the mean style, drawn by the generator's synthesis network (`small`: its small head)."""
+    if not isinstance(generator, StyleVoiceMap):
+        raise Voice2FaceError("The face network's own faces (--face-space) need a StyleGAN model; this one draws faces another way.")
     z = torch.randn(n, STYLE_DIM, generator=torch.Generator().manual_seed(seed))
     styles = generator.directions.w_mean + truncation * (mapping(z) - generator.directions.w_mean)
     return [to_pil(generator.synthesis(s[None], small=small, fine=s[None]))[0] for s in styles]
