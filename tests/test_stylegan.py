@@ -383,7 +383,9 @@ def test_style_map_stage_trains_the_heads_and_leaves_the_face_space_frozen(tiny_
     skin_space = write_tiny_face_space(tmp_path / "skin-space", skin=True)
     asked = [s for s in settings if not s.startswith(("out=", "face_space="))] + [f"out={keyed}", f"face_space={skin_space}"]
     train(load_config("paper", None, [*asked, "skin_key=true"]))
-    assert Voice2Face.from_pretrained(keyed).generator.keys_skin_tone
+    keyed_model = Voice2Face.from_pretrained(keyed)
+    assert keyed_model.generator.keys_skin_tone and "languages differ least" in keyed_model.info.trained_on  # said where it is shown
+    assert "languages differ least" not in model.info.trained_on
 
 
 @pytest.fixture(scope="module")

@@ -175,6 +175,8 @@ SKIN_KEY_PEOPLE = 2000
 #: skin of 80 random people (N(0, I) on the 32 axes of the default face space) spreads as the face network's own
 #: does: ITA std 23.1 degrees against 23.7 for its mapping network's faces at truncation 0.7 (1.0: 19.8, 3.0: 29.7).
 SKIN_KEY_SPREADS = 2.0
+#: What a model's trained_on says of its skin key.
+SKIN_KEY_SAID = "; skin tone keyed along the one way of who the person is where these speakers' languages differ least"
 
 
 def least_language_direction(spoken: list[tuple[str, torch.Tensor]]) -> torch.Tensor:
@@ -233,6 +235,7 @@ class StyleMapStage(Stage):
         self.trained_on = config.trained_on or (
             f"voices of {describe_speakers(self.speakers)}, heard by a frozen voice encoder ({encoder_info.trained_on.split(';')[0]}), "
             f"placed in the face space of {space_info.trained_on}; voices and faces paired by gender and age, not by identity"
+            + (SKIN_KEY_SAID if config.skin_key and self.generator.has_skin_tone else "")
         )
         self.encoder = self.encoder.to(rt.device)
         clips = [(k, clip) for k, s in enumerate(self.speakers) for clip in s.clips]
