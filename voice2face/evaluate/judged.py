@@ -64,7 +64,7 @@ from ..datasets.labelled import (
 from ..errors import Voice2FaceError
 from ..images import resize, to_pil
 from ..models.style_map import StyleVoiceMap
-from ..models.stylegan import STYLE_DIM
+from ..models.stylegan import STYLE_DIM, MappingNetwork
 from ..models.voice import speaker_part
 from ..pipeline import Voice2Face
 from .faces import gender_agreement, generated_faces, majority_share
@@ -300,6 +300,14 @@ def eta_squared(values: np.ndarray, groups: np.ndarray) -> float:
     return float(between / max(float(centred @ centred), 1e-12))
 
 
+def variety_figures(faces: Sequence[Image.Image]) -> dict:
+    """How varied a set of faces (each a different person) is: their diversity (mean dlib distance between any two)
+    and their skin tone's spread (`skin_tone_figures`)."""
+    descriptors = FaceDescriptor().describe(faces)
+    return {"diversity": float(mean_pairwise_distance(descriptors, list(range(len(faces))), same=False).mean()),
+            **skin_tone_figures(SkinTone().ita(faces))}  # fmt: skip
+
+
 #: Random people drawn from a StyleGAN model's face space for `random_people_reference`.
 RANDOM_PEOPLE = 100
 
@@ -315,10 +323,7 @@ def random_people_reference(model: Voice2Face, n: int = RANDOM_PEOPLE, seed: int
     if not model.read_voices(torch.zeros(1, model.voice_encoder.output_dim)).describes_voice:
         return None
     reading = VoiceReading(*random_people(n, model.generator.config.identity_axes, seed))
-    faces = model.render_readings(reading, JUDGE_SIZE)
-    descriptors = FaceDescriptor().describe(faces)
-    return {"people": n, "diversity": float(mean_pairwise_distance(descriptors, list(range(n)), same=False).mean()),
-            **skin_tone_figures(SkinTone().ita(faces))}  # fmt: skip
+    return {"people": n, **variety_figures(model.render_readings(reading, JUDGE_SIZE))}
 
 
 #: The face network's own faces are drawn at this truncation (the one its face space is fitted at).
@@ -326,14 +331,14 @@ NETWORK_TRUNCATION = 0.7
 
 
 @torch.inference_mode()
-def network_faces(generator: StyleVoiceMap, mapping: torch.nn.Module, n: int, small: bool = False,
+def network_faces(generator: StyleVoiceMap, mapping: MappingNetwork, n: int, small: bool = False,
                   truncation: float = NETWORK_TRUNCATION, seed: int = 0) -> list[Image.Image]:
     """`n` faces of the face network itself, with no voice and no face space's axes: its mapping network's styles for
     random z, truncated towards the mean style, drawn by the generator's synthesis network (`small`: its small head)."""
     if not isinstance(generator, StyleVoiceMap):
         raise Voice2FaceError("The face network's own faces (--face-space) need a StyleGAN model; this one draws faces another way.")
     z = torch.randn(n, STYLE_DIM, generator=torch.Generator().manual_seed(seed))
-    styles = generator.directions.w_mean + truncation * (mapping(z) - generator.directions.w_mean)
+    styles = mapping.truncated(z, generator.directions.w_mean, truncation)
     return [to_pil(generator.synthesis(s[None], small=small, fine=s[None]))[0] for s in styles]
 
 
@@ -342,11 +347,7 @@ def network_faces_reference(model: Voice2Face, face_space: str | Path, n: int = 
     from the `face-space` checkpoint the model was fitted in; the model itself holds no mapping network): the spread
     of people what the voice does not set should be drawn from."""
     drawn = network_faces(model.generator, load_network(face_space, "mapping"), n, model.draws_small(JUDGE_SIZE), seed=seed)
-    faces = [resize(face, JUDGE_SIZE) for face in drawn]
-    descriptors = FaceDescriptor().describe(faces)
-    return {"faces": n, "truncation": NETWORK_TRUNCATION,
-            "diversity": float(mean_pairwise_distance(descriptors, list(range(n)), same=False).mean()),
-            **skin_tone_figures(SkinTone().ita(faces))}  # fmt: skip
+    return {"faces": n, "truncation": NETWORK_TRUNCATION, **variety_figures([resize(face, JUDGE_SIZE) for face in drawn])}
 
 
 #: Faces the skin-tone control is checked on.

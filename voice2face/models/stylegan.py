@@ -57,6 +57,10 @@ class MappingNetwork(nn.Module):
             x = F.leaky_relu(layer(x), LEAK) * math.sqrt(2)
         return x
 
+    def truncated(self, z: torch.Tensor, w_mean: torch.Tensor, truncation: float) -> torch.Tensor:
+        """Styles for `z`, pulled towards the mean style `w_mean` (truncation 1: as mapped; 0: all the mean style)."""
+        return w_mean + truncation * (self(z) - w_mean)
+
 
 class StyledConv(nn.Module):
     """Modulate the input channels by the style, convolve, add the fixed noise and a bias, leaky ReLU.

@@ -74,7 +74,7 @@ def survey(mapping: MappingNetwork, synthesis: SynthesisNetwork, out: Path, samp
     w_mean = mean_style(mapping, seed)
     z = torch.randn(samples, STYLE_DIM, generator=torch.Generator().manual_seed(seed + 1))
     with torch.inference_mode():
-        styles = w_mean + truncation * (mapping(z) - w_mean)
+        styles = mapping.truncated(z, w_mean, truncation)
     out.mkdir(parents=True, exist_ok=True)
     file = out / SURVEY_FILE
     done = dict(np.load(file)) if file.is_file() else {"styles": np.zeros((0, STYLE_DIM), np.float32)}
@@ -155,7 +155,7 @@ def person_axes(mapping: MappingNetwork, directions: FaceSpaceDirections, trunca
     """Set `directions`' axes and spread to the principal axes of PERSON_SAMPLES of the mapping network's styles,
     truncated as the survey's were: the people the network draws, with its whole variety."""
     z = torch.randn(PERSON_SAMPLES, STYLE_DIM, generator=torch.Generator().manual_seed(seed + 2))
-    styles = directions.w_mean + truncation * (mapping(z) - directions.w_mean)
+    styles = mapping.truncated(z, directions.w_mean, truncation)
     d = {k: v.double().numpy() for k, v in directions.state_dict().items()}
     axes, spread = principal_axes(styles.double().numpy(), d["centre"], d["gender"], d["age"])
     directions.axes = torch.as_tensor(axes, dtype=torch.float32)
