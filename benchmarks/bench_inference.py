@@ -6,7 +6,8 @@ Prints the median time of each stage for 10 s and 60 s clips, the whole
 5-length request, and the same request done the naive way (one forward pass
 per length) as a ratio; then the speech check (Silero VAD) as we run it, a
 window per ONNX Runtime call, against Silero's TorchScript model fed 32 ms at
-a time. Without --checkpoint it uses a randomly initialised
+a time; one face through OpenVINO in f32 against bf16 (which the served full-size
+faces compute in, where the CPU has it). Without --checkpoint it uses a randomly initialised
 model of the paper's full widths, so timings do not depend on what is shipped.
 """
 
@@ -29,7 +30,7 @@ from voice2face.audio.load import load_audio
 from voice2face.checkpoint import CheckpointInfo, build_network, load_network
 from voice2face.images import DISPLAY_SIZE
 from voice2face.lengths import DEFAULT_DURATIONS, distinct_cuts, plan_cuts
-from voice2face.models import ModelConfig, StyleVoiceMap
+from voice2face.models import ModelConfig, StyleVoiceMap, stylegan_openvino
 from voice2face.models.stylegan_openvino import OpenVINOSynthesis
 from voice2face.paths import GE2E_CHECKPOINT
 from voice2face.pipeline import Voice2Face
@@ -174,6 +175,10 @@ def main() -> None:
               f"{1000 * t_first_after_all:.0f}ms once every length is heard, as before ({t_first_after_all / t_first:.2f}x)")
         print(f"reference conv stack (six 3x3 convs, 64 channels, 128x128, 2 threads): {1000 * reference:.1f}ms; the served "
               f"request {t_served / reference:.1f}x it, its first face {t_first / reference:.1f}x")
+        in_f32, in_bf16 = (served_with_faces_in(Voice2Face.from_pretrained(args.checkpoint), p) for p in ("f32", "bf16"))
+        print(f"one face through OpenVINO in f32 / in bf16, drawn in turn: {one_face_both_ways(in_f32, in_bf16, clip, args.repeats)} "
+              f"(as served: {stylegan_openvino.GRAPH_PRECISION}, bf16 only where the CPU has it)")
+        del in_f32, in_bf16
     t_ours = median_seconds(lambda: speech_check.speech_probability(check), args.repeats)
     t_script = median_seconds(lambda: torchscript_speech_probability(check), args.repeats)
     same = abs(speech_check.speech_probability(check) - torchscript_speech_probability(check)) < 1e-4
@@ -183,6 +188,33 @@ def main() -> None:
     print("request = faces_for_durations for 1, 2, 4, 8 s and whole clip (decode to images);")
     print("naive fwd = same front end, one forward per length; naive all = whole pipeline per length;")
     print("ratio = naive time / our time (above 1: ours is faster)")
+
+
+def served_with_faces_in(model: Voice2Face, precision: str) -> Voice2Face:
+    """`model` served through OpenVINO with both face graphs computing in `precision`."""
+    shipped = stylegan_openvino.GRAPH_PRECISION
+    stylegan_openvino.GRAPH_PRECISION = dict.fromkeys(shipped, precision)
+    try:
+        model.serve_with_openvino()
+    finally:
+        stylegan_openvino.GRAPH_PRECISION = shipped
+    return model
+
+
+def one_face_both_ways(f32: Voice2Face, bf16: Voice2Face, clip, repeats: int) -> str:
+    """One face drawn by each model in turn (so both see the machine alike), at 256 and 1024 px: medians and ratio."""
+    row = f32.plan(clip).readings.row(0)
+    figures = []
+    for size in (DISPLAY_SIZE, None):
+        times = {model: [] for model in (f32, bf16)}
+        for model in times:
+            model.draw(row, size, size is not None)  # compiles the full-size graph, the first time
+        for _ in range(repeats if size else max(3, repeats // 2)):
+            for model, kept in times.items():
+                kept.append(median_seconds(lambda: model.draw(row, size, size is not None), 1, warmup=0))  # noqa: B023
+        f32_s, bf16_s = (float(np.median(times[m])) for m in (f32, bf16))
+        figures.append(f"{size or 1024} px {1000 * f32_s:.0f} / {1000 * bf16_s:.0f}ms ({f32_s / bf16_s:.2f}x)")
+    return ", ".join(figures)
 
 
 def first_face_after_every_length(model: Voice2Face, clip):

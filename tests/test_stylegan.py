@@ -499,7 +499,7 @@ def test_openvino_serving_draws_the_same_faces_and_is_safe_to_call_at_once():
     with torch.inference_mode():
         expected = synthesis(styles)
     assert expected.std() > 0.1  # faces, not all but zeros that any graph would match
-    compiled = OpenVINOSynthesis(synthesis)
+    compiled = OpenVINOSynthesis(synthesis, precision="f32")  # the graph itself; the server's bf16 is judged below
     torch.testing.assert_close(compiled(styles), expected, atol=1e-4, rtol=1e-4)  # any batch size
     fine = styles.roll(1, 0)
     with torch.inference_mode():
@@ -538,6 +538,21 @@ def test_only_a_stylegan_model_on_a_cpu_switches_to_openvino(random_checkpoint, 
     assert default.serve_with_openvino()
     after = default.faces_for_durations(speech_wav, (None,), size=256).images[0]
     assert np.abs(np.asarray(before, int) - np.asarray(after, int)).max() <= 1  # the same face, to a grey level
+
+
+def test_only_the_full_size_graph_computes_in_bf16_and_only_where_the_cpu_has_it(monkeypatch):
+    from voice2face.models import openvino
+    from voice2face.models.stylegan_openvino import OpenVINOSynthesis
+
+    compiled = OpenVINOSynthesis(tiny_synthesis_with_head())
+    compiled(torch.randn(1, 512))  # compiles the full-size graph
+    computes = {name: graph.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() for name, graph in
+                (("small", compiled.graph(small=True)), ("full", compiled.graph(small=False)))}  # fmt: skip
+    assert computes == {"small": "f32", "full": "bf16" if openvino.native_bf16() else "f32"}
+    for native, expected in ((True, "bf16"), (False, "f32")):
+        monkeypatch.setattr(openvino, "native_bf16", lambda: native)  # noqa: B023
+        assert openvino.compile_config(None, "bf16")["INFERENCE_PRECISION_HINT"] == expected
+        assert openvino.compile_config(None, "f32")["INFERENCE_PRECISION_HINT"] == "f32"
 
 
 def test_offset_from_centre_is_how_far_each_groups_mean_is_from_zero():
@@ -681,7 +696,7 @@ def test_openvino_compiles_the_small_graph_first_and_the_full_one_when_asked(tmp
     styles = torch.randn(3, 512)
     with torch.inference_mode():
         small, full = synthesis(styles, small=True), synthesis(styles)
-    compiled = OpenVINOSynthesis(synthesis, cache_dir=tmp_path)
+    compiled = OpenVINOSynthesis(synthesis, cache_dir=tmp_path, precision="f32")
     assert compiled.compiled == ["small"]  # the page's graph only, until a full-size face is asked for
     torch.testing.assert_close(compiled(styles, small=True), small, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(compiled(styles), full, atol=1e-4, rtol=1e-4)
@@ -692,13 +707,13 @@ def test_openvino_compiles_the_small_graph_first_and_the_full_one_when_asked(tmp
     saved = sorted(p.name for p in compiled.cache.glob("*.xml"))
     assert saved == ["full.xml", "small.xml"]
     # a restart reads the saved graphs back and draws the same faces
-    again = OpenVINOSynthesis(synthesis, cache_dir=tmp_path)
+    again = OpenVINOSynthesis(synthesis, cache_dir=tmp_path, precision="f32")
     assert again.cache == compiled.cache
     torch.testing.assert_close(again(styles, small=True), small, atol=1e-4, rtol=1e-4)
     # other weights, another folder: a cache never serves a stale network
     with torch.no_grad():
         synthesis.small_head.rgb_bias.add_(0.5)
-    changed = OpenVINOSynthesis(synthesis, cache_dir=tmp_path)
+    changed = OpenVINOSynthesis(synthesis, cache_dir=tmp_path, precision="f32")
     assert changed.cache != compiled.cache
     torch.testing.assert_close(changed(styles, small=True), small + 0.5, atol=1e-4, rtol=1e-4)
 
@@ -710,15 +725,15 @@ def test_openvino_rebuilds_a_damaged_cache_and_serves_without_a_writable_one(tmp
     styles = torch.randn(2, 512)
     with torch.inference_mode():
         small = synthesis(styles, small=True)
-    first = OpenVINOSynthesis(synthesis, cache_dir=tmp_path)
+    first = OpenVINOSynthesis(synthesis, cache_dir=tmp_path, precision="f32")
     (first.cache / "small.xml").write_text("<not a graph")
-    torch.testing.assert_close(OpenVINOSynthesis(synthesis, cache_dir=tmp_path)(styles, small=True), small, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(OpenVINOSynthesis(synthesis, cache_dir=tmp_path, precision="f32")(styles, small=True), small, atol=1e-4, rtol=1e-4)
     weights = first.cache / "small.bin"  # rewritten whole by the rebuild above; now cut short
     weights.write_bytes(weights.read_bytes()[:100])
-    torch.testing.assert_close(OpenVINOSynthesis(synthesis, cache_dir=tmp_path)(styles, small=True), small, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(OpenVINOSynthesis(synthesis, cache_dir=tmp_path, precision="f32")(styles, small=True), small, atol=1e-4, rtol=1e-4)
     blocked = tmp_path / "file"
     blocked.write_text("a file where the cache folder would go")
-    unwritable = OpenVINOSynthesis(synthesis, cache_dir=blocked)
+    unwritable = OpenVINOSynthesis(synthesis, cache_dir=blocked, precision="f32")
     assert unwritable.cache is None
     torch.testing.assert_close(unwritable(styles, small=True), small, atol=1e-4, rtol=1e-4)
     unwritable(styles)

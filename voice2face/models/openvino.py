@@ -8,7 +8,8 @@ the face network's graphs): compiled graphs kept on disk, so a restart reads the
 - **Tracing in a child process** (`trace_in_child_process`): tracing leaves a server holding memory
   it never gives back; a child process takes it with it.
 - f32 unless a graph asks otherwise (`compile_cached(..., precision)`): on CPUs with bf16 units
-  OpenVINO would otherwise round activations to bf16 by itself.
+  OpenVINO would otherwise round activations to bf16 by itself. A graph that asks for bf16 gets it only
+  where the CPU has bf16 units (`native_bf16`); elsewhere bf16 is emulated, slower than f32.
 
 `openvino` is imported only when a graph is built or compiled: it is the web app's extra, not the package's.
 """
@@ -109,8 +110,17 @@ def compile_cached(cache: Path | None, name: str, build: Callable[[], object], p
 
 
 def compile_config(cache: Path | None, precision: str) -> dict:
-    """The precision asked for, and OpenVINO's own compiled blobs kept beside our graphs where there is a cache."""
+    """The precision asked for (bf16 only where the CPU has it natively, else f32), and OpenVINO's own compiled
+    blobs kept beside our graphs where there is a cache."""
+    precision = precision if precision != "bf16" or native_bf16() else "f32"
     return {"INFERENCE_PRECISION_HINT": precision, **({"CACHE_DIR": str(cache / "compiled")} if cache else {})}
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 in its own units (AVX512-BF16 or AMX), as OpenVINO reports it."""
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def cache_key(network: nn.Module, inputs: str = "") -> str:
