@@ -215,3 +215,16 @@ def test_a_checkpoint_of_another_kind_is_named(random_checkpoint):
     with pytest.raises(CheckpointError, match="is a 'voice-encoder' checkpoint; this needs 'voice-to-face'"):
         Voice2Face.from_pretrained(GE2E_CHECKPOINT)
     assert Voice2Face.from_pretrained(random_checkpoint).path == random_checkpoint
+
+
+def test_loading_the_default_model_imports_neither_sympy_nor_dynamo():
+    """Drawing random numbers or dividing on the meta device, where the size check builds the networks, imported
+    sympy (0.34 s) and torch._dynamo (1.1 s) into every start; a fresh process shows what loading imports."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from voice2face import Voice2Face; Voice2Face.from_pretrained(); "
+             "print(sorted(m for m in ('sympy', 'torch._dynamo') if m in sys.modules))")  # fmt: skip
+    child = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip().splitlines()[-1] == "[]"

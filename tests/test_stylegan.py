@@ -70,6 +70,17 @@ def test_port_matches_the_packaged_openvino_graph_on_8_latents():
             assert faces.std() > 0.2  # a picture, not a flat square
 
 
+def test_random_normal_draws_as_randn_does_and_only_shapes_on_the_meta_device():
+    from voice2face.models.stylegan import random_normal
+
+    torch.manual_seed(7)
+    drawn = random_normal(5, 4, 3)
+    torch.manual_seed(7)
+    assert torch.equal(drawn, torch.randn(5, 4, 3))  # the random networks of the tests are the same as before
+    with torch.device("meta"):
+        assert random_normal(5, 4, 3).shape == (5, 4, 3)
+
+
 def test_haar_inverse_is_the_inverse_of_a_haar_transform():
     image = torch.randn(2, 3, 8, 8)
     a = image[:, :, 0::2, 0::2], image[:, :, 0::2, 1::2], image[:, :, 1::2, 0::2], image[:, :, 1::2, 1::2]
