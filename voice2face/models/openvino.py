@@ -23,6 +23,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Callable
+from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -116,6 +117,7 @@ def compile_config(cache: Path | None, precision: str) -> dict:
     return {"INFERENCE_PRECISION_HINT": precision, **({"CACHE_DIR": str(cache / "compiled")} if cache else {})}
 
 
+@lru_cache(maxsize=1)
 def native_bf16() -> bool:
     """Whether this CPU computes bf16 in its own units (AVX512-BF16 or AMX), as OpenVINO reports it."""
     import openvino as ov

@@ -35,8 +35,8 @@ from .stylegan import STYLE_DIM, StyledConv, SynthesisNetwork
 
 #: How each face graph computes where the CPU has bf16 units (elsewhere f32: `openvino.compile_config`). On 2 cores
 #: with AVX512-BF16, each face drawn in turn both ways in one run (`benchmarks/bench_inference.py`): a 1024-px face
-#: 1.34-1.37x faster in bf16 (201-213 ms against 269-287), which the full-size download draws five of; a 256-px
-#: face, the page's, 1.02-1.10x (78 against 80 ms in the same run: within the machine's noise), so the page's faces
+#: 1.34-1.43x faster in bf16 (200-215 ms against 269-293, four runs), which the full-size download draws five of; a
+#: 256-px face, the page's, 1.02-1.10x (72-78 against 76-80 ms: within the machine's noise), so the page's faces
 #: stay in f32, the library's to 81 dB. The full-size graph in bf16 against PyTorch's f32, 234 faces of 74 held-out
 #: labelled voices: PSNR 44.5 dB at the least (median 50.2), the same judged gender for all, an age within 3 years
 #: for 98% (`benchmarks/bench_served_faces.py --full-size`).
