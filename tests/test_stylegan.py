@@ -510,7 +510,7 @@ def test_openvino_serving_draws_the_same_faces_and_is_safe_to_call_at_once():
     with torch.inference_mode():
         expected = synthesis(styles)
     assert expected.std() > 0.1  # faces, not all but zeros that any graph would match
-    compiled = OpenVINOSynthesis(synthesis, precision="f32")  # the graph itself; the server's bf16 is judged below
+    compiled = OpenVINOSynthesis(synthesis, precision="f32")  # the graph itself, exactly (the full-size one is served in bf16)
     torch.testing.assert_close(compiled(styles), expected, atol=1e-4, rtol=1e-4)  # any batch size
     fine = styles.roll(1, 0)
     with torch.inference_mode():
