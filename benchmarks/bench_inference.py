@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import median_seconds, peak_rss_mib, reference_seconds, speech_clip
+from common import median_seconds, peak_rss_mib, reference_seconds, served_with_faces_in, speech_clip
 
 from voice2face.audio import speech_check
 from voice2face.audio.front_end import frame_features, prepare_utterance, remove_silence
@@ -190,17 +190,6 @@ def main() -> None:
     print("ratio = naive time / our time (above 1: ours is faster)")
 
 
-def served_with_faces_in(model: Voice2Face, precision: str) -> Voice2Face:
-    """`model` served through OpenVINO with both face graphs computing in `precision`."""
-    shipped = stylegan_openvino.GRAPH_PRECISION
-    stylegan_openvino.GRAPH_PRECISION = dict.fromkeys(shipped, precision)
-    try:
-        model.serve_with_openvino()
-    finally:
-        stylegan_openvino.GRAPH_PRECISION = shipped
-    return model
-
-
 def one_face_both_ways(f32: Voice2Face, bf16: Voice2Face, clip, repeats: int) -> str:
     """One face drawn by each model in turn (so both see the machine alike), at 256 and 1024 px: medians and ratio."""
     row = f32.plan(clip).readings.row(0)
@@ -208,10 +197,10 @@ def one_face_both_ways(f32: Voice2Face, bf16: Voice2Face, clip, repeats: int) ->
     for size in (DISPLAY_SIZE, None):
         times = {model: [] for model in (f32, bf16)}
         for model in times:
-            model.draw(row, size, size is not None)  # compiles the full-size graph, the first time
+            model.draw(row, size, model.draws_small(size))  # compiles the full-size graph, the first time
         for _ in range(repeats if size else max(3, repeats // 2)):
             for model, kept in times.items():
-                kept.append(median_seconds(lambda: model.draw(row, size, size is not None), 1, warmup=0))  # noqa: B023
+                kept.append(median_seconds(lambda: model.draw(row, size, model.draws_small(size)), 1, warmup=0))  # noqa: B023
         f32_s, bf16_s = (float(np.median(times[m])) for m in (f32, bf16))
         figures.append(f"{size or 1024} px {1000 * f32_s:.0f} / {1000 * bf16_s:.0f}ms ({f32_s / bf16_s:.2f}x)")
     return ", ".join(figures)

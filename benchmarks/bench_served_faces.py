@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import served_with_faces_in
 
 from voice2face import Voice2Face
 from voice2face.errors import Voice2FaceError
@@ -82,8 +83,9 @@ def main() -> None:
     torch_faces, torch_rows, torch_s = draw_all(model, clips, size)
     campplus.VOICE_PRECISION = args.voice_precision
     if args.face_precision:
-        stylegan_openvino.GRAPH_PRECISION = dict.fromkeys(stylegan_openvino.GRAPH_PRECISION, args.face_precision)
-    model.serve_with_openvino()
+        served_with_faces_in(model, args.face_precision)
+    else:
+        model.serve_with_openvino()
     served_faces, served_rows, served_s = draw_all(model, clips, size)
     judge = AgeGenderJudge()
     before, after = judge.read(torch_faces), judge.read(served_faces)
@@ -92,7 +94,7 @@ def main() -> None:
     cosines = np.array([float(b @ a / np.linalg.norm(b) / np.linalg.norm(a)) for b, a in zip(torch_rows, served_rows, strict=True)])
     print(
         f"{len(clips)} held-out labelled speakers drawn, {len(psnrs)} faces at {torch_faces[0].width} px; served voice side in "
-        f"{args.voice_precision}, faces in {stylegan_openvino.GRAPH_PRECISION}"
+        f"{args.voice_precision}, faces in {args.face_precision or stylegan_openvino.GRAPH_PRECISION}"
     )
     print(
         f"PSNR served vs PyTorch: min {psnrs.min():.1f} dB, 5th percentile {np.percentile(psnrs, 5):.1f}, "

@@ -9,10 +9,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import soundfile
+
+if TYPE_CHECKING:  # torch and the package are imported where used: bench_app's own process stays without them
+    from voice2face import Voice2Face
+
 
 PASSAGE = (
     "It was a bright cold day in April, and the clocks were striking thirteen. "
@@ -96,3 +100,16 @@ def reference_seconds(repeats: int = 9) -> float:
             return median_seconds(lambda: stack(x), repeats, warmup=2)
     finally:
         torch.set_num_threads(threads)
+
+
+def served_with_faces_in(model: Voice2Face, precision: str) -> Voice2Face:
+    """`model` served through OpenVINO with both face graphs computing in `precision`."""
+    from voice2face.models import stylegan_openvino
+
+    shipped = stylegan_openvino.GRAPH_PRECISION
+    stylegan_openvino.GRAPH_PRECISION = dict.fromkeys(shipped, precision)
+    try:
+        model.serve_with_openvino()
+    finally:
+        stylegan_openvino.GRAPH_PRECISION = shipped
+    return model
