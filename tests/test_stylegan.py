@@ -246,6 +246,23 @@ def test_the_skin_key_lies_where_languages_differ_least():
     assert eta_squared((values @ key).numpy()[counted], groups) < 0.01  # but not along the key
 
 
+
+def test_the_skin_key_stays_among_the_directions_the_coordinates_span():
+    """identity_rank below the axes: 3 directions turned onto 6 coordinates. A direction the speakers leave empty has no
+    languages in it; the key must not be put there (at a scale of thousands, seen as a damaged checkpoint)."""
+    from voice2face.training.style_map import least_language_direction
+
+    rng = torch.Generator().manual_seed(1)
+    languages = ["de"] * 30 + ["ta"] * 30 + ["zh"] * 30
+    offsets = {"de": [2.0, 0, 0], "ta": [-2.0, 1, 0], "zh": [0, -1.0, 0]}
+    spoken = torch.randn(90, 3, generator=rng, dtype=torch.float64) + torch.tensor([offsets[x] for x in languages], dtype=torch.float64)
+    turn = torch.linalg.qr(torch.randn(6, 3, generator=rng, dtype=torch.float64))[0]
+    values = spoken @ turn.T
+    key = least_language_direction(list(zip(languages, values, strict=True)))
+    assert float((values @ key).std(unbiased=False)) == pytest.approx(1.0)
+    assert float(key.norm()) < 10  # the unit-spread key of coordinates of spread about 1, not of an empty direction
+    torch.testing.assert_close(turn @ (turn.T @ key), key)  # within the span
+
 def test_a_face_space_reused_twice_says_how_its_directions_were_first_fitted_once():
     from voice2face.training.face_space import TRAINED_ON, first_fitted
 

@@ -188,8 +188,11 @@ def least_language_direction(spoken: list[tuple[str, torch.Tensor]]) -> torch.Te
     values = torch.stack([v for _, v in spoken])
     centred = values - values.mean(0)
     eigenvalues, vectors = torch.linalg.eigh(centred.T @ centred / len(values))
-    whiten = vectors / eigenvalues.clamp_min(1e-9 * eigenvalues.max()).sqrt()
-    between = torch.zeros_like(whiten)
+    # only the directions the coordinates span: with identity_rank below the axes they span fewer, and a direction
+    # they leave empty, whitened, would be the 'least language' at a scale of thousands
+    spanned = eigenvalues > 1e-6 * eigenvalues.max()
+    whiten = vectors[:, spanned] / eigenvalues[spanned].sqrt()
+    between = whiten.new_zeros(whiten.shape[1], whiten.shape[1])
     for rows in language_groups(spoken):
         mean = centred[rows].mean(0) @ whiten
         between += len(rows) / len(values) * torch.outer(mean, mean)
