@@ -263,6 +263,16 @@ def test_the_skin_key_stays_among_the_directions_the_coordinates_span():
     assert float(key.norm()) < 10  # the unit-spread key of coordinates of spread about 1, not of an empty direction
     torch.testing.assert_close(turn @ (turn.T @ key), key)  # within the span
 
+
+def test_speakers_centred_within_gender_keep_what_parts_them_and_lose_the_gap_between_genders():
+    from voice2face.training.style_map import centred_within_gender
+
+    female = torch.tensor([True, True, False, False, False])
+    means = torch.tensor([[5.0, 1], [5, -1], [-3, 2], [-3, 0], [-3, -2]])  # the genders apart on the first axis
+    centred = centred_within_gender(means, female)
+    torch.testing.assert_close(centred, torch.tensor([[0.0, 1], [0, -1], [0, 2], [0, 0], [0, -2]]))
+    torch.testing.assert_close(torch.cdist(centred[:2], centred[:2]), torch.cdist(means[:2], means[:2]))
+
 def test_a_face_space_reused_twice_says_how_its_directions_were_first_fitted_once():
     from voice2face.training.face_space import TRAINED_ON, first_fitted
 
@@ -481,10 +491,11 @@ def test_style_map_reads_gender_and_age_from_campplus_statistics_and_identity_fr
     moved[:, 192:] += 5.0
     assert torch.equal(g.read(row).identity, g.read(moved).identity) and not torch.equal(g.read(row).age, g.read(moved).age)
     # identity_rank: fewer speaker directions turned onto every axis; with steps=0 the solved heads are saved as they are
+    # (the directions found within each gender here)
     few = tmp_path / "few"
     few.mkdir()
     shutil.copy(out / "voice_embeddings.pt", few)
-    summary = train(load_config("paper", None, [*settings, f"out={few}", "identity_rank=2", "steps=0"]))
+    summary = train(load_config("paper", None, [*settings, f"out={few}", "identity_rank=2", "steps=0", "identity_within_gender=true"]))
     head = Voice2Face.from_pretrained(few).generator
     assert summary["steps"] == 0 and torch.linalg.matrix_rank(head.identity.weight.double(), rtol=1e-4) == 2
     speakers = head.read(stage_rows["embeddings"]).identity

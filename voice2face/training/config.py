@@ -68,6 +68,7 @@ class TrainConfig:
     labelled_holdout: float = 0.15  # style-map: share of each (gender, age band) of labelled speakers kept out (`held_out_labelled`)
     identity_init: str = "random"  # style-map: "lda" starts the identity head on the speaker-discriminant directions
     identity_rank: int = 0  # style-map, lda: how many of those directions (0: identity_axes), turned onto all identity_axes
+    identity_within_gender: bool = False  # style-map, lda: directions that part speakers within each gender, not the genders
     identity_language_directions: int = 0  # style-map, lda: directions that part languages, taken out of what identity reads first
     skin_key: bool = False  # style-map: the fine layers' skin tone set by a key of the identity where languages differ least (`fit_skin_key`)
     fit_reading_heads: bool = False  # style-map: solve the gender and age heads by regularised regression (`reading_l2`) up front

@@ -199,6 +199,12 @@ def least_language_direction(spoken: list[tuple[str, torch.Tensor]]) -> torch.Te
     return whiten @ torch.linalg.eigh(between)[1][:, 0]
 
 
+def centred_within_gender(means: torch.Tensor, female: torch.Tensor) -> torch.Tensor:
+    """Speakers' mean voices (rows) less the mean of their gender's (`female`, a bool a row): what parts speakers of
+    one gender, with the gap between the genders (the reading's to set) taken out."""
+    return torch.where(female[:, None], means - means[female].mean(0), means - means[~female].mean(0))
+
+
 class StyleMapStage(Stage):
     kind = "voice-to-face"
 
@@ -288,6 +294,9 @@ class StyleMapStage(Stage):
         0.73 with 32) are turned onto all K coordinates by a fixed random rotation scaled by sqrt(K / r), so
         every person axis of the face space varies from speaker to speaker, each with unit spread.
 
+        With `identity_within_gender`, the speakers' means are centred within each gender first, so the directions
+        part speakers of one gender, not women from men: the reading sets gender, and steps can be left out.
+
         With `identity_language_directions` m, the m directions along which languages' speakers differ
         most are taken out first (`language_directions`): an accent is language, not what a person looks
         like, so speakers of one language should not share a corner of the face space."""
@@ -303,15 +312,18 @@ class StyleMapStage(Stage):
             x = x @ keep
         groups = [x[rows] for rows in self.rows_of if rows]
         means = torch.stack([rows.mean(0) for rows in groups])
+        centre = means.mean(0)
         within = sum((rows - rows.mean(0)).T @ (rows - rows.mean(0)) for rows in groups) / len(x)
+        if self.config.identity_within_gender:
+            female = torch.tensor([s.female for s, rows in zip(self.speakers, self.rows_of) if rows], device=device)
+            means = centred_within_gender(means, female)
         between = torch.cov(means.T)
         within = within + 1e-3 * within.trace() / len(within) * torch.eye(len(within), device=device, dtype=x.dtype)
         values, vectors = torch.linalg.eigh(within)
         whiten = vectors / values.sqrt()
         _, directions = torch.linalg.eigh(whiten.T @ between @ whiten)
         projection = whiten @ directions.flip(1)[:, :rank]
-        centre = means.mean(0)
-        projection = projection / ((means - centre) @ projection).std(0)
+        projection = projection / ((means - means.mean(0)) @ projection).std(0)
         if rank < axes:
             turn = torch.randn(axes, rank, generator=torch.Generator().manual_seed(self.config.seed), dtype=x.dtype)
             projection = projection @ (torch.linalg.qr(turn)[0].to(device) * (axes / rank) ** 0.5).T
