@@ -246,7 +246,6 @@ def test_the_skin_key_lies_where_languages_differ_least():
     assert eta_squared((values @ key).numpy()[counted], groups) < 0.01  # but not along the key
 
 
-
 def test_the_skin_key_stays_among_the_directions_the_coordinates_span():
     """identity_rank below the axes: 3 directions turned onto 6 coordinates. A direction the speakers leave empty has no
     languages in it; the key must not be put there (at a scale of thousands, seen as a damaged checkpoint)."""
@@ -255,7 +254,8 @@ def test_the_skin_key_stays_among_the_directions_the_coordinates_span():
     rng = torch.Generator().manual_seed(1)
     languages = ["de"] * 30 + ["ta"] * 30 + ["zh"] * 30
     offsets = {"de": [2.0, 0, 0], "ta": [-2.0, 1, 0], "zh": [0, -1.0, 0]}
-    spoken = torch.randn(90, 3, generator=rng, dtype=torch.float64) + torch.tensor([offsets[x] for x in languages], dtype=torch.float64)
+    spoken = torch.randn(90, 3, generator=rng, dtype=torch.float64)
+    spoken = spoken + torch.tensor([offsets[x] for x in languages], dtype=torch.float64)
     turn = torch.linalg.qr(torch.randn(6, 3, generator=rng, dtype=torch.float64))[0]
     values = spoken @ turn.T
     key = least_language_direction(list(zip(languages, values, strict=True)))
@@ -272,6 +272,7 @@ def test_speakers_centred_within_gender_keep_what_parts_them_and_lose_the_gap_be
     centred = centred_within_gender(means, female)
     torch.testing.assert_close(centred, torch.tensor([[0.0, 1], [0, -1], [0, 2], [0, 0], [0, -2]]))
     torch.testing.assert_close(torch.cdist(centred[:2], centred[:2]), torch.cdist(means[:2], means[:2]))
+
 
 def test_a_face_space_reused_twice_says_how_its_directions_were_first_fitted_once():
     from voice2face.training.face_space import TRAINED_ON, first_fitted

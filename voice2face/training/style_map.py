@@ -315,7 +315,7 @@ class StyleMapStage(Stage):
         centre = means.mean(0)
         within = sum((rows - rows.mean(0)).T @ (rows - rows.mean(0)) for rows in groups) / len(x)
         if self.config.identity_within_gender:
-            female = torch.tensor([s.female for s, rows in zip(self.speakers, self.rows_of) if rows], device=device)
+            female = torch.tensor([s.female for s, rows in zip(self.speakers, self.rows_of, strict=True) if rows], device=device)
             means = centred_within_gender(means, female)
         between = torch.cov(means.T)
         within = within + 1e-3 * within.trace() / len(within) * torch.eye(len(within), device=device, dtype=x.dtype)
