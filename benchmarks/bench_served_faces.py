@@ -4,8 +4,8 @@
 
 The server hears voices and draws 256-px faces through OpenVINO; the library (and the CLI) runs PyTorch
 in f32. `--voice-precision bf16` measures CAM++ computing in bf16 (not shipped: see
-`models/campplus.py`, `VOICE_PRECISION`); `--face-precision` both face graphs computing in f32 or bf16 (as
-shipped: `models/stylegan_openvino.py`, `GRAPH_PRECISION`); `--full-size` the faces at 1024 px, as the
+`models/campplus.py`, `VOICE_PRECISION`); `--face-precision` both face graphs computing in f32, bf16 or with
+their largest convs in INT8 (as shipped: `models/stylegan_openvino.py`, `GRAPH_PRECISION`); `--full-size` the faces at 1024 px, as the
 download draws them, instead of the page's 256. For the first
 clip of each held-out labelled speaker (`labelled_holdout` 0.15, as training holds them out), every
 default length's face is drawn both ways, and the faces are compared as a judge would see them:
@@ -69,7 +69,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--face-precision",
-        choices=["f32", "bf16"],
+        choices=["f32", "bf16", "int8"],
         default=None,
         help=f"how the server's face graphs compute (default: as it ships, {stylegan_openvino.GRAPH_PRECISION})",
     )

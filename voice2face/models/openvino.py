@@ -8,8 +8,10 @@ the face network's graphs): compiled graphs kept on disk, so a restart reads the
 - **Tracing in a child process** (`trace_in_child_process`): tracing leaves a server holding memory
   it never gives back; a child process takes it with it.
 - f32 unless a graph asks otherwise (`compile_cached(..., precision)`): on CPUs with bf16 units
-  OpenVINO would otherwise round activations to bf16 by itself. A graph that asks for bf16 gets it only
-  where the CPU has bf16 units (`native_bf16`); elsewhere bf16 is emulated, slower than f32.
+  OpenVINO would otherwise round activations to bf16 by itself. A graph that asks for bf16 or int8 gets it
+  only where the CPU computes it in its own units (`computed_precision`); elsewhere it is emulated, slower
+  than f32. An int8 graph is one whose FakeQuantize nodes say which layers compute in INT8; the rest of it
+  computes in f32.
 
 `openvino` is imported only when a graph is built or compiled: it is the web app's extra, not the package's.
 """
@@ -111,18 +113,24 @@ def compile_cached(cache: Path | None, name: str, build: Callable[[], object], p
 
 
 def compile_config(cache: Path | None, precision: str) -> dict:
-    """The precision asked for (bf16 only where the CPU has it natively, else f32), and OpenVINO's own compiled
-    blobs kept beside our graphs where there is a cache."""
-    precision = precision if precision != "bf16" or native_bf16() else "f32"
-    return {"INFERENCE_PRECISION_HINT": precision, **({"CACHE_DIR": str(cache / "compiled")} if cache else {})}
+    """The precision asked for as this CPU computes it (`computed_precision`; an int8 graph's other layers in f32),
+    and OpenVINO's own compiled blobs kept beside our graphs where there is a cache."""
+    hint = {"int8": "f32"}.get(computed_precision(precision), computed_precision(precision))
+    return {"INFERENCE_PRECISION_HINT": hint, **({"CACHE_DIR": str(cache / "compiled")} if cache else {})}
+
+
+def computed_precision(precision: str) -> str:
+    """'f32', 'bf16' or 'int8' as asked, where OpenVINO reports that this CPU computes it (its optimisation
+    capabilities: BF16 needs AVX512-BF16 or AMX); else 'f32'."""
+    return precision if precision == "f32" or precision.upper() in cpu_capabilities() else "f32"
 
 
 @lru_cache(maxsize=1)
-def native_bf16() -> bool:
-    """Whether this CPU computes bf16 in its own units (AVX512-BF16 or AMX), as OpenVINO reports it."""
+def cpu_capabilities() -> frozenset[str]:
+    """The precisions this CPU computes in its own units, as OpenVINO reports them ('FP32', 'BF16', 'INT8', ...)."""
     import openvino as ov
 
-    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return frozenset(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def cache_key(network: nn.Module, inputs: str = "") -> str:

@@ -48,6 +48,9 @@ MIN_FACE_AGE = 30.0
 #: Identity coordinates are kept within this many spreads of the region's centre (a sphere of
 #: this radius x sqrt(axes)), where the generator's faces stay frontal and whole.
 MAX_RADIUS = 1.6
+#: Faces whose styles an INT8 face graph measures its convs' inputs on (`calibration_styles`): the least
+#: PSNR against f32 on 200 held-out faces was 35.6 dB measured on 16, 35.8 on 32 and 35.5 on 64.
+CALIBRATION_FACES = 16
 
 
 @dataclass(frozen=True)
@@ -150,8 +153,25 @@ class StyleVoiceMap(FaceGenerator):
         from .stylegan_openvino import OpenVINOSynthesis
 
         if not isinstance(self.synthesis, OpenVINOSynthesis):
-            self.synthesis = OpenVINOSynthesis(self.synthesis, cache_dir)
+            self.synthesis = OpenVINOSynthesis(self.synthesis, cache_dir, calibration=self.calibration_styles())
         return True
+
+    def calibration_styles(self, count: int = CALIBRATION_FACES, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(styles, fine styles) of `count` faces spread over what the page can draw: random people of the region, of
+        any gender and adult age, moved along the age and skin-tone sliders over their whole reach. An INT8 face graph
+        measures its convs' inputs on them; fixed by `seed`, so each start measures the same."""
+        generator = torch.Generator().manual_seed(seed)
+
+        def uniform(low: float, high: float) -> torch.Tensor:
+            return low + (high - low) * torch.rand(count, generator=generator)
+
+        identity = torch.randn(count, self.identity.out_features, generator=generator)
+        years = self.directions.older_years
+        reading = VoiceReading(uniform(0, 1), uniform(MIN_FACE_AGE, 80), identity, uniform(float(years[0]), float(years[-1])),
+                               uniform(-1, 1))  # fmt: skip
+        with torch.inference_mode():
+            style = self.style(reading)
+            return style, self.fine_style(style, reading)
 
     def release_full_size(self) -> None:
         release = getattr(self.synthesis, "release_full", None)

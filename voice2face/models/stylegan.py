@@ -21,6 +21,7 @@ through `stylegan_import.py`, once, into a checkpoint.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -85,13 +86,16 @@ class StyledConv(nn.Module):
         self.noise = nn.Parameter(torch.zeros(1, 1, size, size))
         self.bias = nn.Parameter(torch.zeros(1, channels_out, 1, 1))
         self.noise_input: torch.Tensor | None = None  # the noise map as a graph input, for OpenVINO (see there)
+        #: (input, weight) -> (input, weight) of the 1x1 conv, for OpenVINO's INT8 graph (see there); None: as they are
+        self.pointwise_hook: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         x = x * (self.modulation(style) * self.scale)[:, :, None, None]
         bias = self.bias.view(-1)  # in the conv: OpenVINO fuses it there (0.29 s a face instead of 0.37)
         if self.weight_dw is not None:
             x = F.conv2d(x, self.weight_dw, padding=1, groups=x.shape[1])
-            x = F.conv2d(x, self.weight, bias)
+            x, weight = (x, self.weight) if self.pointwise_hook is None else self.pointwise_hook(x, self.weight)
+            x = F.conv2d(x, weight, bias)
         else:
             x = F.conv2d(x, self.weight, bias, padding=1)
         noise = self.noise if self.noise_input is None else self.noise_input
