@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,25 @@ def test_the_whole_clips_face_is_drawn_before_the_shorter_lengths_are_heard(monk
     heard = [int((~np.isnan(step.embeddings).any(axis=1)).sum()) for step in steps]
     assert heard == [2, 2, 3, 4, 5]  # NaN rows until their length is heard
     np.testing.assert_array_equal(steps[-1].embeddings, model.plan(clip, durations).embeddings)
+
+
+def test_serving_traces_the_voice_graph_while_the_face_graph_is_traced(monkeypatch):
+    """Issue 34: a first start traced CAM++ (in a child process) only after the face graph; the two now overlap."""
+    pytest.importorskip("openvino", reason="openvino is in requirements.txt: pip install -r requirements.txt")
+    model = Voice2Face.from_pretrained()
+    voice_started, compiled = threading.Event(), []
+
+    def compile_voice(cache_dir):
+        voice_started.set()
+        compiled.append(("voice", cache_dir))
+        return True
+
+    def compile_faces(cache_dir):
+        overlapped = voice_started.wait(timeout=10)  # never set while the faces are compiled, if the voice waits for them
+        compiled.append(("faces", cache_dir, overlapped))
+        return True
+
+    monkeypatch.setattr(model.voice_encoder, "compile_for_cpu", compile_voice)
+    monkeypatch.setattr(model.generator, "compile_for_cpu", compile_faces)
+    assert model.serve_with_openvino("/cache")
+    assert sorted(compiled) == [("faces", "/cache", True), ("voice", "/cache")]

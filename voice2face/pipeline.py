@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,10 +163,14 @@ class Voice2Face:
         """Draw faces (and hear voices, where the encoder has a compiled graph) through OpenVINO from now on,
         where that is faster: a StyleGAN generator on a CPU. With a `cache_dir` the graphs are kept there
         (`models/openvino.py`), so a restart reads them back. For a long-running server; False, and
-        nothing changed, for other models or devices or without the openvino package."""
-        if self.device.type != "cpu" or not openvino_available() or not self.generator.compile_for_cpu(cache_dir):
+        nothing changed, for other models or devices or without the openvino package. The voice's graph is traced
+        in a child process while the faces' is traced here: both cores busy at a first start."""
+        if self.device.type != "cpu" or not openvino_available() or not self.generator.has_cpu_graph:
             return False
-        self.voice_encoder.compile_for_cpu(cache_dir)
+        with ThreadPoolExecutor(1, thread_name_prefix="voice2face-voice-graph") as voice_side:
+            hearing = voice_side.submit(self.voice_encoder.compile_for_cpu, cache_dir)
+            self.generator.compile_for_cpu(cache_dir)
+            hearing.result()
         return True
 
     def release_full_size(self) -> None:

@@ -318,6 +318,13 @@ def save_frame_level_graph(source: Path, graph: Path) -> None:
     ov.save_model(frame_level_graph(encoder.eval()), str(graph), compress_to_fp16=False)
 
 
+def traced_frame_level(encoder: CAMPPlusEncoder, graph: Path):
+    """The frame-level graph a child process wrote to `graph`, or, where it wrote none, traced here."""
+    import openvino as ov
+
+    return ov.Core().read_model(str(graph)) if graph.is_file() else frame_level_graph(encoder)
+
+
 def trace_frame_level_in_child(encoder: CAMPPlusEncoder, graph: Path) -> None:
     """Write the frame-level graph to `graph` from a child process (see the module's docstring)."""
     with tempfile.TemporaryDirectory(prefix="voice2face-campplus-") as folder:
@@ -327,13 +334,16 @@ def trace_frame_level_in_child(encoder: CAMPPlusEncoder, graph: Path) -> None:
 
 
 class CompiledFrameLevel:
-    """(1, 80, T) centred filterbank frames -> (1, 512, ceil(T / 2)) through OpenVINO, any T."""
+    """(1, 80, T) centred filterbank frames -> (1, 512, ceil(T / 2)) through OpenVINO, any T. Traced by a child process,
+    into the cache or, without one, a folder of its own for the while."""
 
     def __init__(self, encoder: CAMPPlusEncoder, cache_dir: str | Path | None = None):
         cache = cache_for(encoder, cache_dir)
-        if cache is not None and not (cache / GRAPH_FILE).is_file():
-            trace_frame_level_in_child(encoder, cache / GRAPH_FILE)
-        self.compiled = compile_cached(cache, GRAPH_FILE, lambda: frame_level_graph(encoder), VOICE_PRECISION)
+        with tempfile.TemporaryDirectory(prefix="voice2face-campplus-graph-", ignore_cleanup_errors=True) as scratch:
+            graph = (cache or Path(scratch)) / GRAPH_FILE
+            if not graph.is_file():
+                trace_frame_level_in_child(encoder, graph)
+            self.compiled = compile_cached(cache, GRAPH_FILE, lambda: traced_frame_level(encoder, graph), VOICE_PRECISION)
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
         return run_compiled(self.compiled, [features.detach().float().cpu().contiguous().numpy()])

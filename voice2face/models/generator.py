@@ -67,6 +67,9 @@ class FaceGenerator(nn.Module):
         """Whether `VoiceReading.changed(..., lighter)` moves its faces' skin tone (a face space with that direction)."""
         return False
 
+    #: Whether it has a graph to compile for the CPU (`compile_for_cpu`).
+    has_cpu_graph = False
+
     def compile_for_cpu(self, cache_dir: str | Path | None = None) -> bool:
         """Draw through a graph compiled for the CPU from now on, kept in `cache_dir`; False, and nothing
         changed, for a generator that has none."""

@@ -147,6 +147,8 @@ class StyleVoiceMap(FaceGenerator):
         style = self.style(reading)
         return self.synthesis(style, small=small, fine=self.fine_style(style, reading))
 
+    has_cpu_graph = True
+
     def compile_for_cpu(self, cache_dir: str | Path | None = None) -> bool:
         """Draw through OpenVINO from now on (`stylegan_openvino`): the graph for small faces compiled now, the
         full-size one when first asked for; with a `cache_dir` both are kept there, so a restart reads them back."""
