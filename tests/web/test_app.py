@@ -557,8 +557,9 @@ def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path
         error_in_view = page.evaluate(FIRST_ROW_IN_VIEW)
         # the emptied charts and strip are hidden with their headings, not left as empty boxes
         emptied_heights = page.evaluate("['#charts', '#strip-box'].map(s => document.querySelector(s).getBoundingClientRect().height)")
-        shown_at = page.evaluate("performance.now()")
-        page.wait_for_function(f"performance.now() - {shown_at} > 15000", timeout=30000, polling=500)
+        if viewport == VIEWPORTS["phone"]:  # it outlives Gradio's toasts (10 s): seen once, as the page's size plays no part
+            shown_at = page.evaluate("performance.now()")
+            page.wait_for_function(f"performance.now() - {shown_at} > 15000", timeout=30000, polling=500)
         error = page.inner_text("#faces .v2f-error")
         error_badges = page.locator("text=/^Error$/").count()
         page.screenshot(path=str(tmp_path / "error.png"))
@@ -997,19 +998,19 @@ def test_browser_examples_still_draw_after_the_cache_sweep_has_run(model, random
 
     demo = layout.build_demo(model, random_checkpoint)
     port = free_port()
-    sweeper = web_server.launch(demo, "127.0.0.1", port, share=False, block=False, cache_sweep=(0.5, 2))
+    sweeper = web_server.launch(demo, "127.0.0.1", port, share=False, block=False, cache_sweep=(0.25, 1))
     try:
         with sync_playwright() as p:
             b, page = open_page(p, f"http://127.0.0.1:{port}/", VIEWPORTS["desktop"])
             page.wait_for_selector("#examples button")
-            page.wait_for_timeout(4000)  # several sweeps of everything older than 2 s
+            page.wait_for_timeout(2000)  # several sweeps of everything older than 1 s
             answers = []
             for example in range(len(example_clips())):
                 page.evaluate(MARK_SEEN)  # the answer on the page now is not this click's
                 page.click(f"#examples button >> nth={example}")
                 page.wait_for_function(NEW_ANSWER, timeout=60000)
                 answers.append(page.inner_text("#faces"))
-                page.wait_for_timeout(3000)
+                page.wait_for_timeout(1500)  # the answer's own files older than the sweep's age before the next click
             b.close()
     finally:
         sweeper.clear()
@@ -1274,23 +1275,26 @@ def test_a_page_whose_faces_the_server_no_longer_holds_is_told_so(server):
 
 
 @pytest.mark.slow
-def test_made_up_sessions_are_bounded_in_count(model, random_checkpoint):
-    """3,600 made-up session ids added 345 MiB that never came back; the server now holds at most MAX_SESSIONS."""
+def test_made_up_sessions_are_bounded_in_count(model, random_checkpoint, monkeypatch):
+    """3,600 made-up session ids added 345 MiB that never came back; the server now holds at most MAX_SESSIONS (300;
+    here 60, so that the test sends 110 ids, not 350)."""
     import httpx
 
     from voice2face.web.limits import MAX_SESSIONS
 
+    assert MAX_SESSIONS == 300
+    monkeypatch.setattr(web_server, "MAX_SESSIONS", 60)
     demo = layout.build_demo(model, random_checkpoint)
     port = free_port()
     web_server.launch(demo, "127.0.0.1", port, share=False, block=False)
     try:
         with httpx.Client(timeout=30) as client:
-            for k in range(MAX_SESSIONS + 50):
+            for k in range(60 + 50):
                 page_event(client, f"http://127.0.0.1:{port}/", "retune", [None, "x", 50, 0, 0], f"madeup{k}")
         held = len(demo.state_holder.session_data)
     finally:
         demo.close()
-    assert MAX_SESSIONS - 10 <= held <= MAX_SESSIONS
+    assert 60 - 10 <= held <= 60
 
 
 def test_uploads_are_let_in_only_while_the_cache_has_room_one_file_at_a_time(model, random_checkpoint, speech_wav, tmp_path, monkeypatch):
