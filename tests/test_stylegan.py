@@ -594,6 +594,7 @@ def test_each_face_graph_computes_as_shipped_and_only_where_the_cpu_has_it(monke
     assert computes == {"small": "f32", "full": openvino.computed_precision("bf16")}
     assert not compiled.graph(small=True).int8
     monkeypatch.setattr(openvino, "cpu_capabilities", lambda: frozenset({"FP32", "INT8"}))
+    monkeypatch.setattr(openvino, "int8_dot_products", lambda: True)
     assert OpenVINOSynthesis(synthesis, calibration=(torch.randn(4, 512), torch.randn(4, 512))).graph(small=True).int8
     for capabilities, expected in ((frozenset({"FP32", "BF16", "INT8"}), "bf16"), (frozenset({"FP32"}), "f32")):
         monkeypatch.setattr(openvino, "cpu_capabilities", lambda: capabilities)  # noqa: B023
@@ -601,6 +602,8 @@ def test_each_face_graph_computes_as_shipped_and_only_where_the_cpu_has_it(monke
         assert openvino.compile_config(None, "f32")["INFERENCE_PRECISION_HINT"] == "f32"
         assert openvino.compile_config(None, "int8")["INFERENCE_PRECISION_HINT"] == "f32"  # the layers not in INT8
         assert openvino.computed_precision("int8") == ("int8" if "INT8" in capabilities else "f32")
+    monkeypatch.setattr(openvino, "int8_dot_products", lambda: False)  # no VNNI: the INT8 faces were not measured there
+    assert openvino.computed_precision("int8") == "f32"
 
 
 def test_the_int8_graph_rounds_only_the_largest_convs_and_computes_what_the_rounding_says(monkeypatch, tmp_path):
@@ -636,6 +639,7 @@ def test_the_int8_graph_rounds_only_the_largest_convs_and_computes_what_the_roun
     with torch.inference_mode():
         torch.testing.assert_close(synthesis(styles, small=True, fine=fines), exact)  # measuring left the network as it was
     monkeypatch.setattr(openvino, "cpu_capabilities", lambda: frozenset({"FP32", "INT8"}))
+    monkeypatch.setattr(openvino, "int8_dot_products", lambda: True)
     served = OpenVINOSynthesis(synthesis, cache_dir=tmp_path, calibration=(styles, fines))
     faces = served(styles, small=True, fine=fines)
     rounding = {conv: Int8Rounding(*span) for conv, span in zip(convs, input_ranges(synthesis, convs, True, styles, fines), strict=True)}

@@ -319,7 +319,8 @@ def save_frame_level_graph(source: Path, graph: Path) -> None:
 
 
 def traced_frame_level(encoder: CAMPPlusEncoder, graph: Path):
-    """The frame-level graph a child process wrote to `graph`, or, where it wrote none, traced here."""
+    """The frame-level graph a child process wrote to `graph` (a folder of its own, not the cache), or, where it wrote
+    none, traced here."""
     import openvino as ov
 
     return ov.Core().read_model(str(graph)) if graph.is_file() else frame_level_graph(encoder)
@@ -343,7 +344,9 @@ class CompiledFrameLevel:
             graph = (cache or Path(scratch)) / GRAPH_FILE
             if not graph.is_file():
                 trace_frame_level_in_child(encoder, graph)
-            self.compiled = compile_cached(cache, GRAPH_FILE, lambda: traced_frame_level(encoder, graph), VOICE_PRECISION)
+            # with a cache, compile_cached reads the child's graph there itself (and, if it is damaged, builds anew)
+            written = Path(scratch) / GRAPH_FILE
+            self.compiled = compile_cached(cache, GRAPH_FILE, lambda: traced_frame_level(encoder, written), VOICE_PRECISION)
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
         return run_compiled(self.compiled, [features.detach().float().cpu().contiguous().numpy()])

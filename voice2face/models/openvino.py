@@ -9,9 +9,9 @@ the face network's graphs): compiled graphs kept on disk, so a restart reads the
   it never gives back; a child process takes it with it.
 - f32 unless a graph asks otherwise (`compile_cached(..., precision)`): on CPUs with bf16 units
   OpenVINO would otherwise round activations to bf16 by itself. A graph that asks for bf16 or int8 gets it
-  only where the CPU computes it in its own units (`computed_precision`); elsewhere it is emulated, slower
-  than f32. An int8 graph is one whose FakeQuantize nodes say which layers compute in INT8; the rest of it
-  computes in f32.
+  only where the CPU computes it in its own units (`computed_precision`); elsewhere it would be emulated,
+  slower than f32, and computes in f32. An int8 graph is one whose FakeQuantize nodes say which layers
+  compute in INT8; the rest of it computes in f32.
 
 `openvino` is imported only when a graph is built or compiled: it is the web app's extra, not the package's.
 """
@@ -124,8 +124,23 @@ def compile_config(cache: Path | None, precision: str) -> dict:
 
 def computed_precision(precision: str) -> str:
     """'f32', 'bf16' or 'int8' as asked, where OpenVINO reports that this CPU computes it (its optimisation
-    capabilities: BF16 needs AVX512-BF16 or AMX); else 'f32'."""
+    capabilities: BF16 needs AVX512-BF16 or AMX) and, for int8, where it has 8-bit dot products (`int8_dot_products`);
+    else 'f32'."""
+    if precision == "int8" and not int8_dot_products():
+        return "f32"
     return precision if precision == "f32" or precision.upper() in cpu_capabilities() else "f32"
+
+
+@lru_cache(maxsize=1)
+def int8_dot_products() -> bool:
+    """Whether the CPU sums 8-bit products in 32 bits in one instruction (VNNI or AMX, as Linux lists its flags).
+    Without it oneDNN's INT8 convs pass through a 16-bit sum that can saturate ("Nuances of int8 computations" in its
+    guide), and the INT8 faces were measured with it only; elsewhere (and where the flags cannot be read) f32."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 @lru_cache(maxsize=1)

@@ -48,8 +48,9 @@ MIN_FACE_AGE = 30.0
 #: Identity coordinates are kept within this many spreads of the region's centre (a sphere of
 #: this radius x sqrt(axes)), where the generator's faces stay frontal and whole.
 MAX_RADIUS = 1.6
-#: Faces whose styles an INT8 face graph measures its convs' inputs on (`calibration_styles`): the least
-#: PSNR against f32 on 200 held-out faces was 35.6 dB measured on 16, 35.8 on 32 and 35.5 on 64.
+#: Faces whose styles an INT8 face graph measures its convs' inputs on (`calibration_styles`). Measured on 16, 32
+#: and 64 (a first version, before the range's share was chosen), the least PSNR against f32 on 200 held-out
+#: faces was 35.6, 35.8 and 35.5 dB: more faces, only a longer first start.
 CALIBRATION_FACES = 16
 
 
@@ -83,6 +84,8 @@ class VoiceReading(Reading):
 
 
 class StyleVoiceMap(FaceGenerator):
+    has_cpu_graph = True
+
     def __init__(self, config: GeneratorConfig, embedding_dim: int):
         super().__init__()
         self.config = config
@@ -146,8 +149,6 @@ class StyleVoiceMap(FaceGenerator):
         head's with `small` (a quarter of the size, a quarter of the time)."""
         style = self.style(reading)
         return self.synthesis(style, small=small, fine=self.fine_style(style, reading))
-
-    has_cpu_graph = True
 
     def compile_for_cpu(self, cache_dir: str | Path | None = None) -> bool:
         """Draw through OpenVINO from now on (`stylegan_openvino`): the graph for small faces compiled now, the
