@@ -185,6 +185,34 @@ def test_openvino_frame_level_is_traced_here_when_the_child_process_fails(tmp_pa
     assert list(tmp_path.glob("*/campplus_frames.xml"))
 
 
+def test_a_damaged_cached_graph_is_built_anew_not_read_again(tmp_path, monkeypatch):
+    """The fallback once read the graph back from where the child wrote it, the cache itself: damaged, it raised."""
+    pytest.importorskip("openvino", reason="openvino is in requirements.txt: pip install -r requirements.txt")
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    from voice2face.models import campplus
+    from voice2face.models import openvino as compiled
+
+    built = []
+
+    def any_graph(encoder):  # what the frames become does not matter here, only that the graph is built anew
+        built.append(encoder)
+        frames = ops.parameter([1, 80, -1], ov.Type.f32)
+        return ov.Model([ops.relu(frames)], [frames])
+
+    monkeypatch.setattr(campplus, "frame_level_graph", any_graph)
+    monkeypatch.setattr(compiled.sys, "executable", "/bin/false")  # the child writes nothing: built here
+    encoder = CAMPPlusEncoder().eval()
+    campplus.CompiledFrameLevel(encoder, tmp_path)
+    cached = next(tmp_path.glob("*/campplus_frames.xml"))
+    cached.write_text("<not a graph")
+    again = campplus.CompiledFrameLevel(encoder, tmp_path)
+    assert len(built) == 2
+    x = torch.randn(1, 80, 7)
+    torch.testing.assert_close(again(x), x.relu())
+
+
 def test_prefix_passes_group_the_lengths_one_pass_hears():
     """A prefix joins a longer one's pass when it is at least 3/4 of it and 4 s or more; the longest pass first."""
     encoder = CAMPPlusEncoder()
