@@ -231,6 +231,10 @@ class SynthesisNetwork(nn.Module):
         """Side of the images its small head draws (None: it has none)."""
         return self.size // 4 if self.small_head is not None else None
 
+    def blocks_drawn(self, small: bool) -> int:
+        """How many blocks faces run: all for full size, all but the last two for the small head's."""
+        return len(self.blocks) - 2 if small else len(self.blocks)
+
     def features(self, style: torch.Tensor, blocks: int, fine: torch.Tensor | None = None) -> torch.Tensor:
         """The features after the stem and the first `blocks` blocks; blocks from FINE_FROM_BLOCK on read `fine`
         (None: `style`)."""
@@ -246,7 +250,7 @@ class SynthesisNetwork(nn.Module):
         if small:
             if self.small_head is None:
                 raise ValueError("this synthesis network has no small head")
-            return self.small_head(self.features(style, len(self.blocks) - 2, fine), fine)
-        x = self.features(style, len(self.blocks), fine)
+            return self.small_head(self.features(style, self.blocks_drawn(small), fine), fine)
+        x = self.features(style, self.blocks_drawn(small), fine)
         x = x * (self.to_wavelets_modulation(fine) * self.to_wavelets_scale)[:, :, None, None]
         return haar_inverse(F.conv2d(x, self.to_wavelets) + self.to_wavelets_bias)

@@ -81,7 +81,7 @@ class NoiseAsInputs(nn.Module):
 
 def styled_convs(synthesis: SynthesisNetwork, small: bool) -> list[StyledConv]:
     """The styled convs that the small-face path (or the full network) runs, in order."""
-    used = [synthesis.stem, *(synthesis.blocks[:-2] if small else synthesis.blocks)]
+    used = [synthesis.stem, *synthesis.blocks[: synthesis.blocks_drawn(small)]]
     return [module for part in used for module in part.modules() if isinstance(module, StyledConv)]
 
 
@@ -133,13 +133,12 @@ def input_ranges(synthesis: SynthesisNetwork, convs: list[StyledConv], small: bo
 
         return observe
 
-    blocks = len(synthesis.blocks) - 2 if small else len(synthesis.blocks)
     try:
         for conv in convs:
             conv.pointwise_hook = observer(conv)
         with torch.inference_mode():
             for start in range(0, len(styles), 4):
-                synthesis.features(styles[start : start + 4], blocks, fines[start : start + 4])
+                synthesis.features(styles[start : start + 4], synthesis.blocks_drawn(small), fines[start : start + 4])
     finally:
         for conv in convs:
             conv.pointwise_hook = None

@@ -71,7 +71,7 @@ def training_windows(synthesis, styles: torch.Tensor, seed: int, batch: int = 1)
     windows per style, float16, on the styles' device; `batch` faces drawn at once (1 on a CPU, where
     batches are slower a face). A window as large as the whole map has no edge to leave out."""
     rng = torch.Generator().manual_seed(seed)
-    blocks, small = len(synthesis.blocks) - 2, synthesis.size // 4
+    blocks, small = synthesis.blocks_drawn(small=True), synthesis.size // 4
     features, targets, owners = [], [], []
     for first in tqdm(range(0, len(styles), batch), desc="draw 1024-px faces"):
         style = styles[first : first + batch]
