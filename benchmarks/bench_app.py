@@ -2,11 +2,13 @@
 
     python benchmarks/bench_app.py [--parts startup,browser,live,load,hostile,attacks|fairness] [--live-seconds 120]
 
-- startup: `python app.py` to the first served page and to the first faces served (one /faces request),
-  with no compiled networks kept and then with them; a fixed reference conv stack timed in the same run.
+- startup: `python app.py` to the first served page and to the first faces served (one /faces request over
+  plain HTTP), with no compiled networks kept and then with them; a fixed reference conv stack timed in the same run.
 - browser: in headless Chromium, click "Draw faces" for a 10 s clip until the last face is on the
   page: the first request after start, then the median (p50) of later ones; the API's time for
-  the same request (also as a multiple of the reference conv stack) and the in-process pipeline's, as ratios.
+  the same request (also as a multiple of the reference conv stack) and the in-process pipeline's, as ratios;
+  the same request over plain HTTP split into its phases (upload, queue, the server's work, the reply's files),
+  so what serving costs is told apart from what gradio_client adds.
 - live: the live view over a long recording. In-process, `LiveFaces` fed 1 s chunks: latency per
   update at the start and the end, and memory growth. In the browser (Chromium's fake microphone
   playing speech for --live-seconds): updates seen, and the server's memory at start and end.
@@ -78,8 +80,12 @@ class Server:
         self.launched_at = start
 
     def first_faces_s(self, clip: Path) -> float:
-        """Launch to the first faces served: one /faces request for `clip` (with its upload) once the page is up."""
-        api_request(clients(self.url, 1)[0], clip)
+        """Launch to the first faces served: one /faces request for `clip` over plain HTTP (its upload, the work and the
+        reply's files) once the page is up."""
+        import httpx
+
+        with httpx.Client(timeout=120) as http:
+            request_phases(http, self.url, clip)
         return time.perf_counter() - self.launched_at
 
     def answers(self) -> bool:
@@ -173,6 +179,52 @@ def api_request(client, clip: Path, choices=CHOICES, extra: str = "") -> float:
     return time.perf_counter() - start
 
 
+#: The phases of one /faces request over plain HTTP, as `request_phases` times them.
+PHASES = ("upload", "queued", "computing", "reply files", "total")
+
+
+def request_phases(http, url: str, clip: Path, choices=CHOICES) -> dict[str, float]:
+    """One /faces request over plain HTTP (httpx, one kept-alive connection), as Gradio's own protocol runs it, in
+    seconds a phase: the upload; joining the queue until the server starts the work; the work (decoding, hearing,
+    drawing, the images written) until the answer is sent; fetching the reply's files, as a client that shows them
+    must. gradio_client adds its own polling and downloads on top (`api_request`)."""
+    import json
+
+    names = [d.get("api_name") for d in http.get(url + "config").json()["dependencies"]]  # once a visitor: not counted
+    start = time.perf_counter()
+    with clip.open("rb") as file:
+        path = http.post(url + "gradio_api/upload", files={"files": (clip.name, file)}).json()[0]
+    uploaded_at = time.perf_counter()
+    data = [{"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": clip.name}, choices, ""]
+    session = os.urandom(6).hex()
+    http.post(url + "gradio_api/queue/join", json={"data": data, "fn_index": names.index("faces"), "session_hash": session})
+    started_at, output = uploaded_at, {}
+    with http.stream("GET", url + "gradio_api/queue/data", params={"session_hash": session}) as answer:
+        for line in answer.iter_lines():
+            message = json.loads(line[5:]) if line.startswith("data:") else {}
+            if message.get("msg") == "process_starts":
+                started_at = time.perf_counter()
+            elif message.get("msg") == "process_completed":
+                output = message.get("output") or {}
+                break
+    answered_at = time.perf_counter()
+    if not output.get("data"):
+        raise SystemExit(f"/faces over HTTP gave no faces: {output}")
+    for file in file_urls(output["data"]):
+        http.get(file).raise_for_status()
+    done = time.perf_counter()
+    return dict(zip(PHASES, (uploaded_at - start, started_at - uploaded_at, answered_at - started_at, done - answered_at,
+                             done - start), strict=True))  # fmt: skip
+
+
+def file_urls(value) -> list[str]:
+    """The URLs of every file in a Gradio answer's data (a gallery's images, an image, nested as they come)."""
+    if isinstance(value, dict):
+        nested = [u for v in value.values() if isinstance(v, (dict, list)) for u in file_urls(v)]
+        return ([value["url"]] if value.get("url") else []) + nested
+    return [u for v in value for u in file_urls(v)] if isinstance(value, list) else []
+
+
 def clients(url: str, count: int) -> list:
     from gradio_client import Client
 
@@ -223,6 +275,11 @@ def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path, r
     first, later = times[0], statistics.median(times[1:])
     client = clients(server.url, 1)[0]
     api = statistics.median(api_request(client, clip) for _ in range(requests))
+    import httpx
+
+    with httpx.Client(timeout=120) as http:
+        phases = [request_phases(http, server.url, clip) for _ in range(requests)]
+    split = {name: statistics.median(p[name] for p in phases) for name in PHASES}
     from voice2face import Voice2Face
     from voice2face.web.page import demo_request
 
@@ -235,6 +292,9 @@ def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path, r
           f"later p50 {1000 * later:.0f} ms (first / later {first / later:.2f}x)")  # fmt: skip
     print(f"same request through the API (gradio_client), p50: {1000 * api:.0f} ms ({api / reference:.1f}x the reference conv "
           f"stack); in-process demo_request: {1000 * direct:.0f} ms; browser / in-process {later / direct:.2f}x")  # fmt: skip
+    print("same request over plain HTTP, p50 of each phase: " + ", ".join(f"{name} {1000 * split[name]:.0f} ms" for name in PHASES)
+          + f" ({split['total'] / reference:.1f}x the reference conv stack); server's work / in-process {split['computing'] / direct:.2f}x, "
+          f"gradio_client / plain HTTP {api / split['total']:.2f}x")  # fmt: skip
 
 
 def fake_microphone_args(clip: str | Path) -> list[str]:
