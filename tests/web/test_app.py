@@ -263,6 +263,27 @@ def test_api_refuses_paths_on_the_server_without_naming_its_folders(server, path
     assert "/etc" not in answer and "/tmp" not in answer and "cache" not in answer
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed (apt-get install curl; .ci/run does)")
+def test_the_readmes_curl_calls_draw_faces_and_say_what_is_wrong(server, speech_wav, tmp_path):
+    """The README's three curl steps, run as written: faces for a clip, and the page's words for a file that is no audio."""
+    import httpx
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    script = re.search(r"```bash\n(URL=http://127\.0\.0\.1:7860\n.*?)```", readme, re.S).group(1)
+    noise = tmp_path / "clip.txt"
+    noise.write_text("not a recording")
+
+    def run(clip: Path) -> str:
+        filled = script.replace("http://127.0.0.1:7860", server.rstrip("/")).replace("clip.wav", str(clip))
+        return subprocess.run(["bash", "-c", filled], capture_output=True, text=True, timeout=120).stdout
+
+    drawn, refused = run(speech_wav), run(noise)
+    assert drawn.startswith("event: complete") and '"caption": "1.0 s"' in drawn, drawn[:300]
+    face = httpx.get(re.search(r'"url": "([^"]+)"', drawn).group(1))
+    assert face.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert refused.startswith("event: error") and "Could not draw a face" in refused and "Traceback" not in refused, refused
+
+
 def test_no_route_skips_the_queue_and_request_bodies_are_capped(server):
     import httpx
 
