@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -282,6 +283,20 @@ def test_the_readmes_curl_calls_draw_faces_and_say_what_is_wrong(server, speech_
     face = httpx.get(re.search(r'"url": "([^"]+)"', drawn).group(1))
     assert face.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert refused.startswith("event: error") and "Could not draw a face" in refused and "Traceback" not in refused, refused
+
+
+def test_gradios_question_about_the_chart_backend_does_not_import_pyplot():
+    """Around every event Gradio asks matplotlib for its backend; left unset, matplotlib imported pyplot to answer, on the
+    first visitor's request and in the server's event loop (0.35 s with no page answered). In a fresh interpreter, as a
+    server starts."""
+    code = (
+        "import sys\nfrom gradio.utils import MatplotlibBackendMananger\n"
+        "from voice2face.web.server import draw_charts_headless\n"
+        "draw_charts_headless()\nwith MatplotlibBackendMananger():\n    pass\n"
+        "print('matplotlib.pyplot' in sys.modules)"
+    )
+    answer = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert answer.stdout.strip() == "False", answer.stderr[-500:]
 
 
 def test_no_route_skips_the_queue_and_request_bodies_are_capped(server):

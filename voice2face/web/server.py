@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import gradio as gr
+import matplotlib
 from gradio.exceptions import InvalidPathError
 from gradio_client.utils import is_http_url_like
 from pydantic import ValidationError
@@ -197,6 +198,13 @@ def end_live_streams(demo: gr.Blocks, sessions: Iterable[str]) -> None:
             event.signal.set()
 
 
+def draw_charts_headless() -> None:
+    """Set matplotlib's backend to agg: a server opens no windows. Gradio asks matplotlib for its backend around every
+    event; left to pick one, matplotlib imported pyplot to do so, on the first visitor's request and in the server's
+    event loop: 0.35 s in which no page was answered."""
+    matplotlib.use("agg")
+
+
 def launch(
     demo: gr.Blocks, host: str, port: int, share: bool, block: bool = True, cache_sweep: tuple[float, float] = (CACHE_SWEEP_S, CACHE_AGE_S),
     monitoring: bool = False, behind_proxy: bool | None = None, cache_max_bytes: int = CACHE_MAX_BYTES,
@@ -207,6 +215,7 @@ def launch(
     then empty the cache. Gradio's monitoring page answers only with `monitoring`; `behind_proxy` (None: on Spaces)
     reads who each visitor is from X-Forwarded-For, for fair shares."""
     behind_proxy = is_behind_proxy() if behind_proxy is None else behind_proxy
+    draw_charts_headless()
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)  # no /run/ route skips the queue
     arrivals = getattr(demo, "live_chunk_arrivals", None)  # `layout.build_demo`'s page has a Live tab
     live_taps = [live_chunk_tap(demo, arrivals)] if arrivals is not None else []
