@@ -7,7 +7,8 @@ Prints the median time of each stage for 10 s and 60 s clips, the whole
 per length) as a ratio; then the speech check (Silero VAD) as we run it, a
 window per ONNX Runtime call, against Silero's TorchScript model fed 32 ms at
 a time; one face through OpenVINO in f32 against bf16 (which the served full-size
-faces compute in, where the CPU has it). Without --checkpoint it uses a randomly initialised
+faces compute in, where the CPU has it); the served request with the same clip again against clips of lengths not
+heard before, as visitors' are. Without --checkpoint it uses a randomly initialised
 model of the paper's full widths, so timings do not depend on what is shipped.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import median_seconds, peak_rss_mib, reference_seconds, served_with_faces_in, speech_clip
+from common import clips_of_new_lengths, median_seconds, peak_rss_mib, reference_seconds, served_with_faces_in, speech_clip
 
 from voice2face.audio import speech_check
 from voice2face.audio.front_end import frame_features, prepare_utterance, remove_silence
@@ -166,6 +167,11 @@ def main() -> None:
               f"(voice side: decode, speech check, features, embedding {1000 * t_voice:.0f}ms); PyTorch {1000 * t_torch:.0f}ms "
               f"({t_torch / t_served:.2f}x); the same at 1024 px (drawn in full, as the page did before) "
               f"{1000 * t_full:.0f}ms ({t_full / t_served:.2f}x)")
+        fresh = iter(clips_of_new_lengths(clip, args.repeats + 1))
+        t_same, t_new = medians_in_turn([lambda: model.faces_for_durations(clip, size=DISPLAY_SIZE),
+                                         lambda: model.faces_for_durations(next(fresh), size=DISPLAY_SIZE)], args.repeats)  # fmt: skip
+        print(f"the served request again with the same 10 s clip / with a clip of a length not heard before (as each visitor's "
+              f"is), in turn: {1000 * t_same:.0f} / {1000 * t_new:.0f}ms ({t_new / t_same:.2f}x)")
         print(f"voice side of that request with {model.info.model.voice.backend}: {1000 * t_voice:.0f}ms; with the GE2E encoder "
               f"(checkpoints/ge2e): {1000 * t_ge2e:.0f}ms ({t_voice / t_ge2e:.2f}x GE2E's)")
         t_first = median_seconds(lambda: next(model.stream(clip, size=DISPLAY_SIZE)), args.repeats)
