@@ -118,7 +118,8 @@ def compile_cached(cache: Path | None, name: str, build: Callable[[], object], p
 def compile_config(cache: Path | None, precision: str) -> dict:
     """The precision asked for as this CPU computes it (`computed_precision`; an int8 graph's other layers in f32),
     and OpenVINO's own compiled blobs kept beside our graphs where there is a cache."""
-    hint = {"int8": "f32"}.get(computed_precision(precision), computed_precision(precision))
+    computed = computed_precision(precision)
+    hint = "f32" if computed == "int8" else computed
     return {"INFERENCE_PRECISION_HINT": hint, **({"CACHE_DIR": str(cache / "compiled")} if cache else {})}
 
 
