@@ -85,7 +85,7 @@ class Server:
         import httpx
 
         with httpx.Client(timeout=120) as http:
-            request_phases(http, self.url, clip)
+            request_phases(http, self, clip)
         return time.perf_counter() - self.launched_at
 
     def answers(self) -> bool:
@@ -183,23 +183,21 @@ def api_request(client, clip: Path, choices=CHOICES, extra: str = "") -> float:
 PHASES = ("upload", "queued", "computing", "reply files", "total")
 
 
-def request_phases(http, url: str, clip: Path, choices=CHOICES) -> dict[str, float]:
+def request_phases(http, server: Server, clip: Path, choices=CHOICES) -> dict[str, float]:
     """One /faces request over plain HTTP (httpx, one kept-alive connection), as Gradio's own protocol runs it, in
     seconds a phase: the upload; joining the queue until the server starts the work; the work (decoding, hearing,
     drawing, the images written) until the answer is sent; fetching the reply's files, as a client that shows them
     must. gradio_client adds its own polling and downloads on top (`api_request`)."""
     import json
 
-    names = [d.get("api_name") for d in http.get(url + "config").json()["dependencies"]]  # once a visitor: not counted
+    faces = event_index(http, server, "faces")  # the page's config, read once a visitor: not counted
     start = time.perf_counter()
-    with clip.open("rb") as file:
-        path = http.post(url + "gradio_api/upload", files={"files": (clip.name, file)}).json()[0]
+    data = [uploaded(http, server, clip), choices, ""]
     uploaded_at = time.perf_counter()
-    data = [{"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": clip.name}, choices, ""]
     session = os.urandom(6).hex()
-    http.post(url + "gradio_api/queue/join", json={"data": data, "fn_index": names.index("faces"), "session_hash": session})
+    http.post(server.url + "gradio_api/queue/join", json={"data": data, "fn_index": faces, "session_hash": session})
     started_at, output = uploaded_at, {}
-    with http.stream("GET", url + "gradio_api/queue/data", params={"session_hash": session}) as answer:
+    with http.stream("GET", server.url + "gradio_api/queue/data", params={"session_hash": session}) as answer:
         for line in answer.iter_lines():
             message = json.loads(line[5:]) if line.startswith("data:") else {}
             if message.get("msg") == "process_starts":
@@ -278,7 +276,7 @@ def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path, r
     import httpx
 
     with httpx.Client(timeout=120) as http:
-        phases = [request_phases(http, server.url, clip) for _ in range(requests)]
+        phases = [request_phases(http, server, clip) for _ in range(requests)]
     split = {name: statistics.median(p[name] for p in phases) for name in PHASES}
     from voice2face import Voice2Face
     from voice2face.web.page import demo_request
@@ -514,8 +512,7 @@ def page_event(http, server: Server, name: str, data: list, session: str, last: 
     `last`, its last, sent as it completes). TimeoutError if it has not answered so in `deadline_s`."""
     import json
 
-    names = [d.get("api_name") for d in http.get(server.url + "config").json()["dependencies"]]
-    body = json.dumps({"data": data, "fn_index": names.index(name), "session_hash": session})  # NaN and Infinity as a browser can send them
+    body = json.dumps({"data": data, "fn_index": event_index(http, server, name), "session_hash": session})  # NaN and Infinity as a browser can send them
     joined = http.post(server.url + "gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
     if joined.status_code != 200:
         return [None, f"refused by the queue: {joined.status_code} {joined.text[:80]}"]
@@ -535,6 +532,11 @@ def page_event(http, server: Server, name: str, data: list, session: str, last: 
                 if message["msg"] == "process_completed" or (message["msg"] == "process_streaming" and not last):
                     return latest
     return latest
+
+
+def event_index(http, server: Server, name: str) -> int:
+    """Where the page's config lists the event `name`: its fn_index in a call to the queue."""
+    return [d.get("api_name") for d in http.get(server.url + "config").json()["dependencies"]].index(name)
 
 
 def uploaded(http, server: Server, path: Path) -> dict:
