@@ -11,13 +11,13 @@ import argparse
 import logging
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from voice2face import DEFAULT_CHECKPOINT, Voice2Face, Voice2FaceError
 from voice2face.memory import limit_malloc_arenas
 from voice2face.paths import OPENVINO_CACHE
-from voice2face.web.layout import build_demo
-from voice2face.web.server import launch
+from voice2face.web.page import DemoOutput, warm_up
 
 log = logging.getLogger("voice2face.app")
 
@@ -47,11 +47,23 @@ def main(argv: list[str] | None = None) -> int:
     except Voice2FaceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    with ThreadPoolExecutor(1, thread_name_prefix="voice2face-warm-up") as warming:
+        example = warming.submit(ready_to_serve, model)
+        # Gradio is imported only now, beside the warm-up: its import is about 3 s of Python, the warm-up nearly
+        # all native code that lets Python go, so the two share the cores (to the first faces 1-2 s sooner)
+        from voice2face.web.layout import build_demo
+        from voice2face.web.server import launch
+
+        demo = build_demo(model, args.checkpoint, args.behind_proxy, example.result())
+    launch(demo, args.host, args.port, args.share, monitoring=args.monitoring, behind_proxy=args.behind_proxy)
+    return 0
+
+
+def ready_to_serve(model: Voice2Face) -> DemoOutput:
+    """The model's compiled graphs, read from the cache or made, then one request served: the page's worked example."""
     if model.serve_with_openvino(OPENVINO_CACHE):
         log.info("drawing faces and hearing voices through OpenVINO (compiled from the checkpoint, kept in %s)", OPENVINO_CACHE)
-    launch(build_demo(model, args.checkpoint, args.behind_proxy), args.host, args.port, args.share, monitoring=args.monitoring,
-           behind_proxy=args.behind_proxy)
-    return 0
+    return warm_up(model)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ that holds the inference API, short functions, a thin app.py."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "voice2face"
@@ -78,3 +80,13 @@ def test_no_function_is_longer_than_80_lines():
 
 def test_app_py_only_starts_the_server():
     assert len(APP.read_text().splitlines()) <= 150
+
+
+def test_app_py_leaves_gradio_to_be_imported_beside_the_warm_up():
+    """app.py imports Gradio (about 3 s of Python) only once the model warms up on another thread, so the two
+    share the cores: an import of the web page at the top of app.py would put them one after the other again."""
+    load_app = (f"import importlib.util, sys; spec = importlib.util.spec_from_file_location('app', {str(APP)!r}); "
+                "spec.loader.exec_module(importlib.util.module_from_spec(spec)); print('gradio' in sys.modules)")  # fmt: skip
+    imported = subprocess.run([sys.executable, "-c", load_app], capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "False"

@@ -97,10 +97,11 @@ class Page:
                 self.drawn_id, self.settle_image, self.spectrogram_image, self.strip, self.strip_download, self.notes]  # fmt: skip
 
 
-def build_demo(model: Voice2Face, checkpoint: Path, behind_proxy: bool | None = None) -> gr.Blocks:
+def build_demo(model: Voice2Face, checkpoint: Path, behind_proxy: bool | None = None, example: DemoOutput | None = None) -> gr.Blocks:
     """The page, served by `server.launch` (which sweeps its file cache and notes its Live chunks as they arrive);
-    `behind_proxy` as `server.launch` takes it."""
-    example = warm_up(model)  # the first request, served now; the page shows it until the visitor's own
+    `behind_proxy` as `server.launch` takes it. `example`: the first request, served already (`page.warm_up`, as
+    app.py does while Gradio is imported); without it, it is served now. The page shows it until the visitor's own."""
+    example = warm_up(model) if example is None else example
     with gr.Blocks(title="voice2face") as demo:
         page = lay_out(model, checkpoint, example)
         events = PageEvents(model, page, demo, is_behind_proxy() if behind_proxy is None else behind_proxy)
