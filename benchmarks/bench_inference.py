@@ -8,7 +8,8 @@ per length) as a ratio; then the speech check (Silero VAD) as we run it, a
 window per ONNX Runtime call, against Silero's TorchScript model fed 32 ms at
 a time; one face through OpenVINO in f32 against bf16 (which the served full-size
 faces compute in, where the CPU has it); the served request with the same clip again against clips of lengths not
-heard before, as visitors' are. Without --checkpoint it uses a randomly initialised
+heard before, as visitors' are; CAM++'s masked layers with their gates computed once a segment (as served) against
+gated frame by frame, as the reference model writes them. Without --checkpoint it uses a randomly initialised
 model of the paper's full widths, so timings do not depend on what is shipped.
 """
 
@@ -20,9 +21,11 @@ import importlib.util
 import warnings
 from functools import lru_cache
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from common import clips_of_new_lengths, median_seconds, peak_rss_mib, reference_seconds, served_with_faces_in, speech_clip
 
 from voice2face.audio import speech_check
@@ -31,7 +34,8 @@ from voice2face.audio.load import load_audio
 from voice2face.checkpoint import CheckpointInfo, build_network, load_network
 from voice2face.images import DISPLAY_SIZE
 from voice2face.lengths import DEFAULT_DURATIONS, distinct_cuts, plan_cuts
-from voice2face.models import ModelConfig, StyleVoiceMap, stylegan_openvino
+from voice2face.models import ModelConfig, StyleVoiceMap, campplus, stylegan_openvino
+from voice2face.models.openvino import run_compiled
 from voice2face.models.stylegan_openvino import OpenVINOSynthesis
 from voice2face.paths import GE2E_CHECKPOINT
 from voice2face.pipeline import Voice2Face
@@ -174,6 +178,9 @@ def main() -> None:
               f"is), in turn: {1000 * t_same:.0f} / {1000 * t_new:.0f}ms ({t_new / t_same:.2f}x)")
         print(f"voice side of that request with {model.info.model.voice.backend}: {1000 * t_voice:.0f}ms; with the GE2E encoder "
               f"(checkpoints/ge2e): {1000 * t_ge2e:.0f}ms ({t_voice / t_ge2e:.2f}x GE2E's)")
+        if isinstance(model.voice_encoder, campplus.CAMPPlusEncoder):
+            print(f"CAM++'s gates computed once a segment (as served) / frame by frame in every layer, in turn: "
+                  f"{gates_both_ways(model, clip, args.repeats)}")
         t_first = median_seconds(lambda: next(model.stream(clip, size=DISPLAY_SIZE)), args.repeats)
         t_first_after_all = median_seconds(lambda: first_face_after_every_length(model, clip), args.repeats)
         reference = reference_seconds()
@@ -217,6 +224,44 @@ def medians_in_turn(functions: list, repeats: int) -> list[float]:
         function()
     times = [[median_seconds(function, 1, warmup=0) for function in functions] for _ in range(repeats)]
     return [float(t) for t in np.median(np.array(times), axis=0)]
+
+
+def gated_frame_by_frame(layer: campplus.MaskedTDNN, x: torch.Tensor, segments) -> torch.Tensor:
+    """A masked layer as 3D-Speaker's CAM++ writes it: its segments' means pooled and repeated to every frame, in every
+    layer, and the gate computed for each frame (what our graph did before it gated once a segment)."""
+    x = layer.mid(layer.bottleneck(layer.pre(x)))
+    n = x.shape[-1]
+    short = (campplus.SEGMENT - n % campplus.SEGMENT) % campplus.SEGMENT
+    sums = F.pad(x, (0, short)).unflatten(-1, (-1, campplus.SEGMENT)).sum(-1)
+    counts = torch.full((sums.shape[-1],), float(campplus.SEGMENT))
+    counts[-1] = campplus.SEGMENT - short
+    context = x.mean(-1, keepdim=True) + (sums / counts).repeat_interleave(campplus.SEGMENT, dim=-1)[..., :n]
+    return layer.local(x) * torch.sigmoid(layer.context2(F.relu(layer.context1(context))))
+
+
+def gates_both_ways(model: Voice2Face, clip, repeats: int) -> str:
+    """The voice side and the whole served request with CAM++'s graph as served, and with one traced from
+    `gated_frame_by_frame`, in turn (`model` serves through OpenVINO already)."""
+    import openvino as ov
+
+    encoder = model.voice_encoder
+    with mock.patch.object(campplus.MaskedTDNN, "forward", gated_frame_by_frame):
+        graph = campplus.frame_level_graph(encoder)
+    frame_by_frame = ov.Core().compile_model(graph, "CPU", {"INFERENCE_PRECISION_HINT": campplus.VOICE_PRECISION})
+    served = encoder.compiled_frames
+
+    def with_graph(graph, work):
+        encoder.compiled_frames = graph
+        work()
+
+    figures = []
+    for name, work in (("voice side", lambda: voice_side(model, clip)), ("request", lambda: model.faces_for_durations(clip, size=DISPLAY_SIZE))):
+        ours, theirs = medians_in_turn([lambda: with_graph(served, work),  # noqa: B023
+                                        lambda: with_graph(lambda f: run_compiled(frame_by_frame, [f.float().contiguous().numpy()]), work)],  # noqa: B023
+                                       repeats)  # fmt: skip
+        figures.append(f"{name} {1000 * ours:.0f} / {1000 * theirs:.0f}ms ({theirs / ours:.2f}x)")
+    encoder.compiled_frames = served
+    return ", ".join(figures)
 
 
 def first_face_after_every_length(model: Voice2Face, clip):

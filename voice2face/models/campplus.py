@@ -24,8 +24,8 @@ mean. `embed_prefixes` shares passes between prefixes where that changes an
 embedding by under 1%.
 
 For a server on a CPU, `compile_for_cpu` runs the frame-level layers (nearly all
-of CAM++'s work: a 10 s clip took 77 ms in PyTorch on 2 cores, 45 ms compiled)
-through OpenVINO: traced with the time axis left open, so one graph serves every
+of CAM++'s work: a 10 s clip took 186 ms in PyTorch on 2 cores, 78 ms compiled, on a slow
+turn of this machine, 2026-12-07) through OpenVINO: traced with the time axis left open, so one graph serves every
 length, to about 1e-5 of PyTorch's numbers (in f32: `VOICE_PRECISION`); kept on disk (`models/openvino.py`)
 and traced the first time by a child process (`python -m voice2face.models.campplus`),
 which takes the memory tracing leaves behind with it (a cold start rested at
@@ -76,15 +76,15 @@ CAMPPLUS_FRONT_END = FrontEndConfig(
 CAMPPLUS_CONFIG = VoiceEncoderConfig(backend="campplus", n_mels=80, channels=(FRONT_CHANNELS,), embedding_dim=192, statistics_dim=1024)
 
 
-def segment_means(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, T) -> each frame replaced by the mean of its SEGMENT-frame segment (the last one may be
-    shorter). Written with a reshape rather than a pooling op so that it also traces for any T."""
-    n = x.shape[-1]
-    short = (SEGMENT - n % SEGMENT) % SEGMENT
-    sums = F.pad(x, (0, short)).unflatten(-1, (-1, SEGMENT)).sum(-1)
-    counts = torch.full((sums.shape[-1],), float(SEGMENT), device=x.device)
-    counts[-1] = SEGMENT - short
-    return (sums / counts).repeat_interleave(SEGMENT, dim=-1)[..., :n]
+def segment_matrices(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For frames `x` (B, C, T): `average` (T, S), whose product with them is the mean of each SEGMENT-frame segment
+    (the last one may be shorter), and `spread` (S, T), which gives each frame its segment's value. Built once a pass,
+    from T alone: each masked layer then costs two small matrix products, where a padding, reshape and repeat in
+    every layer made a graph of 4,738 operations (1,640 now) and every CAM++ pass 1.3-1.5x slower through OpenVINO."""
+    frames = torch.arange(x.shape[-1], device=x.device)
+    segments = torch.arange((x.shape[-1] + SEGMENT - 1) // SEGMENT, device=x.device)
+    member = (frames[:, None] // SEGMENT == segments[None, :]).to(x.dtype)
+    return member / member.sum(0), member.T
 
 
 def centred(features: torch.Tensor) -> torch.Tensor:
@@ -138,7 +138,8 @@ class FrequencyFront(nn.Module):
 class MaskedTDNN(nn.Module):
     """One dense layer: batch norm, ReLU, a 1x1 bottleneck, batch norm, ReLU, then a dilated kernel-3
     conv whose output is gated per channel by a sigmoid of the clip's mean plus its segment's mean
-    (context-aware masking): what the layer passes on depends on what the whole utterance holds."""
+    (context-aware masking): what the layer passes on depends on what the whole utterance holds. The gate
+    is the same for every frame of a segment, so it is computed once a segment and spread (`segment_matrices`)."""
 
     def __init__(self, cin: int, dilation: int):
         super().__init__()
@@ -149,11 +150,12 @@ class MaskedTDNN(nn.Module):
         self.context1 = nn.Conv1d(BOTTLENECK, BOTTLENECK // 2, 1)
         self.context2 = nn.Conv1d(BOTTLENECK // 2, GROWTH, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, segments: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        average, spread = segments
         x = self.mid(self.bottleneck(self.pre(x)))
-        context = x.mean(-1, keepdim=True) + segment_means(x)
+        context = x.mean(-1, keepdim=True) + x @ average
         gate = torch.sigmoid(self.context2(F.relu(self.context1(context))))
-        return self.local(x) * gate
+        return self.local(x) * (gate @ spread)
 
 
 class DenseBlock(nn.Module):
@@ -167,9 +169,9 @@ class DenseBlock(nn.Module):
         self.transit = nn.Sequential(bn_relu(total), nn.Conv1d(total, total // 2, 1, bias=False))
         self.out_channels = total // 2
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, segments: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         for layer in self.layers:
-            x = torch.cat([x, layer(x)], dim=1)
+            x = torch.cat([x, layer(x, segments)], dim=1)
         return self.transit(x)
 
 
@@ -214,7 +216,12 @@ class CAMPPlusEncoder(VoiceEncoder):
         return self.frame_level_torch(features)
 
     def frame_level_torch(self, features: torch.Tensor) -> torch.Tensor:
-        return self.blocks(self.tdnn(self.front(features)))
+        x = self.tdnn(self.front(features))
+        segments = segment_matrices(x)
+        *dense, last = self.blocks
+        for block in dense:
+            x = block(x, segments)
+        return last(x)
 
     def compile_for_cpu(self, cache_dir: str | Path | None = None) -> bool:
         """Run the frame-level layers through OpenVINO from now on (`CompiledFrameLevel`), its graph kept in
@@ -277,6 +284,8 @@ class CAMPPlusEncoder(VoiceEncoder):
 # --------------------------------------------------------------------------- compiled for a CPU
 
 GRAPH_FILE = "campplus_frames.xml"
+#: How the graph is built, part of its cache key: a graph kept by a version that built it otherwise is not read back.
+GRAPH_LAYOUT = "frames; masks gated per segment"
 
 
 #: The compiled frame-level layers compute in f32. bf16, where the CPU has it natively, took a 10 s pass from
@@ -339,7 +348,7 @@ class CompiledFrameLevel:
     into the cache or, without one, a folder of its own for the while."""
 
     def __init__(self, encoder: CAMPPlusEncoder, cache_dir: str | Path | None = None):
-        cache = cache_for(encoder, cache_dir)
+        cache = cache_for(encoder, cache_dir, GRAPH_LAYOUT)
         with tempfile.TemporaryDirectory(prefix="voice2face-campplus-graph-", ignore_cleanup_errors=True) as scratch:
             graph = (cache or Path(scratch)) / GRAPH_FILE
             if not graph.is_file():
