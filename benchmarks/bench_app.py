@@ -4,6 +4,8 @@
 
 - startup: `python app.py` to the first served page and to the first faces served (one /faces request over
   plain HTTP), with no compiled networks kept and then with them; a fixed reference conv stack timed in the same run.
+  With `--baseline DIR` (another checkout, e.g. `git worktree add ../before HEAD~1`): its app.py and ours started in
+  turn, `--starts` times each, cold and warm, medians and ratios.
 - browser: in headless Chromium, click "Draw faces" for a 10 s clip until the last face is on the
   page: the first request after start, then the median (p50) of later ones; the API's time for
   the same request (also as a multiple of the reference conv stack) and the in-process pipeline's, as ratios;
@@ -61,12 +63,12 @@ class Server:
     """`python app.py` in a subprocess with its own file cache folder; memory read from /proc. Its compiled
     face networks are kept in `model_cache` (default: a new, empty folder, so each server starts cold)."""
 
-    def __init__(self, checkpoint: Path | None, model_cache: Path | None = None, options: tuple[str, ...] = ()):
+    def __init__(self, checkpoint: Path | None, model_cache: Path | None = None, options: tuple[str, ...] = (), root: Path = ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.cache = Path(tempfile.mkdtemp(prefix="v2f-bench-cache-"))
         self.model_cache = model_cache or self.cache / "models"
-        command = [sys.executable, str(ROOT / "app.py"), "--port", str(self.port)]
+        command = [sys.executable, str(root / "app.py"), "--port", str(self.port)]
         if checkpoint:
             command += ["--checkpoint", str(checkpoint)]
         command += list(options)
@@ -74,7 +76,7 @@ class Server:
         self.log = Path(tempfile.mkstemp(prefix="v2f-bench-server-", suffix=".log")[1])  # its stderr: tracebacks land here
         start = time.perf_counter()
         with self.log.open("w") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+            self.process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=log)
         wait_for_page(self.url)
         self.startup_s = time.perf_counter() - start
         self.launched_at = start
@@ -150,6 +152,28 @@ class Server:
         self.process.wait()
         shutil.rmtree(self.cache, ignore_errors=True)
         self.log.unlink(missing_ok=True)
+
+
+def bench_startup_against(baseline: Path, checkpoint: Path, clip: Path, starts: int) -> None:
+    """Our app.py and `baseline`'s (another checkout, its own package beside it) started in turn: cold (a new, empty
+    compile cache each start), then warm (each tree's own cache, filled first); launch to the first page and to the first
+    served faces, medians of `starts`, and the baseline's over ours."""
+    trees = {"ours": ROOT, "baseline": baseline.resolve()}
+    kept = {name: Path(tempfile.mkdtemp(prefix=f"v2f-bench-models-{name}-")) for name in trees}
+    for name, root in trees.items():  # fill each tree's warm cache
+        Server(checkpoint, kept[name], root=root).close()
+    for kind in ("cold", "warm"):
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+        for _ in range(starts):
+            for name, root in trees.items():
+                server = Server(checkpoint, None if kind == "cold" else kept[name], root=root)
+                times[name].append((server.startup_s, server.first_faces_s(clip)))
+                server.close()
+        (page, faces), (base_page, base_faces) = ([statistics.median(t[i] for t in times[name]) for i in (0, 1)] for name in trees)
+        print(f"start-up {kind}, ours / the baseline's ({baseline}), in turn, median of {starts}: first page {page:.2f} / "
+              f"{base_page:.2f} s ({base_page / page:.2f}x), first served faces {faces:.2f} / {base_faces:.2f} s ({base_faces / faces:.2f}x)")
+    for folder in kept.values():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -808,6 +832,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--live-seconds", type=float, default=120)
     parser.add_argument("--screenshots", type=Path, default=None, help="also save the page's screenshots here")
+    parser.add_argument("--baseline", type=Path, default=None, help="with startup: another checkout whose app.py is started in turn with ours")
+    parser.add_argument("--starts", type=int, default=3, help="with --baseline: starts of each, cold and warm")
     args = parser.parse_args()
     from voice2face import DEFAULT_CHECKPOINT
 
@@ -830,6 +856,8 @@ def main() -> None:
         print(f"start-up, cold (no compiled networks kept): {cold.startup_s:.2f} s to the first served page "
               f"(includes one warm-up request), {faces:.2f} s to the first served faces; server memory at rest {memory:.0f} MiB")
         cold.close()
+        if args.baseline:
+            bench_startup_against(args.baseline, checkpoint, clip, args.starts)
     server = Server(checkpoint, model_cache)
     try:
         kept = "warm (compiled networks read back)" if "startup" in parts else "cold (no compiled networks kept)"
