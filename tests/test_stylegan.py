@@ -868,6 +868,26 @@ def test_openvino_rebuilds_a_damaged_cache_and_serves_without_a_writable_one(tmp
     assert sorted(unwritable.compiled) == ["full", "small"]
 
 
+def test_opening_a_cache_removes_graphs_no_start_has_used_for_a_month_and_nothing_else(tmp_path):
+    import os
+    import time
+
+    from voice2face.models.openvino import STALE_AFTER_DAYS, cache_for
+
+    long_ago = time.time() - (STALE_AFTER_DAYS + 1) * 86400
+    stale, recent, not_ours = tmp_path / ("a1" * 12), tmp_path / ("b2" * 12), tmp_path / "holiday-photos"
+    for folder in (stale, recent, not_ours):
+        folder.mkdir()
+        (folder / "kept.bin").write_bytes(b"x")
+    for folder in (stale, not_ours):
+        os.utime(folder, (long_ago, long_ago))
+    opened = cache_for(tiny_synthesis_with_head(), tmp_path, "style")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([opened.name, recent.name, not_ours.name])
+    assert (not_ours / "kept.bin").is_file()
+    os.utime(opened, (long_ago, long_ago))  # a folder in use again is marked so: kept
+    assert cache_for(tiny_synthesis_with_head(), tmp_path, "style") == opened and opened.is_dir()
+
+
 def test_language_directions_are_where_languages_mean_voices_differ():
     from voice2face.training.style_map import MIN_LANGUAGE_SPEAKERS, language_directions
 

@@ -5,6 +5,8 @@ the face network's graphs): compiled graphs kept on disk, so a restart reads the
   the graph takes, and the versions of voice2face and OpenVINO (`cache_key`), and OpenVINO keeps its compiled blob beside
   it: a restart reads both back instead of tracing and compiling again. A cache that cannot be
   written is skipped with a log line; a damaged one is rebuilt.
+- **Stale graphs removed**: every upgrade of voice2face or OpenVINO and every retrained checkpoint keys new folders
+  (30-60 MB each); a folder no start has opened for `STALE_AFTER_DAYS` is removed when another is opened.
 - **Tracing in a child process** (`trace_in_child_process`): tracing leaves a server holding memory
   it never gives back; a child process takes it with it.
 - f32 unless a graph asks otherwise (`compile_cached(..., precision)`): on CPUs with bf16 units
@@ -21,8 +23,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
+import shutil
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
@@ -41,6 +46,9 @@ log = logging.getLogger(__name__)
 #: The folder that holds the `voice2face` package, where a child process finds it; and how long it may trace.
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 TRACE_TIMEOUT_S = 300
+#: A cache folder (named by `cache_key`) that no start has opened for this long is removed (`remove_stale`).
+STALE_AFTER_DAYS = 30
+CACHE_KEY_NAME = re.compile(r"[0-9a-f]{24}")
 
 
 def available() -> bool:
@@ -69,8 +77,25 @@ def converted(module: nn.Module, example_input, input_shapes: list):
 
 def cache_for(network: nn.Module, cache_dir: str | Path | None, inputs: str = "") -> Path | None:
     """The folder that keeps `network`'s graphs, which take `inputs` (in words), under `cache_dir` (None: no cache, or
-    one that cannot be written)."""
-    return writable_cache(Path(cache_dir) / cache_key(network, inputs)) if cache_dir else None
+    one that cannot be written). Opening it marks it in use, and removes the folders there that no start has opened for
+    STALE_AFTER_DAYS."""
+    if not cache_dir:
+        return None
+    folder = writable_cache(Path(cache_dir) / cache_key(network, inputs))
+    if folder is not None:
+        os.utime(folder)
+        remove_stale(Path(cache_dir))
+    return folder
+
+
+def remove_stale(cache_dir: Path, days: float = STALE_AFTER_DAYS) -> None:
+    """Remove the folders in `cache_dir` named as `cache_key` names them that were last opened more than `days` ago;
+    nothing else there is touched (a library caller may have given any folder)."""
+    cutoff = time.time() - days * 86400
+    for folder in cache_dir.iterdir():
+        if CACHE_KEY_NAME.fullmatch(folder.name) and folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("removed compiled graphs not used for %d days: %s", days, folder)
 
 
 def trace_in_child_process(what: str, module: str, *args: str) -> None:
