@@ -163,15 +163,17 @@ def bench_startup_against(baseline: Path, checkpoint: Path, clip: Path, starts: 
     for name, root in trees.items():  # fill each tree's warm cache
         Server(checkpoint, kept[name], root=root).close()
     for kind in ("cold", "warm"):
-        times: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+        times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
         for _ in range(starts):
             for name, root in trees.items():
                 server = Server(checkpoint, None if kind == "cold" else kept[name], root=root)
-                times[name].append((server.startup_s, server.first_faces_s(clip)))
+                times[name].append((server.startup_s, server.memory_mib(), server.first_faces_s(clip)))
                 server.close()
-        (page, faces), (base_page, base_faces) = ([statistics.median(t[i] for t in times[name]) for i in (0, 1)] for name in trees)
+        (page, memory, faces), (base_page, base_memory, base_faces) = ([statistics.median(t[i] for t in times[name]) for i in (0, 1, 2)]
+                                                                       for name in trees)  # fmt: skip
         print(f"start-up {kind}, ours / the baseline's ({baseline}), in turn, median of {starts}: first page {page:.2f} / "
-              f"{base_page:.2f} s ({base_page / page:.2f}x), first served faces {faces:.2f} / {base_faces:.2f} s ({base_faces / faces:.2f}x)")
+              f"{base_page:.2f} s ({base_page / page:.2f}x), first served faces {faces:.2f} / {base_faces:.2f} s ({base_faces / faces:.2f}x), "
+              f"memory at rest {memory:.0f} / {base_memory:.0f} MiB")
     for folder in kept.values():
         shutil.rmtree(folder, ignore_errors=True)
 
