@@ -5,7 +5,8 @@
 - startup: `python app.py` to the first served page and to the first faces served (one /faces request over
   plain HTTP), with no compiled networks kept and then with them; a fixed reference conv stack timed in the same run.
   With `--baseline DIR` (another checkout, e.g. `git worktree add ../before HEAD~1`): its app.py and ours started in
-  turn, `--starts` times each, cold and warm, medians and ratios.
+  turn, `--starts` times each, cold and warm, medians and ratios; with browser too, one server of each asked the same
+  /faces request over plain HTTP in turn.
 - browser: in headless Chromium, click "Draw faces" for a 10 s clip until the last face is on the
   page: the first request after start, then the median (p50) of later ones; the API's time for
   the same request (also as a multiple of the reference conv stack) and the in-process pipeline's, as ratios;
@@ -176,6 +177,33 @@ def bench_startup_against(baseline: Path, checkpoint: Path, clip: Path, starts: 
               f"memory at rest {memory:.0f} / {base_memory:.0f} MiB")
     for folder in kept.values():
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def bench_served_against(baseline: Path, checkpoint: Path, clip: Path, requests: int) -> None:
+    """One server of ours and one of `baseline`'s, warm, asked the same /faces request over plain HTTP in turn
+    (`request_phases`), `requests` times each after one each: the medians of each phase, and the baseline's over ours."""
+    import httpx
+
+    cache = {root: Path(tempfile.mkdtemp(prefix="v2f-bench-models-")) for root in (ROOT, baseline.resolve())}
+    for root, kept in cache.items():  # fill each tree's cache, so both start warm
+        Server(checkpoint, kept, root=root).close()
+    servers = {root: Server(checkpoint, kept, root=root) for root, kept in cache.items()}
+    phases: dict[Path, list[dict[str, float]]] = {root: [] for root in servers}
+    try:
+        with httpx.Client(timeout=120) as http:
+            for server in servers.values():
+                request_phases(http, server, clip)
+            for _ in range(requests):
+                for root, server in servers.items():
+                    phases[root].append(request_phases(http, server, clip))
+    finally:
+        for root, server in servers.items():
+            server.close()
+            shutil.rmtree(cache[root], ignore_errors=True)
+    ours, theirs = ({phase: statistics.median(p[phase] for p in phases[root]) for phase in PHASES} for root in servers)
+    print(f"/faces over plain HTTP, ours / the baseline's ({baseline}), in turn, p50 of {requests}: "
+          + ", ".join(f"{phase} {1000 * ours[phase]:.0f} / {1000 * theirs[phase]:.0f} ms" for phase in PHASES)
+          + f" ({theirs['total'] / ours['total']:.2f}x)")
 
 
 def free_port() -> int:
@@ -834,7 +862,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--live-seconds", type=float, default=120)
     parser.add_argument("--screenshots", type=Path, default=None, help="also save the page's screenshots here")
-    parser.add_argument("--baseline", type=Path, default=None, help="with startup: another checkout whose app.py is started in turn with ours")
+    parser.add_argument("--baseline", type=Path, default=None, help="with startup and browser: another checkout whose app.py is started (and asked) in turn with ours")
     parser.add_argument("--starts", type=int, default=3, help="with --baseline: starts of each, cold and warm")
     args = parser.parse_args()
     from voice2face import DEFAULT_CHECKPOINT
@@ -868,6 +896,8 @@ def main() -> None:
               f"server memory at rest {memory:.0f} MiB")
         if "browser" in parts:
             bench_browser(server, clip, args.requests, checkpoint, reference)
+            if args.baseline:
+                bench_served_against(args.baseline, checkpoint, clip, args.requests)
         if args.screenshots:
             save_screenshots(server, args.screenshots)
         if "live" in parts:
