@@ -872,7 +872,7 @@ def test_opening_a_cache_removes_graphs_no_start_has_used_for_a_month_and_nothin
     import os
     import time
 
-    from voice2face.models.openvino import STALE_AFTER_DAYS, cache_for
+    from voice2face.models.openvino import STALE_AFTER_DAYS, cache_for, compile_cached
 
     long_ago = time.time() - (STALE_AFTER_DAYS + 1) * 86400
     stale, recent, not_ours = tmp_path / ("a1" * 12), tmp_path / ("b2" * 12), tmp_path / "holiday-photos"
@@ -886,6 +886,15 @@ def test_opening_a_cache_removes_graphs_no_start_has_used_for_a_month_and_nothin
     assert (not_ours / "kept.bin").is_file()
     os.utime(opened, (long_ago, long_ago))  # a folder in use again is marked so: kept
     assert cache_for(tiny_synthesis_with_head(), tmp_path, "style") == opened and opened.is_dir()
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    x = ops.parameter([1, 4], ov.Type.f32)
+    ov.save_model(ov.Model([ops.relu(x)], [x]), str(opened / "graph.xml"))
+    compile_cached(opened, "graph.xml", lambda: None)  # OpenVINO's blob written beside it: nothing new the next time
+    os.utime(opened, (long_ago, long_ago))  # and so is one a running server reads a graph back from
+    assert compile_cached(opened, "graph.xml", lambda: None) is not None
+    assert opened.stat().st_mtime > long_ago + 86400
 
 
 def test_language_directions_are_where_languages_mean_voices_differ():

@@ -20,6 +20,7 @@ the face network's graphs): compiled graphs kept on disk, so a restart reads the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -122,6 +123,8 @@ def compile_cached(cache: Path | None, name: str, build: Callable[[], object], p
     ir = cache / name if cache else None
     compiled = None
     if ir is not None and ir.is_file():
+        with contextlib.suppress(OSError):  # still in use (`remove_stale`): a server that has run a month reads back its full-size graph
+            os.utime(cache)
         try:
             compiled = core.compile_model(core.read_model(str(ir)), "CPU", compile_config(cache, precision))
         except RuntimeError as err:  # a damaged cache is rebuilt, not trusted
