@@ -155,39 +155,40 @@ class Server:
         self.log.unlink(missing_ok=True)
 
 
-def bench_startup_against(baseline: Path, checkpoint: Path, clip: Path, starts: int) -> None:
-    """Our app.py and `baseline`'s (another checkout, its own package beside it) started in turn: cold (a new, empty
-    compile cache each start), then warm (each tree's own cache, filled first); launch to the first page and to the first
-    served faces, medians of `starts`, and the baseline's over ours."""
-    trees = {"ours": ROOT, "baseline": baseline.resolve()}
-    kept = {name: Path(tempfile.mkdtemp(prefix=f"v2f-bench-models-{name}-")) for name in trees}
-    for name, root in trees.items():  # fill each tree's warm cache
-        Server(checkpoint, kept[name], root=root).close()
+def filled_cache(checkpoint: Path, root: Path) -> Path:
+    """A compile cache of its own for the checkout at `root`, filled by starting its app.py once, so later starts are warm."""
+    cache = Path(tempfile.mkdtemp(prefix="v2f-bench-models-"))
+    Server(checkpoint, cache, root=root).close()
+    return cache
+
+
+def bench_startup_against(caches: dict[Path, Path], checkpoint: Path, clip: Path, starts: int) -> None:
+    """Our app.py and the baseline's (`caches`: each checkout's root, ours first, and its filled compile cache) started
+    in turn: cold (a new, empty compile cache each start), then warm (each its own cache); launch to the first page and
+    to the first served faces, and memory at rest, medians of `starts`, and the baseline's over ours."""
+    baseline = list(caches)[1]
     for kind in ("cold", "warm"):
-        times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
+        times: dict[Path, list[tuple[float, float, float]]] = {root: [] for root in caches}
         for _ in range(starts):
-            for name, root in trees.items():
-                server = Server(checkpoint, None if kind == "cold" else kept[name], root=root)
-                times[name].append((server.startup_s, server.memory_mib(), server.first_faces_s(clip)))
+            for root, cache in caches.items():
+                server = Server(checkpoint, None if kind == "cold" else cache, root=root)
+                times[root].append((server.startup_s, server.memory_mib(), server.first_faces_s(clip)))
                 server.close()
-        (page, memory, faces), (base_page, base_memory, base_faces) = ([statistics.median(t[i] for t in times[name]) for i in (0, 1, 2)]
-                                                                       for name in trees)  # fmt: skip
+        (page, memory, faces), (base_page, base_memory, base_faces) = ([statistics.median(t[i] for t in times[root]) for i in (0, 1, 2)]
+                                                                       for root in caches)  # fmt: skip
         print(f"start-up {kind}, ours / the baseline's ({baseline}), in turn, median of {starts}: first page {page:.2f} / "
               f"{base_page:.2f} s ({base_page / page:.2f}x), first served faces {faces:.2f} / {base_faces:.2f} s ({base_faces / faces:.2f}x), "
               f"memory at rest {memory:.0f} / {base_memory:.0f} MiB")
-    for folder in kept.values():
-        shutil.rmtree(folder, ignore_errors=True)
 
 
-def bench_served_against(baseline: Path, checkpoint: Path, clip: Path, requests: int) -> None:
-    """One server of ours and one of `baseline`'s, warm, asked the same /faces request over plain HTTP in turn
-    (`request_phases`), `requests` times each after one each: the medians of each phase, and the baseline's over ours."""
+def bench_served_against(caches: dict[Path, Path], checkpoint: Path, clip: Path, requests: int) -> None:
+    """A server of ours and one of the baseline's (`caches` as `bench_startup_against` takes them), warm, asked the
+    same /faces request over plain HTTP in turn (`request_phases`), `requests` times each after one each: the medians
+    of each phase, and the baseline's over ours."""
     import httpx
 
-    cache = {root: Path(tempfile.mkdtemp(prefix="v2f-bench-models-")) for root in (ROOT, baseline.resolve())}
-    for root, kept in cache.items():  # fill each tree's cache, so both start warm
-        Server(checkpoint, kept, root=root).close()
-    servers = {root: Server(checkpoint, kept, root=root) for root, kept in cache.items()}
+    baseline = list(caches)[1]
+    servers = {root: Server(checkpoint, cache, root=root) for root, cache in caches.items()}
     phases: dict[Path, list[dict[str, float]]] = {root: [] for root in servers}
     try:
         with httpx.Client(timeout=120) as http:
@@ -197,9 +198,8 @@ def bench_served_against(baseline: Path, checkpoint: Path, clip: Path, requests:
                 for root, server in servers.items():
                     phases[root].append(request_phases(http, server, clip))
     finally:
-        for root, server in servers.items():
+        for server in servers.values():
             server.close()
-            shutil.rmtree(cache[root], ignore_errors=True)
     ours, theirs = ({phase: statistics.median(p[phase] for p in phases[root]) for phase in PHASES} for root in servers)
     print(f"/faces over plain HTTP, ours / the baseline's ({baseline}), in turn, p50 of {requests}: "
           + ", ".join(f"{phase} {1000 * ours[phase]:.0f} / {1000 * theirs[phase]:.0f} ms" for phase in PHASES)
@@ -886,18 +886,21 @@ def main() -> None:
         print(f"start-up, cold (no compiled networks kept): {cold.startup_s:.2f} s to the first served page "
               f"(includes one warm-up request), {faces:.2f} s to the first served faces; server memory at rest {memory:.0f} MiB")
         cold.close()
-        if args.baseline:
-            bench_startup_against(args.baseline, checkpoint, clip, args.starts)
-    server = Server(checkpoint, model_cache)
+    server = Server(checkpoint, model_cache)  # from here on our compile cache is filled
+    compared: dict[Path, Path] = {}  # with --baseline: each checkout's compile cache, the baseline's filled once
     try:
         kept = "warm (compiled networks read back)" if "startup" in parts else "cold (no compiled networks kept)"
         memory, faces = server.memory_mib(), server.first_faces_s(clip)
         print(f"start-up, {kept}: {server.startup_s:.2f} s to the first served page, {faces:.2f} s to the first served faces; "
               f"server memory at rest {memory:.0f} MiB")
+        if args.baseline:
+            compared = {ROOT: model_cache, args.baseline.resolve(): filled_cache(checkpoint, args.baseline.resolve())}
+        if compared and "startup" in parts:
+            bench_startup_against(compared, checkpoint, clip, args.starts)
         if "browser" in parts:
             bench_browser(server, clip, args.requests, checkpoint, reference)
-            if args.baseline:
-                bench_served_against(args.baseline, checkpoint, clip, args.requests)
+            if compared:
+                bench_served_against(compared, checkpoint, clip, args.requests)
         if args.screenshots:
             save_screenshots(server, args.screenshots)
         if "live" in parts:
@@ -908,7 +911,8 @@ def main() -> None:
             bench_load(server, clip)
     finally:
         server.close()
-        shutil.rmtree(model_cache, ignore_errors=True)
+        for cache in {model_cache, *compared.values()}:
+            shutil.rmtree(cache, ignore_errors=True)
     print(f"this process's peak memory: {peak_rss_mib():.0f} MiB")
 
 
