@@ -872,6 +872,9 @@ def test_opening_a_cache_removes_graphs_no_start_has_used_for_a_month_and_nothin
     import os
     import time
 
+    import openvino as ov
+    import openvino.opset13 as ops
+
     from voice2face.models.openvino import STALE_AFTER_DAYS, cache_for, compile_cached
 
     long_ago = time.time() - (STALE_AFTER_DAYS + 1) * 86400
@@ -886,9 +889,6 @@ def test_opening_a_cache_removes_graphs_no_start_has_used_for_a_month_and_nothin
     assert (not_ours / "kept.bin").is_file()
     os.utime(opened, (long_ago, long_ago))  # a folder in use again is marked so: kept
     assert cache_for(tiny_synthesis_with_head(), tmp_path, "style") == opened and opened.is_dir()
-    import openvino as ov
-    import openvino.opset13 as ops
-
     x = ops.parameter([1, 4], ov.Type.f32)
     ov.save_model(ov.Model([ops.relu(x)], [x]), str(opened / "graph.xml"))
     compile_cached(opened, "graph.xml", lambda: None)  # OpenVINO's blob written beside it: nothing new the next time
