@@ -12,7 +12,18 @@ from PIL import Image
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """The command as a user types it, in its own process."""
     return subprocess.run([sys.executable, "-m", "voice2face", *args], capture_output=True, text=True, timeout=300)
+
+
+def run_main(capsys, *args: str) -> subprocess.CompletedProcess:
+    """The same command through `main` in this process (no second start of Python and PyTorch): an exception it
+    let out would fail the test here as a traceback would print there."""
+    from voice2face.cli import main
+
+    returncode = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, returncode, out, err)
 
 
 def test_generate_writes_one_png_per_length_and_a_strip(speech_wav, random_checkpoint, tmp_path):
@@ -39,21 +50,21 @@ def test_a_tone_is_refused_in_words_for_a_terminal(random_checkpoint, tmp_path):
     assert "upload" not in proc.stderr.lower() and "record" not in proc.stderr.lower()  # the page's words, not a terminal's
 
 
-def test_bad_audio_is_one_clear_line_not_a_traceback(random_checkpoint, tmp_path):
+def test_bad_audio_is_one_clear_line_not_a_traceback(random_checkpoint, tmp_path, capsys):
     silent = tmp_path / "silent.wav"
     soundfile.write(silent, np.zeros(16000), 16000)
-    proc = run_cli("generate", str(silent), "--checkpoint", str(random_checkpoint), "-o", str(tmp_path / "o"))
+    proc = run_main(capsys, "generate", str(silent), "--checkpoint", str(random_checkpoint), "-o", str(tmp_path / "o"))
     assert proc.returncode == 2
     assert "silent" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_missing_checkpoint_is_a_clear_error(speech_wav, tmp_path):
-    proc = run_cli("generate", str(speech_wav), "--checkpoint", str(tmp_path / "none"))
+def test_missing_checkpoint_is_a_clear_error(speech_wav, tmp_path, capsys):
+    proc = run_main(capsys, "generate", str(speech_wav), "--checkpoint", str(tmp_path / "none"))
     assert proc.returncode == 2 and "No checkpoint directory" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_bad_duration_is_a_clear_error(speech_wav, random_checkpoint):
-    proc = run_cli("generate", str(speech_wav), "--durations", "0", "--checkpoint", str(random_checkpoint))
+def test_bad_duration_is_a_clear_error(speech_wav, random_checkpoint, capsys):
+    proc = run_main(capsys, "generate", str(speech_wav), "--durations", "0", "--checkpoint", str(random_checkpoint))
     assert proc.returncode == 2 and "positive" in proc.stderr
 
 
@@ -64,8 +75,8 @@ def test_help_explains_every_flag():
         assert flag in proc.stdout
 
 
-def test_init_random_writes_a_loadable_labelled_checkpoint(tmp_path):
-    proc = run_cli("init-random", str(tmp_path / "r"), "--generator-channels", "32", "16", "8", "8", "8")
+def test_init_random_writes_a_loadable_labelled_checkpoint(tmp_path, capsys):
+    proc = run_main(capsys, "init-random", str(tmp_path / "r"), "--generator-channels", "32", "16", "8", "8", "8")
     assert proc.returncode == 0, proc.stderr
     from voice2face import Voice2Face
 
@@ -81,11 +92,21 @@ def test_init_random_writes_a_loadable_labelled_checkpoint(tmp_path):
     (["--size", "5"], "--size must be 64 to 1024"),
     (["--max-seconds", "nan"], "--max-seconds must be a positive number"),
 ])  # fmt: skip
-def test_bad_arguments_are_one_line_before_any_work(speech_wav, random_checkpoint, tmp_path, bad, says):
+def test_bad_arguments_are_one_line_before_any_work(speech_wav, random_checkpoint, tmp_path, capsys, bad, says):
     file = tmp_path / "a-file"
     file.write_text("not a folder")
     args = [a.replace("{file}", str(file)) for a in bad]
-    proc = run_cli("generate", str(speech_wav), "--checkpoint", str(random_checkpoint), *args)
+    proc = run_main(capsys, "generate", str(speech_wav), "--checkpoint", str(random_checkpoint), *args)
     assert proc.returncode == 2 and says in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert proc.stdout == ""  # nothing was drawn or written
+
+
+def test_argument_mistakes_are_answered_before_pytorch_is_imported(speech_wav, random_checkpoint):
+    """A mistyped --size, --max-seconds or length is told at once, not after a second of importing PyTorch."""
+    for bad in (["--size", "5"], ["--max-seconds", "-1"], ["--durations", "1", "x"]):
+        code = ("import sys; from voice2face.cli import main; "
+                f"code = main(['generate', {str(speech_wav)!r}, '--checkpoint', {str(random_checkpoint)!r}, *{bad!r}]); "
+                "print(code, 'torch' in sys.modules)")  # fmt: skip
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert proc.stdout.split() == ["2", "False"] and proc.stderr.startswith("error: "), (bad, proc.stdout, proc.stderr)

@@ -18,9 +18,6 @@ def to_pil(faces: torch.Tensor) -> list[Image.Image]:
 
 #: Faces on the page (and in the live view) are this many pixels wide.
 DISPLAY_SIZE = 256
-#: Sizes a face may be asked for, in pixels (the models draw 64 or 1024).
-MIN_SIZE, MAX_SIZE = 64, 1024
-
 
 def resize(image: Image.Image, size: int) -> Image.Image:
     """A face at `size` px: shrunk with Lanczos (sharp, no aliasing), or enlarged with bicubic

@@ -42,3 +42,6 @@ MIN_FACE_SPEECH_SECONDS = 1.0
 
 #: Lengths of speech one request may ask for.
 MAX_DURATIONS = 16
+
+#: Sizes a face may be asked for, in pixels (the models draw 64 or 1024).
+MIN_SIZE, MAX_SIZE = 64, 1024

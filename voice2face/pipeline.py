@@ -20,9 +20,9 @@ from .audio.decode import AudioSource
 from .audio.front_end import Utterance, prepare_utterance
 from .checkpoint import CheckpointInfo, load_network, read_info, require_kind
 from .errors import AudioError, Voice2FaceError
-from .images import MAX_SIZE, MIN_SIZE, face_strip, resize, to_pil
+from .images import face_strip, resize, to_pil
 from .lengths import DEFAULT_DURATIONS, Cut, Durations, distinct_cuts, parse_durations, plan_cuts, seconds_text
-from .limits import MAX_AUDIO_SECONDS, MIN_FACE_SPEECH_SECONDS
+from .limits import MAX_AUDIO_SECONDS, MAX_SIZE, MIN_FACE_SPEECH_SECONDS, MIN_SIZE
 from .models import FaceGenerator, Reading, VoiceEncoder
 from .models.openvino import available as openvino_available
 from .models.voice import speaker_part

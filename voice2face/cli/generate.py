@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import Voice2FaceError
 from ..lengths import DEFAULT_DURATIONS, durations_text
-from ..limits import MAX_AUDIO_SECONDS
+from ..limits import MAX_AUDIO_SECONDS, MAX_SIZE, MIN_SIZE
 from ..paths import DEFAULT_CHECKPOINT
 
 
@@ -32,16 +32,17 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..images import MAX_SIZE, MIN_SIZE
     from ..lengths import parse_durations
-    from ..pipeline import Voice2Face, resolve_device
 
-    # every argument is checked before any work: a mistake costs no decoding and no drawing
+    # every argument is checked before any work: a mistake costs no decoding and no drawing, and those
+    # that need no PyTorch to check are answered before it is imported (a second sooner)
     if not MIN_SIZE <= args.size <= MAX_SIZE:
         raise Voice2FaceError(f"--size must be {MIN_SIZE} to {MAX_SIZE} pixels, not {args.size}.")
     if not math.isfinite(args.max_seconds) or args.max_seconds <= 0:
         raise Voice2FaceError(f"--max-seconds must be a positive number of seconds, not {args.max_seconds}.")
     durations = parse_durations(args.durations)
+    from ..pipeline import Voice2Face, resolve_device
+
     resolve_device(args.device)
     prepare_output_folder(args.output)
     model = Voice2Face.from_pretrained(args.checkpoint, device=args.device)
