@@ -19,6 +19,16 @@ EMODB = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "emo
 LABELLED_VOICES = EMODB.parent / "voices_labelled"
 
 
+def run_main(capsys, *args: str) -> subprocess.CompletedProcess:
+    """`python -m voice2face ARGS` through its `main` in this process (no second start of Python and PyTorch):
+    an exception it let out fails the test here as a traceback would print there."""
+    from voice2face.cli import main
+
+    returncode = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, returncode, out, err)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now, for a test's own server."""
     with socket.socket() as s:

@@ -10,20 +10,12 @@ import pytest
 import soundfile
 from PIL import Image
 
+from .conftest import run_main
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     """The command as a user types it, in its own process."""
     return subprocess.run([sys.executable, "-m", "voice2face", *args], capture_output=True, text=True, timeout=300)
-
-
-def run_main(capsys, *args: str) -> subprocess.CompletedProcess:
-    """The same command through `main` in this process (no second start of Python and PyTorch): an exception it
-    let out would fail the test here as a traceback would print there."""
-    from voice2face.cli import main
-
-    returncode = main(list(args))
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(args, returncode, out, err)
 
 
 def test_generate_writes_one_png_per_length_and_a_strip(speech_wav, random_checkpoint, tmp_path):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +17,8 @@ from voice2face.evaluate.paired import identity_means, matching_hits, recall_at_
 from voice2face.evaluate.run import face_sheet
 from voice2face.evaluate.stats import wilson_interval
 from voice2face.pipeline import Voice2Face
+
+from .conftest import run_main
 
 
 def unit(n: int, d: int = 32, seed: int = 0) -> torch.Tensor:
@@ -104,12 +104,9 @@ def test_the_gans_own_checkpoint_is_refused_as_grader(gan_run):
         FaceGrader(gan_run)
 
 
-def test_evaluate_command_writes_both_protocols(gan_run, grader_run, tiny_dataset, tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "voice2face", "evaluate", "--checkpoint", str(gan_run), "--grader", str(grader_run),
-         "--data", str(tiny_dataset), "--trials", "50", "--durations", "1", "full", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+def test_evaluate_command_writes_both_protocols(gan_run, grader_run, tiny_dataset, tmp_path, capsys):
+    proc = run_main(capsys, "evaluate", "--checkpoint", str(gan_run), "--grader", str(grader_run), "--data", str(tiny_dataset),
+                    "--trials", "50", "--durations", "1", "full", "--out", str(tmp_path))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "matching_1to2_same_gender" in proc.stdout and "diversity" in proc.stdout
     report = json.loads((tmp_path / "results.json").read_text())
@@ -126,9 +123,8 @@ def test_evaluate_command_writes_both_protocols(gan_run, grader_run, tiny_datase
     assert Image.open(tmp_path / "faces_synthetic.png").size == (3 * 64, 4 * 64)  # a row per speaker, a column per clip
 
 
-def test_evaluate_without_held_out_speakers_says_so(gan_run, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "voice2face", "evaluate", "--checkpoint", str(gan_run), "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+def test_evaluate_without_held_out_speakers_says_so(gan_run, tmp_path, capsys):
+    proc = run_main(capsys, "evaluate", "--checkpoint", str(gan_run), "--out", str(tmp_path))
     assert proc.returncode == 2 and "held-out speakers" in proc.stderr and "Traceback" not in proc.stderr
 
 

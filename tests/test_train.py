@@ -18,7 +18,7 @@ from voice2face.errors import Voice2FaceError
 from voice2face.pipeline import Voice2Face
 from voice2face.training import load_config, train
 
-from .conftest import losses
+from .conftest import losses, run_main
 from .conftest import tiny_config as config
 
 # --------------------------------------------------------------------------- data
@@ -258,16 +258,20 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_cache_first_workflow_for_both_encoders(tiny_dataset, embedder_run, tmp_path):
+def test_cache_first_workflow_for_both_encoders(tiny_dataset, embedder_run, tmp_path, capsys):
     """The README's cache-first commands: the cache is built for the encoder that will read it."""
     ge2e_cache, paper_cache = tmp_path / "ge2e-cache", tmp_path / "paper-cache"
-    assert run_cli("cache", "--data", str(tiny_dataset), "--out", str(ge2e_cache), "--voice-encoder", "ge2e-pretrained").returncode == 0
-    assert run_cli("cache", "--data", str(tiny_dataset), "--out", str(paper_cache)).returncode == 0
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return run_main(capsys, *args)
+
+    assert cli("cache", "--data", str(tiny_dataset), "--out", str(ge2e_cache), "--voice-encoder", "ge2e-pretrained").returncode == 0
+    assert cli("cache", "--data", str(tiny_dataset), "--out", str(paper_cache)).returncode == 0
     tiny = ["--preset", "cpu-tiny", "--set", "steps=2", "batch_size=4", "crop_min=40", "crop_max=80"]
     for cache, encoder in ((ge2e_cache, "ge2e-pretrained"), (paper_cache, str(embedder_run))):
-        proc = run_cli("train", "--stage", "gan", "--data", str(cache), "--out", str(tmp_path / cache.name / "run"), *tiny, f"voice_encoder={encoder}")
+        proc = cli("train", "--stage", "gan", "--data", str(cache), "--out", str(tmp_path / cache.name / "run"), *tiny, f"voice_encoder={encoder}")
         assert proc.returncode == 0, proc.stderr[-2000:]
-    wrong = run_cli("train", "--stage", "gan", "--data", str(paper_cache), "--out", str(tmp_path / "wrong"), *tiny, "voice_encoder=ge2e-pretrained")
+    wrong = cli("train", "--stage", "gan", "--data", str(paper_cache), "--out", str(tmp_path / "wrong"), *tiny, "voice_encoder=ge2e-pretrained")
     assert wrong.returncode == 2 and "built for another front end" in wrong.stderr and "--voice-encoder ge2e-pretrained" in wrong.stderr
 
 
