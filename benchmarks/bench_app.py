@@ -269,6 +269,31 @@ def request_phases(http, server: Server, clip: Path, choices=CHOICES) -> dict[st
                              done - start), strict=True))  # fmt: skip
 
 
+def page_faces_over_http(http, server: Server, clip: Path, draw_page: int) -> tuple[float, float]:
+    """The page's own Draw event (`draw_page`: its fn_index) over plain HTTP, as a browser on another device sends
+    it once its file is uploaded: seconds from the click's request to the message that brings the first face, and to
+    the one that brings the last. Chromium on this machine shares the server's two cores; a visitor's does not."""
+    import json
+
+    data = [uploaded(http, server, clip), CHOICES, ""]
+    session = os.urandom(6).hex()
+    start, first = time.perf_counter(), None
+    http.post(server.url + "gradio_api/queue/join", json={"data": data, "fn_index": draw_page, "session_hash": session})
+    with http.stream("GET", server.url + "gradio_api/queue/data", params={"session_hash": session}) as answer:
+        for line in answer.iter_lines():
+            message = json.loads(line[5:]) if line.startswith("data:") else {}
+            faces = (message.get("output") or {}).get("data") or [""]
+            html = faces[0] if isinstance(faces[0], str) else "".join(op[2] for op in faces[0] if isinstance(op[-1], str))
+            drawn = html.count('<figure class="v2f-face"><img')  # a face still to come is a "v2f-face v2f-pending"
+            if drawn and first is None:
+                first = time.perf_counter() - start
+            if drawn == len(CHOICES):
+                return first, time.perf_counter() - start
+            if message.get("msg") == "process_completed":
+                raise SystemExit(f"the page's Draw over HTTP ended with {drawn} faces: {str(message)[:300]}")
+    raise SystemExit("the page's Draw over HTTP ended without its faces")
+
+
 def file_urls(value) -> list[str]:
     """The URLs of every file in a Gradio answer's data (a gallery's images, an image, nested as they come)."""
     if isinstance(value, dict):
@@ -331,7 +356,10 @@ def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path, r
 
     with httpx.Client(timeout=120) as http:
         phases = [request_phases(http, server, clip) for _ in range(requests)]
+        draw_page = event_index(http, server, "draw_page")
+        over_http = [page_faces_over_http(http, server, clip if k % 2 == 0 else other, draw_page) for k in range(requests + 1)][1:]
     split = {name: statistics.median(p[name] for p in phases) for name in PHASES}
+    http_first, http_last = (statistics.median(times) for times in zip(*over_http, strict=True))
     from voice2face import Voice2Face
     from voice2face.web.page import demo_request
 
@@ -342,6 +370,10 @@ def bench_browser(server: Server, clip: Path, requests: int, checkpoint: Path, r
           f"later p50 {1000 * statistics.median(first_times[1:]):.0f} ms")
     print(f"browser, click to last face, 10 s clip, 5 lengths: first request after start {1000 * first:.0f} ms; "
           f"later p50 {1000 * later:.0f} ms (first / later {first / later:.2f}x)")  # fmt: skip
+    print(f"the page's Draw over plain HTTP, as a browser on another device sends it, the same two clips in turn: its request "
+          f"to the first face's message p50 {1000 * http_first:.0f} ms, to the last face's {1000 * http_last:.0f} ms; Chromium "
+          f"here, which draws the page on the server's two cores, {statistics.median(first_times[1:]) / http_first:.2f}x / "
+          f"{later / http_last:.2f}x that")  # fmt: skip
     print(f"same request through the API (gradio_client), p50: {1000 * api:.0f} ms ({api / reference:.1f}x the reference conv "
           f"stack); in-process demo_request: {1000 * direct:.0f} ms; browser / in-process {later / direct:.2f}x")  # fmt: skip
     print("same request over plain HTTP, p50 of each phase: " + ", ".join(f"{name} {1000 * split[name]:.0f} ms" for name in PHASES)
