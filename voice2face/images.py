@@ -19,6 +19,7 @@ def to_pil(faces: torch.Tensor) -> list[Image.Image]:
 #: Faces on the page (and in the live view) are this many pixels wide.
 DISPLAY_SIZE = 256
 
+
 def resize(image: Image.Image, size: int) -> Image.Image:
     """A face at `size` px: shrunk with Lanczos (sharp, no aliasing), or enlarged with bicubic
     (smooth, without inventing detail)."""
