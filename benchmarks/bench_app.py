@@ -11,7 +11,9 @@
   page: the first request after start, then the median (p50) of later ones; the API's time for
   the same request (also as a multiple of the reference conv stack) and the in-process pipeline's, as ratios;
   the same request over plain HTTP split into its phases (upload, queue, the server's work, the reply's files),
-  so what serving costs is told apart from what gradio_client adds.
+  so what serving costs is told apart from what gradio_client adds; and the page's own Draw over plain HTTP, to
+  its first and last face's messages, as a browser on another device sends it (Chromium here shares the server's
+  two cores).
 - live: the live view over a long recording. In-process, `LiveFaces` fed 1 s chunks: latency per
   update at the start and the end, and memory growth. In the browser (Chromium's fake microphone
   playing speech for --live-seconds): updates seen, and the server's memory at start and end.
