@@ -64,16 +64,17 @@ def run_compiled(compiled, inputs: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(request.get_output_tensor(0).data.copy())
 
 
-def converted(module: nn.Module, example_input, input_shapes: list):
+def converted(module: nn.Module, example_input, input_shapes: list, freeze: bool = False):
     """`module` traced into an OpenVINO model taking inputs of `input_shapes` (-1: any length there). Traced here, once:
     `ov.convert_model` given the module traces it with torch's check, which runs it again, and a first start waited
-    for that (CAM++ 10.5 s to convert against 7.5, the small face graph 4.2 s against 2.4; the same graphs)."""
+    for that (CAM++ 10.5 s to convert against 7.5, the small face graph 4.2 s against 2.4; the same graphs). With
+    `freeze`, the trace's weights become constants first, so the converter need not look each one up."""
     import openvino as ov
 
     with warnings.catch_warnings():  # torch 2.13 marks torch.jit.trace deprecated
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(module.eval(), example_input, check_trace=False, strict=False)
-        return ov.convert_model(traced, input=input_shapes)
+        return ov.convert_model(torch.jit.freeze(traced) if freeze else traced, input=input_shapes)
 
 
 def cache_for(network: nn.Module, cache_dir: str | Path | None, inputs: str = "") -> Path | None:
