@@ -47,6 +47,7 @@ import tempfile
 import time
 import tracemalloc
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -235,6 +236,22 @@ def api_request(client, clip: Path, choices=CHOICES, extra: str = "") -> float:
     return time.perf_counter() - start
 
 
+def queue_messages(http, server: Server, fn_index: int, data: list, session: str) -> Iterator[dict]:
+    """Join the queue for event `fn_index` with `data`, as a browser's session does, and yield each message the server
+    streams back (heartbeats too). A join the queue refuses yields one message: {"msg": "refused", "why": ...}."""
+    import json
+
+    body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session})  # NaN and Infinity as a browser can send them
+    joined = http.post(server.url + "gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
+    if joined.status_code != 200:
+        yield {"msg": "refused", "why": f"{joined.status_code} {joined.text[:80]}"}
+        return
+    with http.stream("GET", server.url + "gradio_api/queue/data", params={"session_hash": session}) as answer:
+        for line in answer.iter_lines():
+            if line.startswith("data:"):
+                yield json.loads(line[5:])
+
+
 #: The phases of one /faces request over plain HTTP, as `request_phases` times them.
 PHASES = ("upload", "queued", "computing", "reply files", "total")
 
@@ -244,23 +261,17 @@ def request_phases(http, server: Server, clip: Path, choices=CHOICES) -> dict[st
     seconds a phase: the upload; joining the queue until the server starts the work; the work (decoding, hearing,
     drawing, the images written) until the answer is sent; fetching the reply's files, as a client that shows them
     must. gradio_client adds its own polling and downloads on top (`api_request`)."""
-    import json
-
     faces = event_index(http, server, "faces")  # the page's config, read once a visitor: not counted
     start = time.perf_counter()
     data = [uploaded(http, server, clip), choices, ""]
     uploaded_at = time.perf_counter()
-    session = os.urandom(6).hex()
-    http.post(server.url + "gradio_api/queue/join", json={"data": data, "fn_index": faces, "session_hash": session})
     started_at, output = uploaded_at, {}
-    with http.stream("GET", server.url + "gradio_api/queue/data", params={"session_hash": session}) as answer:
-        for line in answer.iter_lines():
-            message = json.loads(line[5:]) if line.startswith("data:") else {}
-            if message.get("msg") == "process_starts":
-                started_at = time.perf_counter()
-            elif message.get("msg") == "process_completed":
-                output = message.get("output") or {}
-                break
+    for message in queue_messages(http, server, faces, data, os.urandom(6).hex()):
+        if message["msg"] == "process_starts":
+            started_at = time.perf_counter()
+        elif message["msg"] in ("process_completed", "refused"):
+            output = message.get("output") or {}
+            break
     answered_at = time.perf_counter()
     if not output.get("data"):
         raise SystemExit(f"/faces over HTTP gave no faces: {output}")
@@ -275,25 +286,19 @@ def page_faces_over_http(http, server: Server, clip: Path, draw_page: int) -> tu
     """The page's own Draw event (`draw_page`: its fn_index) over plain HTTP, as a browser on another device sends
     it once its file is uploaded: seconds from the click's request to the message that brings the first face, and to
     the one that brings the last. Chromium on this machine shares the server's two cores; a visitor's does not."""
-    import json
-
     data = [uploaded(http, server, clip), CHOICES, ""]
-    session = os.urandom(6).hex()
     start, first = time.perf_counter(), None
-    http.post(server.url + "gradio_api/queue/join", json={"data": data, "fn_index": draw_page, "session_hash": session})
-    with http.stream("GET", server.url + "gradio_api/queue/data", params={"session_hash": session}) as answer:
-        for line in answer.iter_lines():
-            message = json.loads(line[5:]) if line.startswith("data:") else {}
-            faces = (message.get("output") or {}).get("data") or [""]
-            html = faces[0] if isinstance(faces[0], str) else "".join(op[2] for op in faces[0] if isinstance(op[-1], str))
-            drawn = html.count('<figure class="v2f-face"><img')  # a face still to come is a "v2f-face v2f-pending"
-            if drawn and first is None:
-                first = time.perf_counter() - start
-            if drawn == len(CHOICES):
-                return first, time.perf_counter() - start
-            if message.get("msg") == "process_completed":
-                raise SystemExit(f"the page's Draw over HTTP ended with {drawn} faces: {str(message)[:300]}")
-    raise SystemExit("the page's Draw over HTTP ended without its faces")
+    for message in queue_messages(http, server, draw_page, data, os.urandom(6).hex()):
+        faces = (message.get("output") or {}).get("data") or [""]
+        html = faces[0] if isinstance(faces[0], str) else "".join(op[2] for op in faces[0] if isinstance(op[-1], str))
+        drawn = html.count('<figure class="v2f-face"><img')  # a face still to come is a "v2f-face v2f-pending"
+        if drawn and first is None:
+            first = time.perf_counter() - start
+        if drawn == len(CHOICES):
+            return first, time.perf_counter() - start
+        if message["msg"] in ("process_completed", "refused"):
+            break
+    raise SystemExit(f"the page's Draw over HTTP ended without its {len(CHOICES)} faces: {str(message)[:300]}")
 
 
 def file_urls(value) -> list[str]:
@@ -598,27 +603,21 @@ class Watch:
 def page_event(http, server: Server, name: str, data: list, session: str, last: bool = False, deadline_s: float = 120) -> list:
     """The page's event `name` called over HTTP as a browser session calls it; its first answer (with
     `last`, its last, sent as it completes). TimeoutError if it has not answered so in `deadline_s`."""
-    import json
-
-    body = json.dumps({"data": data, "fn_index": event_index(http, server, name), "session_hash": session})  # NaN and Infinity as a browser can send them
-    joined = http.post(server.url + "gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
-    if joined.status_code != 200:
-        return [None, f"refused by the queue: {joined.status_code} {joined.text[:80]}"]
     latest = [None, "no answer"]
-    with http.stream("GET", server.url + "gradio_api/queue/data", params={"session_hash": session}) as answer:
-        deadline = time.monotonic() + deadline_s
-        for line in answer.iter_lines():  # Gradio sends a heartbeat every 15 s, so the deadline is looked at
-            if time.monotonic() > deadline:
-                raise TimeoutError(name)
-            message = json.loads(line[5:]) if line.startswith("data:") else {}
-            if message.get("msg") in ("process_streaming", "process_generating", "process_completed"):
-                output = message.get("output") or {}
-                if output.get("data"):
-                    latest = output["data"]
-                elif output.get("error"):
-                    latest = [None, output["error"]]
-                if message["msg"] == "process_completed" or (message["msg"] == "process_streaming" and not last):
-                    return latest
+    deadline = time.monotonic() + deadline_s
+    for message in queue_messages(http, server, event_index(http, server, name), data, session):
+        if message["msg"] == "refused":
+            return [None, f"refused by the queue: {message['why']}"]
+        if time.monotonic() > deadline:  # Gradio sends a heartbeat every 15 s, so the deadline is looked at
+            raise TimeoutError(name)
+        if message["msg"] in ("process_streaming", "process_generating", "process_completed"):
+            output = message.get("output") or {}
+            if output.get("data"):
+                latest = output["data"]
+            elif output.get("error"):
+                latest = [None, output["error"]]
+            if message["msg"] == "process_completed" or (message["msg"] == "process_streaming" and not last):
+                return latest
     return latest
 
 
