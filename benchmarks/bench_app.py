@@ -270,7 +270,7 @@ def request_phases(http, server: Server, clip: Path, choices=CHOICES) -> dict[st
         if message["msg"] == "process_starts":
             started_at = time.perf_counter()
         elif message["msg"] in ("process_completed", "refused"):
-            output = message.get("output") or {}
+            output = message.get("output") or message  # a refusal says why
             break
     answered_at = time.perf_counter()
     if not output.get("data"):
@@ -287,7 +287,7 @@ def page_faces_over_http(http, server: Server, clip: Path, draw_page: int) -> tu
     it once its file is uploaded: seconds from the click's request to the message that brings the first face, and to
     the one that brings the last. Chromium on this machine shares the server's two cores; a visitor's does not."""
     data = [uploaded(http, server, clip), CHOICES, ""]
-    start, first = time.perf_counter(), None
+    start, first, message = time.perf_counter(), None, {}
     for message in queue_messages(http, server, draw_page, data, os.urandom(6).hex()):
         faces = (message.get("output") or {}).get("data") or [""]
         html = faces[0] if isinstance(faces[0], str) else "".join(op[2] for op in faces[0] if isinstance(op[-1], str))
