@@ -7,7 +7,8 @@ Prints the median time of each stage for 10 s and 60 s clips, the whole
 per length) as a ratio; then the speech check (Silero VAD) as we run it, a
 window per ONNX Runtime call, against Silero's TorchScript model fed 32 ms at
 a time; one face through OpenVINO in f32 against as served (bf16, INT8 where the
-CPU has them), and through graphs that take any number of faces against one (every shape fixed, as served); the served request with the same clip again against clips of lengths not
+CPU has them), and through graphs that take any number of faces against one (every
+shape fixed, as served); the served request with the same clip again against clips of lengths not
 heard before, as visitors' are; CAM++'s masked layers with their gates computed once a segment (as served) against
 gated frame by frame, as the reference model writes them. Without --checkpoint it uses a randomly initialised
 model of the paper's full widths, so timings do not depend on what is shipped.
