@@ -572,8 +572,9 @@ def test_openvino_keeps_the_noise_maps_out_of_its_constants():
 
 
 def test_the_face_graphs_take_one_face_with_every_shape_fixed():
-    """OpenVINO draws a 256-px face 1.29-1.31x faster from a graph whose shapes are all fixed than from one that takes
-    any number of faces (`benchmarks/bench_inference.py`); the server draws one face a call, a batch row by row."""
+    """OpenVINO drew a 256-px face 1.26-1.48x faster (five runs) from a graph whose shapes are all fixed than from one
+    that takes any number of faces (`benchmarks/bench_inference.py`); the server draws one face a call, a batch row by
+    row."""
     from voice2face.models.stylegan_openvino import openvino_graph
 
     for small in (False, True):

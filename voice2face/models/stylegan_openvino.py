@@ -195,8 +195,9 @@ def styles_digest(styles: torch.Tensor, fines: torch.Tensor) -> str:
 def openvino_graph(synthesis: SynthesisNetwork, small: bool = False, calibration: tuple[torch.Tensor, torch.Tensor] | None = None):
     """`synthesis` (or its small-face path) as an OpenVINO model taking (style, fine style, *noise maps) for one face,
     and the noise maps to feed it; with `calibration` (styles, fine styles), its `int8_convs` rounded over ranges
-    measured on them. One face, not any number: with every shape fixed OpenVINO draws a 256-px face 1.29-1.31x faster,
-    the same to the bit in f32 and INT8 (`benchmarks/bench_inference.py`), and the server draws one face a call anyway."""
+    measured on them. One face, not any number: with every shape fixed OpenVINO drew a 256-px face 1.26-1.48x faster
+    (in turn, five runs), the same to the bit in f32 and INT8 (`benchmarks/bench_inference.py`); the server draws one
+    face a call anyway."""
     rounding = None
     if calibration is not None:
         convs = int8_convs(synthesis, small)
