@@ -7,8 +7,8 @@ Prints the median time of each stage for 10 s and 60 s clips, the whole
 per length) as a ratio; then the speech check (Silero VAD) as we run it, a
 window per ONNX Runtime call, against Silero's TorchScript model fed 32 ms at
 a time; one face through OpenVINO in f32 against as served (bf16, INT8 where the
-CPU has them), and through graphs that take any number of faces against one (every
-shape fixed, as served); the served request with the same clip again against clips of lengths not
+CPU has them), and through graphs that take any number of faces, or keep MobileStyleGAN's
+order of wavelet bands, against as served; the served request with the same clip again against clips of lengths not
 heard before, as visitors' are; CAM++'s masked layers with their gates computed once a segment (as served) against
 gated frame by frame, as the reference model writes them. Without --checkpoint it uses a randomly initialised
 model of the paper's full widths, so timings do not depend on what is shipped.
@@ -41,6 +41,9 @@ from voice2face.models.stylegan import STYLE_DIM
 from voice2face.models.stylegan_openvino import OpenVINOSynthesis
 from voice2face.paths import GE2E_CHECKPOINT
 from voice2face.pipeline import Voice2Face
+
+#: How the server builds its face graphs: the comparisons in `main` change one thing of it.
+SERVED_GRAPH = stylegan_openvino.openvino_graph
 
 
 def paper_model() -> Voice2Face:
@@ -195,10 +198,13 @@ def main() -> None:
         print(f"one face through OpenVINO in f32 / as served ({stylegan_openvino.GRAPH_PRECISION}, each only where the CPU has "
               f"it), drawn in turn: {one_face_both_ways(in_f32, as_served, clip, args.repeats)}")
         del in_f32
-        any_number = served_with_open_batch(Voice2Face.from_pretrained(args.checkpoint))
-        print(f"one face through face graphs that take any number of faces (as before) / one face, every shape fixed (as "
-              f"served), drawn in turn: {one_face_both_ways(any_number, as_served, clip, args.repeats)}")
-        del any_number, as_served
+        for before, build in (("take any number of faces", graph_for_any_number_of_faces),
+                              ("keep MobileStyleGAN's order of wavelet bands", graph_in_mobilestylegan_band_order)):  # fmt: skip
+            other = served_with_face_graphs_built_by(Voice2Face.from_pretrained(args.checkpoint), build)
+            print(f"one face through face graphs that {before} (as before) / as served, drawn in turn: "
+                  f"{one_face_both_ways(other, as_served, clip, args.repeats)}")
+            del other
+        del as_served
     t_ours = median_seconds(lambda: speech_check.speech_probability(check), args.repeats)
     t_script = median_seconds(lambda: torchscript_speech_probability(check), args.repeats)
     same = abs(speech_check.speech_probability(check) - torchscript_speech_probability(check)) < 1e-4
@@ -224,20 +230,28 @@ def one_face_both_ways(other: Voice2Face, served: Voice2Face, clip, repeats: int
     return ", ".join(figures)
 
 
-def served_with_open_batch(model: Voice2Face) -> Voice2Face:
-    """`model` served through face graphs that take any number of faces, as they did before they took one."""
+def served_with_face_graphs_built_by(model: Voice2Face, build) -> Voice2Face:
+    """`model` served through face graphs made by `build` in place of `stylegan_openvino.openvino_graph`: both graphs
+    made now (the full-size one would otherwise be made when first drawn, by the served builder)."""
+    with mock.patch.object(stylegan_openvino, "openvino_graph", build):
+        model.serve_with_openvino()
+        model.generator.synthesis.graph(small=False)
+    return model
+
+
+def graph_for_any_number_of_faces(*args, **kwargs):
+    """A face graph as served, its styles' batch left open, as the graphs were before they took one face."""
     import openvino as ov
 
-    build = stylegan_openvino.openvino_graph
+    graph, noises = SERVED_GRAPH(*args, **kwargs)
+    graph.reshape({graph.inputs[k].get_any_name(): ov.PartialShape([-1, STYLE_DIM]) for k in (0, 1)})
+    return graph, noises
 
-    def any_number_of_faces(*args, **kwargs):
-        graph, noises = build(*args, **kwargs)
-        graph.reshape({graph.inputs[k].get_any_name(): ov.PartialShape([-1, STYLE_DIM]) for k in (0, 1)})
-        return graph, noises
 
-    with mock.patch.object(stylegan_openvino, "openvino_graph", any_number_of_faces):
-        model.serve_with_openvino()
-    return model
+def graph_in_mobilestylegan_band_order(*args, **kwargs):
+    """A face graph as served but traced from the network as it is, its wavelet bands in MobileStyleGAN's order."""
+    with mock.patch.object(stylegan_openvino, "interleaved_bands", lambda synthesis: synthesis):
+        return SERVED_GRAPH(*args, **kwargs)
 
 
 def medians_in_turn(functions: list, repeats: int) -> list[float]:

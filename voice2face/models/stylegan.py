@@ -20,6 +20,7 @@ through `stylegan_import.py`, once, into a checkpoint.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 
@@ -109,13 +110,21 @@ HAAR_LOW = torch.outer(_A, _A)[None, None]
 HAAR_DETAILS = torch.stack([torch.outer(_D, _A), torch.outer(_A, _D), torch.outer(_D, _D)])[:, None]
 
 
-def haar_inverse(coefficients: torch.Tensor) -> torch.Tensor:
+#: The four bands' kernels, the low one first, for a channel whose bands lie side by side (`interleaved_bands`).
+HAAR_BANDS = torch.cat([HAAR_LOW, HAAR_DETAILS])
+
+
+def haar_inverse(coefficients: torch.Tensor, interleaved: bool = False) -> torch.Tensor:
     """(B, 4C, H, W) Haar wavelet coefficients -> (B, C, 2H, 2W).
 
     Channels are [low (C), then for each channel c its three details (c, 3)]:
     vertical, horizontal and diagonal, as MobileStyleGAN lays them out. Both
-    halves go through a grouped transposed conv with stride 2, so nothing is copied."""
+    halves go through a grouped transposed conv with stride 2, so nothing is copied.
+    `interleaved`: each channel's four bands side by side instead (low, vertical, horizontal, diagonal), as
+    `interleaved_bands` lays them out: one grouped transposed conv, and no split."""
     c = coefficients.shape[1] // 4
+    if interleaved:
+        return F.conv_transpose2d(coefficients, HAAR_BANDS.to(coefficients).repeat(c, 1, 1, 1), stride=2, groups=c)
     low = HAAR_LOW.to(coefficients).expand(c, 1, 2, 2)
     details = HAAR_DETAILS.to(coefficients).repeat(c, 1, 1, 1)
     return F.conv_transpose2d(coefficients[:, :c], low, stride=2, groups=c) + F.conv_transpose2d(
@@ -132,9 +141,10 @@ class SynthesisBlock(nn.Module):
         self.up_modulation = nn.Linear(style_dim, channels_in)
         self.conv1 = StyledConv(channels_in // 4, channels_out, size, depthwise=True, style_dim=style_dim)
         self.conv2 = StyledConv(channels_out, channels_out, size, depthwise=True, style_dim=style_dim)
+        self.interleaved = False  # its input's wavelet bands side by side (`interleaved_bands`)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        x = haar_inverse(x * self.up_modulation(style)[:, :, None, None])
+        x = haar_inverse(x * self.up_modulation(style)[:, :, None, None], self.interleaved)
         return self.conv2(self.conv1(x, style), style)
 
 
@@ -180,6 +190,7 @@ class SmallFaceHead(nn.Module):
         self.rgb_modulation = nn.Linear(style_dim, channels)
         self.to_rgb = nn.Parameter(random_weight(3, channels, 1, 1, scale=1 / math.sqrt(channels)))
         self.rgb_bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
+        self.interleaved = False  # its input's wavelet bands side by side (`interleaved_bands`)
 
     @classmethod
     def from_block(cls, block: SynthesisBlock, channels: int, convs: int = 1) -> "SmallFaceHead":
@@ -195,7 +206,7 @@ class SmallFaceHead(nn.Module):
         return head
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        x = haar_inverse(x * self.up_modulation(style)[:, :, None, None])
+        x = haar_inverse(x * self.up_modulation(style)[:, :, None, None], self.interleaved)
         for conv in self.convs:
             x = conv(x, style)
         return F.conv2d(x * self.rgb_modulation(style)[:, :, None, None], self.to_rgb) + self.rgb_bias
@@ -220,6 +231,7 @@ class SynthesisNetwork(nn.Module):
         self.to_wavelets = nn.Parameter(random_normal(12, widths[-1], 1, 1))
         self.to_wavelets_bias = nn.Parameter(torch.zeros(1, 12, 1, 1))
         self.small_head = SmallFaceHead(widths[-3], small_face_channels, style_dim, small_face_convs) if small_face_channels else None
+        self.interleaved = False  # the wavelet bands of its RGB coefficients side by side (`interleaved_bands`)
 
     @property
     def size(self) -> int:
@@ -253,4 +265,42 @@ class SynthesisNetwork(nn.Module):
             return self.small_head(self.features(style, self.blocks_drawn(small), fine), fine)
         x = self.features(style, self.blocks_drawn(small), fine)
         x = x * (self.to_wavelets_modulation(fine) * self.to_wavelets_scale)[:, :, None, None]
-        return haar_inverse(F.conv2d(x, self.to_wavelets) + self.to_wavelets_bias)
+        return haar_inverse(F.conv2d(x, self.to_wavelets) + self.to_wavelets_bias, self.interleaved)
+
+
+def interleaved_bands(synthesis: SynthesisNetwork) -> SynthesisNetwork:
+    """A copy of `synthesis` that draws the same faces with each channel's four wavelet bands side by side: the layers
+    that make the coefficients give their channels in that order (`interleaved_order`), the modulations that scale
+    them follow, and each inverse is one grouped transposed conv. For OpenVINO's graphs (`models/stylegan_openvino.py`):
+    in MobileStyleGAN's order it split the coefficients in two with a slow reference kernel and ran two transposed
+    convs, and drew a 1024-px face 1.37x slower, a 256-px one 1.08x (in turn, `benchmarks/bench_inference.py`)."""
+    synthesis = copy.deepcopy(synthesis)
+    makers = [synthesis.stem, *(block.conv2 for block in synthesis.blocks[:-1])]  # each block's input
+    takers = [[block] for block in synthesis.blocks]
+    if synthesis.small_head is not None:
+        takers[-2].append(synthesis.small_head)  # it takes what the second block from the end takes
+    with torch.no_grad():
+        for maker, modulated in zip(makers, takers, strict=True):
+            order = interleaved_order(maker.weight.shape[0])
+            reorder(maker.weight, order, 0)
+            reorder(maker.bias, order, 1)
+            for module in modulated:
+                reorder(module.up_modulation.weight, order, 0)
+                reorder(module.up_modulation.bias, order, 0)
+        order = interleaved_order(synthesis.to_wavelets.shape[0])
+        reorder(synthesis.to_wavelets, order, 0)
+        reorder(synthesis.to_wavelets_bias, order, 1)
+    for module in (synthesis, *synthesis.blocks, *([synthesis.small_head] if synthesis.small_head is not None else [])):
+        module.interleaved = True
+    return synthesis
+
+
+def interleaved_order(channels: int) -> torch.Tensor:
+    """For each channel of coefficients with their bands side by side, the channel it is in MobileStyleGAN's order:
+    channel c's low band, then its three details."""
+    c = torch.arange(channels // 4)
+    return torch.stack([c, channels // 4 + 3 * c, channels // 4 + 3 * c + 1, channels // 4 + 3 * c + 2], 1).flatten()
+
+
+def reorder(parameter: torch.Tensor, order: torch.Tensor, dim: int) -> None:
+    parameter.copy_(parameter.index_select(dim, order))

@@ -13,9 +13,14 @@ serving only (no gradients): the web app switches to it when it starts.
   FakeQuantize nodes, from which OpenVINO computes the convs in INT8.
 
 - **One face a call, every shape fixed** (`openvino_graph`): a graph that took any number of
-  faces drew a 256-px face 1.29x slower (66 against 51 ms, in turn), the page's whole request
-  1.14x; the faces are the same to the bit in f32 and INT8, and the full-size ones in bf16 are
-  44.0 dB or more from PyTorch's (44.5 before). A batch is drawn a face at a time.
+  faces drew a 256-px face 1.31x slower (57 against 43 ms, in turn), a 1024-px one 1.54x, the
+  page's whole request 1.23x; the same faces, to the bit in f32 and INT8. A batch is drawn a
+  face at a time.
+- **Each channel's wavelet bands side by side** (`stylegan.interleaved_bands`): traced from
+  MobileStyleGAN's order, the graph split the coefficients with a slow reference kernel before
+  two transposed convs, and drew a 1024-px face 1.37x slower, a 256-px one 1.08x, the page's
+  request 1.08x. The same faces to 4e-7 in f32; against PyTorch, 234 held-out faces: 256 px
+  35.0 dB or more (as before), 1024 px in bf16 44.4 dB or more (44.5 before either change).
 - **Two graphs, compiled when needed.** The small head's (256 px), which the
   page draws every face with, is compiled at once; the full 1024-px one only
   when a full-size face is asked for (the download), and let go afterwards
@@ -44,7 +49,7 @@ from torch import nn
 
 from ..memory import return_freed_memory
 from .openvino import cache_for, compile_cached, computed_precision, converted, run_compiled
-from .stylegan import STYLE_DIM, StyledConv, SynthesisNetwork
+from .stylegan import STYLE_DIM, StyledConv, SynthesisNetwork, interleaved_bands
 
 #: How each face graph computes where the CPU has bf16 units (elsewhere f32: `openvino.compile_config`). On 2 cores
 #: with AVX512-BF16, each face drawn in turn both ways in one run (`benchmarks/bench_inference.py`): a 1024-px face
@@ -64,9 +69,9 @@ GRAPH_PRECISION = {"small": "int8", "full": "bf16"}
 #: the 64-px block's second and the 128-px block's two, 2.7 of its 4.1 G multiply-adds.
 INT8_MIN_MULTIPLY_ADDS = 2**29
 
-#: What the graphs take, part of their cache key: graphs kept by a version that took other inputs (one style for both
-#: layers, any number of styles) are not read back.
-GRAPH_INPUTS = "one style, one fine style, noise maps"
+#: What the graphs take and how they are laid out, part of their cache key: graphs kept by a version that took other
+#: inputs (one style for both layers, any number of styles) or kept MobileStyleGAN's order of bands are not read back.
+GRAPH_LAYOUT = "one style, one fine style, noise maps; bands interleaved"
 
 
 class NoiseAsInputs(nn.Module):
@@ -197,12 +202,14 @@ def openvino_graph(synthesis: SynthesisNetwork, small: bool = False, calibration
     and the noise maps to feed it; with `calibration` (styles, fine styles), its `int8_convs` rounded over ranges
     measured on them. One face, not any number: with every shape fixed OpenVINO drew a 256-px face 1.26-1.48x faster
     (in turn, five runs), the same to the bit in f32 and INT8 (`benchmarks/bench_inference.py`); the server draws one
-    face a call anyway."""
+    face a call anyway. Traced from `interleaved_bands(synthesis)`: the same faces, with no split before each inverse
+    wavelet transform."""
+    synthesis = interleaved_bands(synthesis.eval())
     rounding = None
     if calibration is not None:
         convs = int8_convs(synthesis, small)
         rounding = {conv: Int8Rounding(*span) for conv, span in zip(convs, input_ranges(synthesis, convs, small, *calibration), strict=True)}
-    traced = NoiseAsInputs(synthesis.eval(), small, rounding)
+    traced = NoiseAsInputs(synthesis, small, rounding)
     noises = noise_maps(traced)
     example = (torch.zeros(1, STYLE_DIM), torch.zeros(1, STYLE_DIM), *(torch.from_numpy(noise) for noise in noises))
     return converted(traced, example, [(1, STYLE_DIM), (1, STYLE_DIM), *(noise.shape for noise in noises)]), noises
@@ -221,7 +228,7 @@ class OpenVINOSynthesis(nn.Module):
         self.calibration = calibration
         self.torch_synthesis = synthesis.float().eval()  # the weights, for the graphs not compiled yet
         self.size, self.small_size = synthesis.size, synthesis.small_size
-        self.cache = cache_for(synthesis, cache_dir, GRAPH_INPUTS)
+        self.cache = cache_for(synthesis, cache_dir, GRAPH_LAYOUT)
         self._graphs: dict[bool, CompiledGraph] = {}
         self._lock = threading.Lock()
         self.graph(small=self.small_size is not None)  # the one the page draws with, now
