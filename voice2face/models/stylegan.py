@@ -110,8 +110,9 @@ HAAR_LOW = torch.outer(_A, _A)[None, None]
 HAAR_DETAILS = torch.stack([torch.outer(_D, _A), torch.outer(_A, _D), torch.outer(_D, _D)])[:, None]
 
 
-#: The four bands' kernels, the low one first, for a channel whose bands lie side by side (`interleaved_bands`).
-HAAR_BANDS = torch.cat([HAAR_LOW, HAAR_DETAILS])
+#: For a channel whose four bands lie side by side (`interleaved_bands`; low, vertical, horizontal, diagonal): each of
+#: its 2x2 pixels (top left, top right, bottom left, bottom right) as a sum of its bands, as a 1x1 conv's weights.
+HAAR_PIXELS = torch.cat([HAAR_LOW, HAAR_DETAILS]).flatten(1).T[:, :, None, None]
 
 
 def haar_inverse(coefficients: torch.Tensor, interleaved: bool = False) -> torch.Tensor:
@@ -121,10 +122,11 @@ def haar_inverse(coefficients: torch.Tensor, interleaved: bool = False) -> torch
     vertical, horizontal and diagonal, as MobileStyleGAN lays them out. Both
     halves go through a grouped transposed conv with stride 2, so nothing is copied.
     `interleaved`: each channel's four bands side by side instead (low, vertical, horizontal, diagonal), as
-    `interleaved_bands` lays them out: one grouped transposed conv, and no split."""
+    `interleaved_bands` lays them out: each channel's four pixels summed from its bands by a 1x1 conv in groups
+    of four, then put in place (a pixel shuffle), with no split."""
     c = coefficients.shape[1] // 4
     if interleaved:
-        return F.conv_transpose2d(coefficients, HAAR_BANDS.to(coefficients).repeat(c, 1, 1, 1), stride=2, groups=c)
+        return F.pixel_shuffle(F.conv2d(coefficients, HAAR_PIXELS.to(coefficients).repeat(c, 1, 1, 1), groups=c), 2)
     low = HAAR_LOW.to(coefficients).expand(c, 1, 2, 2)
     details = HAAR_DETAILS.to(coefficients).repeat(c, 1, 1, 1)
     return F.conv_transpose2d(coefficients[:, :c], low, stride=2, groups=c) + F.conv_transpose2d(
@@ -271,9 +273,9 @@ class SynthesisNetwork(nn.Module):
 def interleaved_bands(synthesis: SynthesisNetwork) -> SynthesisNetwork:
     """A copy of `synthesis` that draws the same faces with each channel's four wavelet bands side by side: the layers
     that make the coefficients give their channels in that order (`interleaved_order`), the modulations that scale
-    them follow, and each inverse is one grouped transposed conv. For OpenVINO's graphs (`models/stylegan_openvino.py`):
+    them follow, and no inverse splits them (`haar_inverse`). For OpenVINO's graphs (`models/stylegan_openvino.py`):
     in MobileStyleGAN's order it split the coefficients in two with a slow reference kernel and ran two transposed
-    convs, and drew a 1024-px face 1.37x slower, a 256-px one 1.08x (in turn, `benchmarks/bench_inference.py`)."""
+    convs, and drew a 1024-px face 1.85x slower, a 256-px one 1.12x (in turn, `benchmarks/bench_inference.py`)."""
     synthesis = copy.deepcopy(synthesis)
     makers = [synthesis.stem, *(block.conv2 for block in synthesis.blocks[:-1])]  # each block's input
     takers = [[block] for block in synthesis.blocks]

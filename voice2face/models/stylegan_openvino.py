@@ -13,14 +13,14 @@ serving only (no gradients): the web app switches to it when it starts.
   FakeQuantize nodes, from which OpenVINO computes the convs in INT8.
 
 - **One face a call, every shape fixed** (`openvino_graph`): a graph that took any number of
-  faces drew a 256-px face 1.31x slower (57 against 43 ms, in turn), a 1024-px one 1.54x, the
-  page's whole request 1.23x; the same faces, to the bit in f32 and INT8. A batch is drawn a
+  faces drew a 256-px face 1.38x slower (60 against 44 ms, in turn), a 1024-px one 1.72x, the
+  page's whole request 1.21x; the same faces, to the bit in f32 and INT8. A batch is drawn a
   face at a time.
 - **Each channel's wavelet bands side by side** (`stylegan.interleaved_bands`): traced from
   MobileStyleGAN's order, the graph split the coefficients with a slow reference kernel before
-  two transposed convs, and drew a 1024-px face 1.37x slower, a 256-px one 1.08x, the page's
-  request 1.08x. The same faces to 4e-7 in f32; against PyTorch, 234 held-out faces: 256 px
-  35.0 dB or more (as before), 1024 px in bf16 44.4 dB or more (44.5 before either change).
+  two transposed convs, and drew a 1024-px face 1.85x slower (141 against 76 ms), a 256-px one
+  1.12x, the page's request 1.06x. The same faces to 5e-7 in f32; against PyTorch, 234 held-out
+  faces: 256 px 35.0 dB or more (as before), 1024 px in bf16 44.4 dB or more (44.5 before).
 - **Two graphs, compiled when needed.** The small head's (256 px), which the
   page draws every face with, is compiled at once; the full 1024-px one only
   when a full-size face is asked for (the download), and let go afterwards
