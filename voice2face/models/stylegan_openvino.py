@@ -71,7 +71,7 @@ INT8_MIN_MULTIPLY_ADDS = 2**29
 
 #: What the graphs take and how they are laid out, part of their cache key: graphs kept by a version that took other
 #: inputs (one style for both layers, any number of styles) or kept MobileStyleGAN's order of bands are not read back.
-GRAPH_LAYOUT = "one style, one fine style, noise maps; bands interleaved"
+GRAPH_LAYOUT = "one style, one fine style, noise maps; bands interleaved, each inverse a 1x1 conv and a shuffle"
 
 
 class NoiseAsInputs(nn.Module):
