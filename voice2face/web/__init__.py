@@ -6,14 +6,20 @@
 - `layout`: the Gradio page itself (its components and their wiring), `page.js` its browser side;
 - `events`: what each event does: one call into the pipeline, its answer turned into the page's components;
 - `server`: serving it: the queue, the guards on every route, the file cache's sweep;
+- `gradio_import`: Gradio imported without the stub writer that took a third of its import;
 - `limits`, `request_size`, `routes`, `cache_sweep`: what strangers can make the server hold, and how they are answered.
 
 Nothing in `voice2face` outside this folder imports it. Importing it sets Gradio's environment before
-Gradio is imported: no analytics calls, and a file cache folder of our own.
+Gradio is imported: no analytics calls, a file cache folder of our own, and no stub writing at import
+(`gradio_import`).
 """
 
 import os
 import tempfile
+
+from .gradio_import import skip_stub_writing
+
+skip_stub_writing()  # before Gradio is imported: a second off every start
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls at run time
 # a cache folder of our own: the sweep deletes everything in it, and /tmp/gradio is every Gradio app's
