@@ -159,9 +159,15 @@ def test_openvino_frame_level_gives_pytorchs_numbers_at_any_length_and_is_cached
 
     from voice2face.models import openvino as compiled
 
-    children = []
+    children, threads = [], []
     run = subprocess.run
-    monkeypatch.setattr(compiled.subprocess, "run", lambda *a, **k: children.append(run(*a, **k)) or children[-1])
+
+    def traced(*args, **kwargs):
+        threads.append(kwargs["env"]["OMP_NUM_THREADS"])
+        children.append(run(*args, **kwargs))
+        return children[-1]
+
+    monkeypatch.setattr(compiled.subprocess, "run", traced)
     torch.manual_seed(0)
     encoder = CAMPPlusEncoder().eval()
     features = [torch.randn(1, 80, n) for n in (37, 400, 1234)]  # under one segment, one, several with a partial one
@@ -169,6 +175,7 @@ def test_openvino_frame_level_gives_pytorchs_numbers_at_any_length_and_is_cached
         expected = [encoder.frame_level(x) for x in features]
         encoder.compile_for_cpu(tmp_path)
         assert [child.returncode for child in children] == [0]  # traced in a child process, which took its memory with it
+        assert threads == ["1"]  # on one thread: its parent works beside it
         for x, want in zip(features, expected):
             got = encoder.frame_level(x)
             assert got.shape == want.shape and (got - want).abs().max().item() < 1e-3 * want.abs().max().item()

@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 #: The folder that holds the `voice2face` package, where a child process finds it; and how long it may trace.
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 TRACE_TIMEOUT_S = 300
+#: A tracing child's PyTorch computes on one thread: it runs while its parent builds the face graphs and imports
+#: Gradio, and with two threads of its own on 2 cores a cold start of the app took 12.3-12.7 s to its first faces
+#: in process, with one 10.8-11.0 (each traced in turn, 2026-12-07); the graph it writes is the same.
+CHILD_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 #: A cache folder (named by `cache_key`) that no start has opened for this long is removed (`remove_stale`).
 STALE_AFTER_DAYS = 30
 CACHE_KEY_NAME = re.compile(r"[0-9a-f]{24}")
@@ -102,10 +106,11 @@ def remove_stale(cache_dir: Path, days: float = STALE_AFTER_DAYS) -> None:
 
 def trace_in_child_process(what: str, module: str, *args: str) -> None:
     """Run `python -m module *args` (a module whose main writes the graph of `what`) and log, not raise, if it
-    fails: the caller then finds no graph and traces in its own process."""
+    fails: the caller then finds no graph and traces in its own process. The child computes on one thread
+    (`CHILD_THREADS`)."""
     try:
         child = subprocess.run([sys.executable, "-m", module, *args], cwd=PACKAGE_ROOT, capture_output=True, text=True,
-                               timeout=TRACE_TIMEOUT_S)  # fmt: skip
+                               timeout=TRACE_TIMEOUT_S, env={**os.environ, **CHILD_THREADS})  # fmt: skip
         failed = (child.stderr.strip().splitlines() or [f"exit code {child.returncode}"])[-1] if child.returncode else ""
     except (OSError, subprocess.TimeoutExpired) as err:
         failed = str(err)
