@@ -101,7 +101,7 @@ def test_prefixes_from_shared_passes_agree_with_separate_passes(reference_state)
     lengths = [100, 200, 400, 800, features.shape[1]]
     with torch.inference_mode():
         shared = encoder.embed_prefixes(features, lengths)
-        for n, row in zip(lengths, shared):
+        for n, row in zip(lengths, shared, strict=True):
             alone = F.normalize(encoder.raw_embedding(features[:, :n]), dim=0)
             assert float(row[:192] @ alone) >= 0.99, n
         assert shared.shape == (len(lengths), 192 + 1024)  # the unit embedding, then the statistics
@@ -176,7 +176,7 @@ def test_openvino_frame_level_gives_pytorchs_numbers_at_any_length_and_is_cached
         encoder.compile_for_cpu(tmp_path)
         assert [child.returncode for child in children] == [0]  # traced in a child process, which took its memory with it
         assert threads == ["1"]  # on one thread: its parent works beside it
-        for x, want in zip(features, expected):
+        for x, want in zip(features, expected, strict=True):
             got = encoder.frame_level(x)
             assert got.shape == want.shape and (got - want).abs().max().item() < 1e-3 * want.abs().max().item()
     assert list(tmp_path.glob("*/campplus_frames.xml"))  # a restart reads the graph back
