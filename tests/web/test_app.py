@@ -34,7 +34,7 @@ from voice2face.web.page import (
     faces_html,
     message_html,
     model_card,
-    save_png,
+    save_image,
 )
 
 from ..conftest import free_port
@@ -156,17 +156,20 @@ def test_faces_html_puts_captions_under_faces_and_escapes_them(model, speech_wav
     assert "Could not draw a face" in error and "&lt;file&gt;" in error
 
 
-def test_save_png_is_atomic_and_named_by_content(tmp_path, model, speech_wav):
+def test_save_image_is_atomic_and_named_by_content(tmp_path, model, speech_wav):
     out = demo_request(model, str(speech_wav), ["1 s"])
-    first = save_png(out.strip, tmp_path)
-    again = save_png(out.strip, tmp_path)
-    other = save_png(out.spectrogram, tmp_path)
+    first = save_image(out.strip, tmp_path)
+    again = save_image(out.strip, tmp_path)
+    other = save_image(out.spectrogram, tmp_path)
     assert first == again != other
     assert Image.open(first).size == out.strip.size
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({Path(first).name, Path(other).name})  # no .part left
-    named = save_png(out.strip, tmp_path, "voice2face-faces")  # what a download is called
+    named = save_image(out.strip, tmp_path, "voice2face-faces")  # what a download is called
     assert Path(named).name == "voice2face-faces.png" and Image.open(named).size == out.strip.size  # no hash in it
-    assert Path(save_png(out.spectrogram, tmp_path, "voice2face-faces")).parent != Path(named).parent  # kept apart
+    assert Path(save_image(out.spectrogram, tmp_path, "voice2face-faces")).parent != Path(named).parent  # kept apart
+    photo = save_image(out.strip, tmp_path, kind="jpg")  # as the page shows its strip
+    assert Image.open(photo).format == "JPEG" and Image.open(photo).size == out.strip.size
+    assert Path(photo).stat().st_size < Path(first).stat().st_size
 
 
 def test_no_audio_is_a_clear_message(model):
@@ -642,6 +645,7 @@ def test_browser_faces_fit_and_errors_stay_readable(server, speech_wav, tmp_path
     assert sum(c.startswith("whole clip") for c in captions) == 1
     # the page's strip holds its faces at their shown size; the download has them all at full size
     assert full_strip.format == "PNG" and full_strip.width == shown_strip.width == len(captions) * (DISPLAY_SIZE + 8) + 8
+    assert shown_strip.format == "JPEG"  # photographs: a sixth of the PNG's bytes, encoded before the last face in a tenth
     for face in boxes["faces"]:
         assert face["x"] >= 0 and face["x"] + face["w"] <= viewport[0], face
     for label in boxes["labels"]:

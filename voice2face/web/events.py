@@ -30,7 +30,7 @@ from .page import (
     image_html,
     message_html,
     notes_html,
-    save_png,
+    save_image,
     slider_values,
     status_html,
 )
@@ -62,9 +62,10 @@ class PageEvents:
         self.outputs_folder = Path(demo.GRADIO_CACHE) / "voice2face"
         self.full_size_turns = threading.BoundedSemaphore(FULL_SIZE_AT_ONCE)
 
-    def files(self, *images, name: str = "") -> list[str]:
-        """Saved where Gradio serves and sweeps them; every file saved must be returned, or it is never swept."""
-        return [save_png(image, self.outputs_folder, name) for image in images]
+    def files(self, *images, name: str = "", kind: str = "png") -> list[str]:
+        """Saved where Gradio serves and sweeps them (as `kind`: `page.save_image`); every file saved must be returned,
+        or it is never swept."""
+        return [save_image(image, self.outputs_folder, name, kind) for image in images]
 
     # ----------------------------------------------------------------------- one clip
 
@@ -95,7 +96,7 @@ class PageEvents:
         the reading and its sliders (and the live view's face and caption, after a recording), all at once, so no
         pane shows the previous clip's beside the new faces."""
         p = self.page
-        settle, strip_file = self.files(out.settle_plot, out.strip)
+        (settle,), (strip_file,) = self.files(out.settle_plot), self.files(out.strip, kind="jpg")  # the strip is photographs
         live_outputs = {p.live_face: out.faces[out.longest][0], p.live_caption: out.heard} if live else {}
         drawn = DrawnFaces.of(out)
         return {p.settle_image: settle, p.notes: notes_html(out.notes, out.settle), p.strip: strip_file,
