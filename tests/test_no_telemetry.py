@@ -1,0 +1,75 @@
+"""Nothing phones home: the libraries we run send no telemetry (each case in a fresh interpreter, with a home folder
+of its own and no CI variables, where they would)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CI_VARIABLES = ("CI", "TF_BUILD", "JENKINS_URL")  # OpenVINO's telemetry stays off where one is set
+
+
+def run_python(code: str, home: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in CI_VARIABLES and k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
+    env |= {"HOME": str(home), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=home, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_converting_a_graph_sends_openvino_nothing_where_openvino_alone_would(tmp_path):
+    pytest.importorskip("openvino", reason="openvino is in requirements.txt: pip install -r requirements.txt")
+    counts = run_python(
+        """
+        import openvino_telemetry.utils.sender as sender
+        sent = []
+        sender.TelemetrySender.send = lambda self, backend, message: sent.append(message)  # recorded, never sent
+        import openvino as ov
+        import torch
+        from voice2face.models.openvino import converted
+
+        layer = torch.nn.Linear(2, 2)
+        ov.convert_model(torch.jit.trace(layer, torch.zeros(1, 2)), input=[(1, 2)])  # OpenVINO as installed
+        alone = len(sent)
+        converted(layer, torch.zeros(1, 2), [(1, 2)])
+        print(alone, len(sent) - alone)
+        """,
+        tmp_path,
+    ).split()
+    assert int(counts[0]) > 0  # as installed, with no opt-out file, a conversion sends events
+    assert counts[1] == "0"
+
+
+def test_the_speech_check_leaves_onnxruntime_no_telemetry_where_onnxruntime_alone_would(tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is in requirements.txt: pip install -r requirements.txt")
+    ours, alone = tmp_path / "ours", tmp_path / "alone"
+    ours.mkdir(), alone.mkdir()
+    pid = run_python(
+        """
+        import os
+        import numpy as np
+        from voice2face.audio import speech_check
+
+        speech_check.speech_probability(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32))
+        print(os.getpid())
+        """,
+        ours,
+    ).strip()
+    run_python(
+        """
+        import onnxruntime
+        from voice2face.audio.speech_check import _silero_file
+
+        onnxruntime.InferenceSession(_silero_file("silero_vad.onnx"), providers=["CPUExecutionProvider"])
+        """,
+        alone,
+    )
+    assert list((alone / ".cache" / "Microsoft").rglob("*.db"))  # its store of events to send
+    assert not (ours / ".cache" / "Microsoft").exists()
+    assert not Path(f"/tmp/mat-debug-{pid}.log").exists()
