@@ -110,3 +110,13 @@ def test_sigterm_empties_the_cache_as_ctrl_c_does(random_checkpoint, speech_wav,
     finally:
         server.kill()
     assert [p for p in cache.rglob("*") if p.is_file()] == []
+
+
+def test_the_cache_folder_made_for_a_process_goes_with_it_and_one_it_was_given_stays(tmp_path):
+    code = "import os, pathlib, voice2face.web; d = pathlib.Path(os.environ['GRADIO_TEMP_DIR']); (d / 'x').write_text('x'); print(d)"
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
+    made = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert Path(made.stdout.strip()).name.startswith("voice2face-cache-") and not Path(made.stdout.strip()).exists()
+    given = subprocess.run([sys.executable, "-c", code], env=env | {"GRADIO_TEMP_DIR": str(tmp_path)}, capture_output=True,
+                           text=True, timeout=120, check=True)  # fmt: skip
+    assert given.stdout.strip() == str(tmp_path) and (tmp_path / "x").is_file()
