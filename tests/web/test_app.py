@@ -215,11 +215,11 @@ def test_api_returns_faces_captions_and_plot(server, speech_wav):
         handle_file(str(speech_wav)), ["1 s", "2 s", "4 s", "whole clip"], "", api_name="/faces"
     )
     assert len(gallery) == 4
-    sizes = {Image.open(item["image"]).size for item in gallery}
-    assert sizes == {(DISPLAY_SIZE, DISPLAY_SIZE)}
+    assert {(Image.open(item["image"]).size, Image.open(item["image"]).format) for item in gallery} == {((DISPLAY_SIZE, DISPLAY_SIZE), "PNG")}
     assert [item["caption"] for item in gallery][:3] == ["1.0 s", "2.0 s", "4.0 s"]
     assert settle["seconds of speech"][:3] == [1.0, 2.0, 4.0] and len(settle["similarity to whole clip"]) == 4
     assert Image.open(spectrogram).width > 400 and Image.open(strip).width > 4 * 160
+    assert Image.open(spectrogram).format == "PNG" and Image.open(strip).format == "JPEG"  # a chart; photographs
     assert "of speech" in notes and "**" not in notes  # plain text, not Markdown
     # one clip's seconds read the same everywhere: the whole clip's caption, the API's figure, the notes
     whole = gallery[-1]["caption"].removeprefix("whole clip, ")

@@ -122,7 +122,8 @@ class PageEvents:
                 p.strip_download: gr.update(visible=False), p.notes: "", p.reading_text: "", p.tune: gr.update(visible=False)} | cleared  # fmt: skip
 
     def draw_api(self, audio, choices, extra):
-        """The /faces endpoint: errors are errors, faces a gallery of files with captions."""
+        """The /faces endpoint: errors are errors, faces a gallery of PNG files with captions, the strip a JPEG as on
+        the page."""
         try:
             out = demo_request(self.model, audio, choices, extra)
         except Voice2FaceError as err:
@@ -131,7 +132,7 @@ class PageEvents:
         finally:
             return_freed_memory()
         faces = list(zip(self.files(*(face for face, _ in out.faces)), (caption for _, caption in out.faces), strict=True))
-        return faces, out.settle, *self.files(out.spectrogram, out.strip), out.notes
+        return faces, out.settle, *self.files(out.spectrogram), *self.files(out.strip, kind="jpg"), out.notes
 
     def download_full_size(self, drawn, drawn_id):
         """The download button: every face of the page drawn again at full size, side by side, one download at a
