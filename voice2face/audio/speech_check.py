@@ -29,7 +29,6 @@ Of 1,639 Common Voice clips of real speakers (`../shared/data/voices_labelled`),
 from __future__ import annotations
 
 import importlib.util
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -64,12 +63,8 @@ def _silero_file(name: str) -> str:
 
 def _session(name: str):
     """One thread: the model is small, and the networks after it get both cores. Sessions hold no state
-    between calls (the recurrent state is passed in), so callers on several threads may share one.
-
-    No telemetry (ORT_DISABLE_TELEMETRY, read when onnxruntime is imported): onnxruntime 1.30 otherwise kept a device
-    id and a store of events about every session in ~/.cache/Microsoft, to send to Microsoft's collector, and
-    left a /tmp/mat-debug-<pid>.log behind each process."""
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    between calls (the recurrent state is passed in), so callers on several threads may share one. Without
+    telemetry: `voice2face/__init__.py`."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
