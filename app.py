@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from voice2face import DEFAULT_CHECKPOINT, Voice2Face, Voice2FaceError
-from voice2face.memory import limit_malloc_arenas
 from voice2face.paths import OPENVINO_CACHE
+from voice2face.process import limit_malloc_arenas
 from voice2face.web.page import DemoOutput, warm_up
 
 log = logging.getLogger("voice2face.app")

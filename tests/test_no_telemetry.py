@@ -23,8 +23,39 @@ def run_python(code: str, home: Path) -> str:
     return done.stdout
 
 
-def test_converting_a_graph_sends_openvino_nothing_where_openvino_alone_would(tmp_path):
+#: Run first in a process that must not reach the network: every connect() but a local socket's is noted and refused.
+NO_NETWORK = """
+import socket
+attempts = []
+connect = socket.socket.connect
+def refused(sock, address):
+    if sock.family != socket.AF_UNIX:
+        attempts.append(address)
+        raise OSError("no network in this test")
+    return connect(sock, address)
+socket.socket.connect = refused
+"""
+
+
+def test_openvino_imported_and_converting_a_graph_sends_nothing_where_openvino_alone_would(tmp_path):
     pytest.importorskip("openvino", reason="openvino is in requirements.txt: pip install -r requirements.txt")
+    ours, alone = tmp_path / "ours", tmp_path / "alone"
+    ours.mkdir(), alone.mkdir()
+    shown = run_python(
+        NO_NETWORK
+        + """
+import sys
+import torch
+import voice2face
+import openvino
+from voice2face.models.openvino import converted
+
+converted(torch.nn.Linear(2, 2), torch.zeros(1, 2), [(1, 2)])
+print(len(attempts), "openvino_telemetry" in sys.modules)
+""",
+        ours,
+    ).split()
+    assert shown == ["0", "False"] and not (ours / "intel").exists()  # no event, no client id kept
     counts = run_python(
         """
         import openvino_telemetry.utils.sender as sender
@@ -32,18 +63,14 @@ def test_converting_a_graph_sends_openvino_nothing_where_openvino_alone_would(tm
         sender.TelemetrySender.send = lambda self, backend, message: sent.append(message)  # recorded, never sent
         import openvino as ov
         import torch
-        from voice2face.models.openvino import converted
 
-        layer = torch.nn.Linear(2, 2)
-        ov.convert_model(torch.jit.trace(layer, torch.zeros(1, 2)), input=[(1, 2)])  # OpenVINO as installed
-        alone = len(sent)
-        converted(layer, torch.zeros(1, 2), [(1, 2)])
-        print(alone, len(sent) - alone)
+        imported = len(sent)
+        ov.convert_model(torch.jit.trace(torch.nn.Linear(2, 2), torch.zeros(1, 2)), input=[(1, 2)])
+        print(imported, len(sent) - imported)
         """,
-        tmp_path,
+        alone,
     ).split()
-    assert int(counts[0]) > 0  # as installed, with no opt-out file, a conversion sends events
-    assert counts[1] == "0"
+    assert int(counts[0]) > 0 and int(counts[1]) > 0  # as installed, with no opt-out file: at import and at each conversion
 
 
 def test_the_speech_check_and_the_face_judges_leave_onnxruntime_no_telemetry_where_onnxruntime_alone_would(tmp_path):

