@@ -37,6 +37,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import shutil
 import socket
@@ -902,6 +903,10 @@ def main() -> None:
 
     checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
     parts = set(args.parts.split(","))
+    # gradio_client leaves an empty folder in the temp folder for every file it downloads (2,000 in one run of the load):
+    # this run's temp folder is one of its own, removed at the end
+    tempfile.tempdir = tempfile.mkdtemp(prefix="v2f-bench-")
+    atexit.register(shutil.rmtree, tempfile.tempdir, ignore_errors=True)
     clip = speech_clip(10)
     print(f"checkpoint: {checkpoint}; {os.cpu_count()} CPU cores")
     if "live" in parts:
