@@ -64,7 +64,7 @@ def _silero_file(name: str) -> str:
 def _session(name: str):
     """One thread: the model is small, and the networks after it get both cores. Sessions hold no state
     between calls (the recurrent state is passed in), so callers on several threads may share one. Without
-    telemetry: `voice2face/__init__.py`."""
+    telemetry: `process.turn_off_telemetry`, run when the package is imported."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()

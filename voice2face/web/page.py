@@ -345,8 +345,8 @@ def jpeg_data_uri(image: Image.Image) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg_bytes(image)).decode()
 
 
-#: How `save_image` encodes each kind of file it is asked for: charts and the API's files losslessly, photographs
-#: shown on the page as JPEG.
+#: How `save_image` encodes each kind of file it is asked for: charts, the API's faces and the full-size download
+#: losslessly; the strip of faces, on the page and from the API, as JPEG.
 ENCODERS = {"png": png_bytes, "jpg": jpeg_bytes}
 
 
